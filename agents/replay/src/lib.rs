@@ -1,1 +1,18 @@
-//! placeholder
+//! Recorded data, read into replayable events.
+//!
+//! Prices and sizes become fixed-point integers (ticks and lots) at the edge,
+//! here, so nothing downstream handles floats. A malformed line is an error that
+//! names the file and line; nothing is guessed.
+#![forbid(unsafe_code)]
+
+mod binance;
+mod error;
+mod fixed_point;
+mod tfns;
+mod timeline;
+
+pub use binance::{read_book_tickers, BookTicker};
+pub use error::ReplayError;
+pub use fixed_point::{parse_fixed, FixedPointError};
+pub use tfns::{read_headlines, LabelledHeadline, SentimentLabel};
+pub use timeline::{merge_timeline, ReplayEvent};

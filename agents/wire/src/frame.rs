@@ -3,7 +3,7 @@ use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 use crate::error::DecodeError;
 use crate::header::{FrameHeader, FrameType, Stage, HEADER_LEN, MAGIC, WIRE_VERSION};
 use crate::payload::{
-    BlockPrint, BookSignal, Decision, ExecReport, OrderIntent, Payload, RiskVerdict, SentimentSignal,
+    BlockPrint, BookSignal, Confirmed, Decision, ExecReport, OrderIntent, Payload, RiskVerdict, SentimentSignal,
 };
 
 /// Room for the largest frame; every ring slot is one [`FrameBuf`].
@@ -27,6 +27,7 @@ pub enum FrameRef<'a> {
     RiskVerdict(Framed<'a, RiskVerdict>),
     OrderIntent(Framed<'a, OrderIntent>),
     ExecReport(Framed<'a, ExecReport>),
+    Confirmed(Framed<'a, Confirmed>),
 }
 
 impl<'a> FrameRef<'a> {
@@ -39,6 +40,7 @@ impl<'a> FrameRef<'a> {
             FrameRef::RiskVerdict(f) => f.header,
             FrameRef::OrderIntent(f) => f.header,
             FrameRef::ExecReport(f) => f.header,
+            FrameRef::Confirmed(f) => f.header,
         }
     }
 
@@ -51,6 +53,7 @@ impl<'a> FrameRef<'a> {
             FrameRef::RiskVerdict(_) => FrameType::RiskVerdict,
             FrameRef::OrderIntent(_) => FrameType::OrderIntent,
             FrameRef::ExecReport(_) => FrameType::ExecReport,
+            FrameRef::Confirmed(_) => FrameType::Confirmed,
         }
     }
 
@@ -75,6 +78,7 @@ fn payload_len(frame_type: FrameType) -> usize {
         FrameType::RiskVerdict => size_of::<RiskVerdict>(),
         FrameType::OrderIntent => size_of::<OrderIntent>(),
         FrameType::ExecReport => size_of::<ExecReport>(),
+        FrameType::Confirmed => size_of::<Confirmed>(),
     }
 }
 
@@ -121,6 +125,7 @@ pub fn decode(bytes: &[u8]) -> Result<FrameRef<'_>, DecodeError> {
         FrameType::RiskVerdict => FrameRef::RiskVerdict(framed(header, body)?),
         FrameType::OrderIntent => FrameRef::OrderIntent(framed(header, body)?),
         FrameType::ExecReport => FrameRef::ExecReport(framed(header, body)?),
+        FrameType::Confirmed => FrameRef::Confirmed(framed(header, body)?),
     })
 }
 

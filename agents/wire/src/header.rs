@@ -21,11 +21,13 @@ pub enum FrameType {
     RiskVerdict = 5,
     OrderIntent = 6,
     ExecReport = 7,
+    /// A sentiment and a book signal on one asset, joined by the Confirm step.
+    Confirmed = 8,
 }
 
 impl FrameType {
     /// All frame types, in wire order.
-    pub const ALL: [FrameType; 7] = [
+    pub const ALL: [FrameType; 8] = [
         FrameType::Sentiment,
         FrameType::Book,
         FrameType::BlockPrint,
@@ -33,6 +35,7 @@ impl FrameType {
         FrameType::RiskVerdict,
         FrameType::OrderIntent,
         FrameType::ExecReport,
+        FrameType::Confirmed,
     ];
 
     /// The type for a wire value, if it is one.

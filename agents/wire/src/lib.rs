@@ -22,7 +22,7 @@ pub use error::DecodeError;
 pub use frame::{decode, decode_as, FrameBuf, FrameRef, Framed, FRAME_CAPACITY};
 pub use header::{FrameHeader, FrameType, Stage, HEADER_LEN, MAGIC, STAGE_COUNT, WIRE_VERSION};
 pub use payload::{
-    BlockPrint, BookSignal, BookSignalKind, Decision, ExecReport, ExecStatus, OrderIntent, Payload,
+    BlockPrint, BookSignal, BookSignalKind, Confirmed, Decision, ExecReport, ExecStatus, OrderIntent, Payload,
     RiskVerdict, SentimentSignal, Side, TimeInForce, Verdict, VetoReason, BLOCK_PRINT_HIDDEN,
     CONFIDENCE_MAX_BP, SCORE_MAX, SCORE_MIN,
 };

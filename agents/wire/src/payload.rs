@@ -400,3 +400,59 @@ fn check_side(frame_type: FrameType, side: u8) -> Result<(), DecodeError> {
 fn check_positive(frame_type: FrameType, field: &'static str, value: i64) -> Result<(), DecodeError> {
     if value > 0 { Ok(()) } else { Err(invalid(frame_type, field, value)) }
 }
+
+/// A sentiment signal confirmed by an order-book signal on the same asset within
+/// the Confirm step's window: the Decide step's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct Confirmed {
+    pub asset: U32,
+    /// The sentiment score (−10 ..= +10).
+    pub score: i8,
+    /// The book signal's [`BookSignalKind`].
+    pub book_kind: u8,
+    pub confidence_bp: U16,
+    /// The book signal's signed magnitude.
+    pub magnitude_bp: I32,
+    /// Which model scored the sentiment.
+    pub model_id: U32,
+    /// Reference price from the book signal, in ticks.
+    pub ref_price: I64,
+    pub sentiment_ts_ns: U64,
+    pub book_ts_ns: U64,
+}
+
+impl Confirmed {
+    pub fn new(sentiment: &SentimentSignal, book: &BookSignal) -> Self {
+        Self {
+            asset: sentiment.asset,
+            score: sentiment.score,
+            book_kind: book.kind,
+            confidence_bp: sentiment.confidence_bp,
+            magnitude_bp: book.magnitude_bp,
+            model_id: sentiment.model_id,
+            ref_price: book.ref_price,
+            sentiment_ts_ns: sentiment.source_ts_ns,
+            book_ts_ns: book.observed_ts_ns,
+        }
+    }
+    pub fn asset(&self) -> AssetId {
+        AssetId::from_wire(self.asset.get())
+    }
+}
+
+impl Payload for Confirmed {
+    const FRAME_TYPE: FrameType = FrameType::Confirmed;
+    fn validate(&self) -> Result<(), DecodeError> {
+        if !(SCORE_MIN..=SCORE_MAX).contains(&self.score) {
+            return Err(invalid(Self::FRAME_TYPE, "score", self.score));
+        }
+        if BookSignalKind::from_wire(self.book_kind).is_none() {
+            return Err(invalid(Self::FRAME_TYPE, "book_kind", self.book_kind));
+        }
+        if self.confidence_bp.get() > CONFIDENCE_MAX_BP {
+            return Err(invalid(Self::FRAME_TYPE, "confidence_bp", self.confidence_bp.get()));
+        }
+        check_positive(Self::FRAME_TYPE, "ref_price", self.ref_price.get())
+    }
+}

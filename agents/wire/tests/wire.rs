@@ -32,6 +32,14 @@ fn sample_frames() -> Vec<FrameBuf> {
         FrameBuf::encode(1, 5, &RiskVerdict::new(11, asset, Verdict::Veto, VetoReason::PriceCollar)),
         FrameBuf::encode(1, 6, &OrderIntent::new(12, &decision, TimeInForce::Day)),
         FrameBuf::encode(1, 7, &report),
+        FrameBuf::encode(
+            1,
+            8,
+            &Confirmed::new(
+                &SentimentSignal::new(asset, 4, 9_000, 5, 1),
+                &BookSignal::new(asset, BookSignalKind::Imbalance, 900, 6_000_000, 6),
+            ),
+        ),
     ]
 }
 
@@ -74,7 +82,7 @@ fn layout_is_fixed_little_endian() {
         assert_eq!(FrameType::from_wire(ty as u16), Some(ty));
     }
     assert_eq!(FrameType::from_wire(0), None);
-    assert_eq!(FrameType::from_wire(8), None);
+    assert_eq!(FrameType::from_wire(9), None);
 }
 
 #[test]
