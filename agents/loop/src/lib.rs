@@ -1,1 +1,20 @@
-//! placeholder
+//! The five-step loop, in one process:
+//!
+//! Ingest (headlines → sentiment, book updates → book signals) → Confirm (join
+//! per asset within a window) → Decide (the alpha step) → Veto/Approve (risk) →
+//! Execute (order intents to the execution side).
+//!
+//! Ingest runs where events arrive (the feeder thread here, a cloud node over
+//! the bridge later); the other four steps are [`qp_runtime`] stages. Each step
+//! is an agent that later issues replace with the real one (SentimentX,
+//! AlphaScanner, the alpha agent, RiskSentinel, the FIX executors); the
+//! `baseline` agents here are deliberately simple and say so in their names.
+#![forbid(unsafe_code)]
+
+pub mod agents;
+pub mod bench;
+mod config;
+mod five_step;
+
+pub use config::{AssetConfig, ConfigError, LoopConfig};
+pub use five_step::{FiveStepLoop, LoopError};

@@ -30,7 +30,8 @@ struct Envelope<'a> {
 
 #[derive(Deserialize)]
 struct TickerData<'a> {
-    e: &'a str,
+    /// Futures streams name the event; spot's bookTicker stream does not.
+    e: Option<&'a str>,
     u: Option<u64>,
     b: Option<&'a str>,
     #[serde(rename = "B")]
@@ -65,7 +66,7 @@ pub fn read_book_tickers(path: &Path, price_decimals: u32, qty_decimals: u32) ->
             continue;
         }
         let data: TickerData<'_> = serde_json::from_str(data.get()).map_err(|e| parse_error(e.to_string()))?;
-        if data.e != "bookTicker" {
+        if data.e.is_some_and(|e| e != "bookTicker") {
             continue;
         }
         let field = |name: &str, value: Option<&str>, decimals| -> Result<i64, ReplayError> {

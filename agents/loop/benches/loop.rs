@@ -1,0 +1,35 @@
+//! The whole in-process loop, signal frames in to order intent out, without
+//! model inference. Target: ≤ 20 µs p99 (percentiles: `qpctl bench loop --json`;
+//! criterion gives the mean round).
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use qp_loop::bench::signal_pair;
+use qp_loop::{FiveStepLoop, LoopConfig};
+use qp_wire::AssetId;
+
+fn whole_loop(c: &mut Criterion) {
+    let config = LoopConfig::embedded_default().expect("embedded config");
+    let mut five_step = FiveStepLoop::start(&config).expect("loop starts");
+    let mut i = 0u64;
+    c.bench_function("loop/signal_pair_to_order_intent", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let (book, sentiment) = signal_pair(1, i, AssetId::from_wire(1), 600_000);
+                i += 1;
+                let arrived = std::cell::Cell::new(false);
+                five_step.inject(book, |_| arrived.set(true));
+                five_step.inject(sentiment, |_| arrived.set(true));
+                while !arrived.get() {
+                    five_step.poll_output(|_| arrived.set(true));
+                }
+            }
+            start.elapsed()
+        })
+    });
+    let _ = five_step.finish(|_| {});
+}
+
+criterion_group!(benches, whole_loop);
+criterion_main!(benches);

@@ -1,0 +1,25 @@
+//! The Execute step's entry: hands approved order intents to the execution side
+//! (the FIX executors, issue 6) and passes vetoes on to the audit trail.
+use qp_runtime::{Agent, AgentContext, AgentError, Outbox};
+use qp_wire::{FrameBuf, FrameRef, Verdict};
+
+/// Forwards [`qp_wire::OrderIntent`]s and veto verdicts; refuses everything else,
+/// so nothing but what risk produced reaches the execution side.
+#[derive(Debug, Default)]
+pub struct ExecutionHandoff;
+
+impl Agent for ExecutionHandoff {
+    fn name(&self) -> &'static str {
+        "execution-handoff"
+    }
+
+    fn on_frame(&mut self, _ctx: AgentContext, frame: FrameRef<'_>, out: &mut Outbox) -> Result<(), AgentError> {
+        match frame {
+            FrameRef::OrderIntent(f) => out.push(FrameBuf::derive(f.header, f.payload)),
+            FrameRef::RiskVerdict(f) if f.payload.verdict() == Some(Verdict::Veto) => {
+                out.push(FrameBuf::derive(f.header, f.payload))
+            }
+            other => Err(AgentError::UnexpectedFrame { agent: "execution-handoff", frame_type: other.frame_type() }),
+        }
+    }
+}

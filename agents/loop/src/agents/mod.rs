@@ -1,0 +1,30 @@
+//! The agents of the loop. The `baseline_*` ones are placeholders of real,
+//! simple logic, standing in until their issue brings the real agent; the
+//! confirm and execution hand-off agents are the loop's own.
+
+pub mod baseline_alpha;
+pub mod baseline_imbalance;
+pub mod baseline_lexicon;
+pub mod baseline_risk;
+pub mod confirm;
+pub mod execution_handoff;
+
+use qp_wire::AssetId;
+
+/// Dense per-asset state, indexed by [`AssetId`] (ids start at 1). Sized once.
+#[derive(Debug, Clone)]
+pub struct PerAsset<T> {
+    slots: Vec<T>,
+}
+
+impl<T: Clone> PerAsset<T> {
+    pub fn new(assets: usize, init: T) -> Self {
+        Self { slots: vec![init; assets + 1] }
+    }
+    pub fn get_mut(&mut self, asset: AssetId) -> Option<&mut T> {
+        self.slots.get_mut(asset.get() as usize).filter(|_| asset.get() != 0)
+    }
+    pub fn get(&self, asset: AssetId) -> Option<&T> {
+        self.slots.get(asset.get() as usize).filter(|_| asset.get() != 0)
+    }
+}

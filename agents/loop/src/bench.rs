@@ -1,0 +1,69 @@
+//! The loop benchmark behind `qpctl bench loop` and the criterion bench.
+//!
+//! Closed loop, without model inference: each iteration injects a book signal
+//! and a sentiment signal that confirm each other, then waits for the order
+//! intent at the far end. Latency is read off the intent's stamps (Ingest →
+//! Execute, and each stage's share), so it is the pipeline's own measure.
+use qp_runtime::{LatencySummary, LatencyTable, StageStats};
+use qp_wire::{AssetId, BookSignal, BookSignalKind, FrameBuf, FrameType, SentimentSignal, Stage};
+use serde::Serialize;
+
+use crate::config::LoopConfig;
+use crate::five_step::{FiveStepLoop, LoopError};
+
+/// What `qpctl bench loop --json` prints.
+#[derive(Debug, Serialize)]
+pub struct LoopBenchReport {
+    #[serde(flatten)]
+    pub latency: LatencySummary,
+    pub iterations: u64,
+    pub warmup: u64,
+    /// Worker threads and the stages each ran.
+    pub workers: Vec<String>,
+    pub order_intents: u64,
+    pub stage_stats: Vec<StageStats>,
+}
+
+/// The pair of frames for iteration `i`: alternating sides keep the position
+/// flat, so risk approves every order.
+pub fn signal_pair(origin: u32, i: u64, asset: AssetId, ref_price: i64) -> (FrameBuf, FrameBuf) {
+    let bullish = i % 2 == 0;
+    let event_ts = 1_000_000 + i * 1_000_000;
+    let book = BookSignal::new(asset, BookSignalKind::Imbalance, if bullish { 8_000 } else { -8_000 }, ref_price, event_ts);
+    let sentiment = SentimentSignal::new(asset, if bullish { 6 } else { -6 }, 9_000, event_ts, 0);
+    (FrameBuf::encode(origin, 2 * i, &book), FrameBuf::encode(origin, 2 * i + 1, &sentiment))
+}
+
+/// Run `warmup` untimed and `iterations` timed closed-loop iterations.
+pub fn bench_loop(config: &LoopConfig, warmup: u64, iterations: u64) -> Result<LoopBenchReport, LoopError> {
+    let mut five_step = FiveStepLoop::start(config)?;
+    let workers = five_step.worker_names().iter().map(|s| (*s).to_owned()).collect();
+    let asset = AssetId::from_wire(1);
+    let origin = config.node.origin_node;
+    let mut table = LatencyTable::new(Stage::Ingest, Stage::Execute);
+    let mut intents = 0u64;
+    for i in 0..warmup + iterations {
+        if i == warmup {
+            table.reset();
+            intents = 0;
+        }
+        let (book, sentiment) = signal_pair(origin, i, asset, 600_000);
+        let arrived = std::cell::Cell::new(false);
+        let mut on_output = |frame: &FrameBuf| {
+            if frame.header().frame_type.get() == FrameType::OrderIntent as u16 {
+                table.record(frame.header());
+                intents += 1;
+            }
+            arrived.set(true);
+        };
+        five_step.inject(book, &mut on_output);
+        five_step.inject(sentiment, &mut on_output);
+        while !arrived.get() {
+            if !five_step.poll_output(&mut on_output) {
+                std::hint::spin_loop();
+            }
+        }
+    }
+    let stage_stats = five_step.finish(|_| {})?;
+    Ok(LoopBenchReport { latency: table.summary(), iterations, warmup, workers, order_intents: intents, stage_stats })
+}

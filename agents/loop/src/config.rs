@@ -1,0 +1,170 @@
+use qp_runtime::{BackoffPolicy, Placement};
+use serde::Deserialize;
+
+/// The loop's configuration. Every key is required: a missing one is an error
+/// naming it, never a silent default. Unknown keys are errors too (typos).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoopConfig {
+    pub node: NodeConfig,
+    pub runtime: RuntimeConfig,
+    pub assets: Vec<AssetConfig>,
+    pub sentiment: SentimentConfig,
+    pub book: BookConfig,
+    pub confirm: ConfirmConfig,
+    pub alpha: AlphaConfig,
+    pub risk: RiskConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's id, stamped as the origin of the frames it creates.
+    pub origin_node: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    pub ring_capacity: usize,
+    pub placement: Placement,
+    pub pin_threads: bool,
+    pub backoff: BackoffPolicy,
+}
+
+/// One tradable asset.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetConfig {
+    pub symbol: String,
+    /// Words that name the asset in a text (matched whole, case-insensitively).
+    pub aliases: Vec<String>,
+    /// Price tick = 10^-price_decimals.
+    pub price_decimals: u32,
+    /// Lot = 10^-qty_decimals.
+    pub qty_decimals: u32,
+    /// Recorded top-of-book feed, relative to the data directory.
+    pub feed: String,
+}
+
+/// The baseline lexicon scorer (SentimentX replaces it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentimentConfig {
+    pub model_id: u32,
+    /// Texts scoring closer to zero than this emit nothing.
+    pub min_abs_score: i8,
+}
+
+/// The baseline top-of-book imbalance detector (AlphaScanner replaces it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookConfig {
+    /// |bid qty − ask qty| / (bid qty + ask qty), in basis points, to emit.
+    pub imbalance_threshold_bp: i32,
+    /// At most one signal per asset per this much feed time.
+    pub min_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmConfig {
+    /// A sentiment and a book signal confirm each other when their event times
+    /// are at most this far apart.
+    pub window_ms: u64,
+}
+
+/// The baseline threshold alpha (the alpha agent replaces it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlphaConfig {
+    pub min_abs_score: i8,
+    pub min_abs_magnitude_bp: i32,
+    pub order_qty_lots: i64,
+    /// Limit = reference price ± this many ticks (crossing the spread).
+    pub limit_offset_ticks: i64,
+}
+
+/// The baseline limit gate (RiskSentinel replaces it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskConfig {
+    pub max_order_qty_lots: i64,
+    /// In quote-currency units (price × quantity, decimals applied).
+    pub max_order_notional: i64,
+    /// Absolute position per asset, in lots, counting every approved order as filled.
+    pub max_position_lots: i64,
+}
+
+/// Why a configuration was refused. Displays as one line naming the source,
+/// the line and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config {source_name}: {location}{message}")]
+    Parse { source_name: String, location: String, message: String },
+    #[error("config {source_name}: {key}: {problem}")]
+    Invalid { source_name: String, key: String, problem: String },
+}
+
+impl LoopConfig {
+    /// The configuration built into the binaries.
+    pub const EMBEDDED_DEFAULT: &'static str = include_str!("../default-config.toml");
+
+    /// Parse and validate TOML; `source_name` (a path, or "embedded default") names it in errors.
+    pub fn from_toml(text: &str, source_name: &str) -> Result<Self, ConfigError> {
+        let config: LoopConfig = toml::from_str(text).map_err(|err| {
+            let location = err
+                .span()
+                .map(|span| format!("line {}: ", text.get(..span.start).unwrap_or("").matches('\n').count() + 1))
+                .unwrap_or_default();
+            ConfigError::Parse {
+                source_name: source_name.to_owned(),
+                location,
+                message: err.message().trim().replace('\n', " "),
+            }
+        })?;
+        config.validate(source_name)?;
+        Ok(config)
+    }
+
+    /// The embedded default.
+    pub fn embedded_default() -> Result<Self, ConfigError> {
+        Self::from_toml(Self::EMBEDDED_DEFAULT, "embedded default")
+    }
+
+    fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, problem: &str| {
+            Err(ConfigError::Invalid { source_name: source_name.to_owned(), key: key.to_owned(), problem: problem.to_owned() })
+        };
+        if self.assets.is_empty() {
+            return invalid("assets", "at least one asset is needed");
+        }
+        for asset in &self.assets {
+            if asset.price_decimals > 9 || asset.qty_decimals > 9 {
+                return invalid(&format!("assets.{}", asset.symbol), "decimals must be 0..=9");
+            }
+            if asset.aliases.iter().any(|a| a.is_empty() || a.contains(char::is_whitespace)) {
+                return invalid(&format!("assets.{}.aliases", asset.symbol), "aliases are single words");
+            }
+        }
+        if !(0..=qp_wire::SCORE_MAX).contains(&self.sentiment.min_abs_score) {
+            return invalid("sentiment.min_abs_score", "must be 0..=10");
+        }
+        if !(0..=qp_wire::SCORE_MAX).contains(&self.alpha.min_abs_score) {
+            return invalid("alpha.min_abs_score", "must be 0..=10");
+        }
+        if !(1..=10_000).contains(&self.book.imbalance_threshold_bp) {
+            return invalid("book.imbalance_threshold_bp", "must be 1..=10000");
+        }
+        if self.alpha.order_qty_lots <= 0 {
+            return invalid("alpha.order_qty_lots", "must be positive");
+        }
+        if self.alpha.limit_offset_ticks < 0 {
+            return invalid("alpha.limit_offset_ticks", "must not be negative");
+        }
+        if self.risk.max_order_qty_lots <= 0 || self.risk.max_order_notional <= 0 || self.risk.max_position_lots <= 0 {
+            return invalid("risk", "limits must be positive");
+        }
+        Ok(())
+    }
+}

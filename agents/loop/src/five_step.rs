@@ -1,0 +1,164 @@
+use qp_replay::BookTicker;
+use qp_runtime::clock::monotonic_ns;
+use qp_runtime::{AgentContext, IngestAgent, Outbox, Pipeline, RuntimeError, StageStats};
+use qp_wire::{AssetId, AssetRegistry, FrameBuf, RegistryError, Stage};
+
+use crate::agents::baseline_alpha::BaselineAlpha;
+use crate::agents::baseline_imbalance::{BaselineImbalance, TickerUpdate};
+use crate::agents::baseline_lexicon::{BaselineLexicon, Headline};
+use crate::agents::baseline_risk::{AssetScale, BaselineRiskGate};
+use crate::agents::confirm::SignalJoiner;
+use crate::agents::execution_handoff::ExecutionHandoff;
+use crate::config::LoopConfig;
+
+/// Why the loop could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    #[error("asset registry: {0}")]
+    Registry(#[from] RegistryError),
+    #[error("runtime: {0}")]
+    Runtime(#[from] RuntimeError),
+}
+
+/// The five steps running: ingest agents on the caller's thread, the other four
+/// as pipeline stages. Outputs (order intents and vetoes, stamped through
+/// Execute) go to the `on_output` callback of each call.
+pub struct FiveStepLoop {
+    registry: AssetRegistry,
+    pipeline: Pipeline,
+    lexicon: BaselineLexicon,
+    imbalance: BaselineImbalance,
+    outbox: Outbox,
+    /// Nanoseconds spent inside ingest agents, per event that produced frames.
+    ingest_busy_ns: u64,
+    ingest_errors: u64,
+}
+
+impl std::fmt::Debug for FiveStepLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FiveStepLoop").field("pipeline", &self.pipeline).finish()
+    }
+}
+
+impl FiveStepLoop {
+    /// Register the configured assets and start the stages.
+    pub fn start(config: &LoopConfig) -> Result<Self, LoopError> {
+        let mut registry = AssetRegistry::new();
+        let mut aliases = Vec::new();
+        let mut scales = Vec::new();
+        for asset in &config.assets {
+            let id = registry.intern(&asset.symbol)?;
+            aliases.extend(asset.aliases.iter().map(|a| (a.clone(), id)));
+            scales.push(AssetScale { price_decimals: asset.price_decimals, qty_decimals: asset.qty_decimals });
+        }
+        let assets = registry.len();
+        let origin = config.node.origin_node;
+        let pipeline = Pipeline::builder()
+            .stage(Stage::Confirm, Box::new(SignalJoiner::new(assets, config.confirm.window_ms * 1_000_000)))
+            .stage(
+                Stage::Decide,
+                Box::new(BaselineAlpha::new(
+                    config.alpha.min_abs_score,
+                    config.alpha.min_abs_magnitude_bp,
+                    config.alpha.order_qty_lots,
+                    config.alpha.limit_offset_ticks,
+                )),
+            )
+            .stage(
+                Stage::Risk,
+                Box::new(BaselineRiskGate::new(
+                    &scales,
+                    config.risk.max_order_qty_lots,
+                    config.risk.max_order_notional,
+                    config.risk.max_position_lots,
+                )),
+            )
+            .stage(Stage::Execute, Box::new(ExecutionHandoff))
+            .ring_capacity(config.runtime.ring_capacity)
+            .placement(config.runtime.placement)
+            .pin_threads(config.runtime.pin_threads)
+            .backoff(config.runtime.backoff)
+            .start()?;
+        Ok(Self {
+            registry,
+            pipeline,
+            lexicon: BaselineLexicon::new(aliases, config.sentiment.model_id, config.sentiment.min_abs_score, origin),
+            imbalance: BaselineImbalance::new(
+                assets,
+                config.book.imbalance_threshold_bp,
+                config.book.min_interval_ms * 1_000_000,
+                origin,
+            ),
+            outbox: Outbox::new("ingest"),
+            ingest_busy_ns: 0,
+            ingest_errors: 0,
+        })
+    }
+
+    pub fn registry(&self) -> &AssetRegistry {
+        &self.registry
+    }
+
+    pub fn worker_names(&self) -> Vec<&str> {
+        self.pipeline.worker_names()
+    }
+
+    /// Step 1 for a headline.
+    pub fn ingest_headline(&mut self, ts_ns: u64, text: &str, on_output: impl FnMut(&FrameBuf)) {
+        let start = monotonic_ns();
+        let result = self.lexicon.on_event(AgentContext { now_ns: start }, &Headline { ts_ns, text }, &mut self.outbox);
+        self.after_ingest(start, result.is_err(), on_output);
+    }
+
+    /// Step 1 for a top-of-book update of `asset`.
+    pub fn ingest_ticker(&mut self, asset: AssetId, ticker: &BookTicker, on_output: impl FnMut(&FrameBuf)) {
+        let start = monotonic_ns();
+        let result =
+            self.imbalance.on_event(AgentContext { now_ns: start }, &TickerUpdate { asset, ticker }, &mut self.outbox);
+        self.after_ingest(start, result.is_err(), on_output);
+    }
+
+    /// Hand a signal frame made elsewhere (another node, a benchmark) to the
+    /// Confirm step, stamping Ingest now if it has no Ingest stamp yet.
+    pub fn inject(&mut self, mut frame: FrameBuf, on_output: impl FnMut(&FrameBuf)) {
+        if frame.header().stamp(Stage::Ingest).is_none() {
+            frame.stamp(Stage::Ingest, monotonic_ns());
+        }
+        self.pipeline.push(frame, on_output);
+    }
+
+    fn after_ingest(&mut self, start: u64, failed: bool, mut on_output: impl FnMut(&FrameBuf)) {
+        self.ingest_errors += u64::from(failed);
+        if self.outbox.is_empty() {
+            return;
+        }
+        let now = monotonic_ns();
+        self.ingest_busy_ns += now - start;
+        let pipeline = &mut self.pipeline;
+        self.outbox.drain_into(|mut frame| {
+            frame.stamp(Stage::Ingest, now);
+            pipeline.push(frame, &mut on_output);
+            Ok(())
+        });
+    }
+
+    /// Take whatever the Execute step has produced so far.
+    pub fn poll_output(&mut self, on_output: impl FnMut(&FrameBuf)) -> bool {
+        self.pipeline.poll_output(on_output)
+    }
+
+    /// Ingest events refused by their agent (bad data), so far.
+    pub fn ingest_errors(&self) -> u64 {
+        self.ingest_errors
+    }
+
+    /// Times the feeder found the Confirm ring full.
+    pub fn input_backpressure(&self) -> u64 {
+        self.pipeline.input_backpressure()
+    }
+
+    /// Let everything accepted run through, then stop.
+    pub fn finish(self, on_output: impl FnMut(&FrameBuf)) -> Result<Vec<StageStats>, LoopError> {
+        Ok(self.pipeline.finish(on_output)?)
+    }
+}

@@ -1,0 +1,158 @@
+use std::cell::RefCell;
+
+use qp_loop::bench::{bench_loop, signal_pair};
+use qp_loop::{FiveStepLoop, LoopConfig};
+use qp_replay::BookTicker;
+use qp_wire::*;
+
+fn config() -> LoopConfig {
+    LoopConfig::embedded_default().unwrap()
+}
+
+/// Collects what comes out of the Execute step.
+#[derive(Default)]
+struct Outputs(RefCell<Vec<FrameBuf>>);
+
+impl Outputs {
+    fn sink(&self) -> impl FnMut(&FrameBuf) + '_ {
+        |f| self.0.borrow_mut().push(*f)
+    }
+    fn intents(&self) -> Vec<OrderIntent> {
+        self.0.borrow().iter().filter_map(|f| decode_as::<OrderIntent>(f.as_frame_bytes()).ok()).map(|f| *f.payload).collect()
+    }
+    fn vetoes(&self) -> Vec<RiskVerdict> {
+        self.0.borrow().iter().filter_map(|f| decode_as::<RiskVerdict>(f.as_frame_bytes()).ok()).map(|f| *f.payload).collect()
+    }
+}
+
+fn ticker(ts: u64, bid_qty: i64, ask_qty: i64) -> BookTicker {
+    BookTicker { local_ts_ns: ts, update_id: ts, bid_price: 600_000, bid_qty, ask_price: 600_001, ask_qty }
+}
+
+#[test]
+fn embedded_config_is_valid_and_complete() {
+    let config = config();
+    assert_eq!(config.assets[0].symbol, "BTCUSDT");
+    assert_eq!(config.confirm.window_ms, 5_000);
+}
+
+#[test]
+fn a_missing_config_key_is_one_line_naming_the_key() {
+    let text = LoopConfig::EMBEDDED_DEFAULT.replace("window_ms = 5000\n", "");
+    let err = LoopConfig::from_toml(&text, "node.toml").unwrap_err().to_string();
+    assert!(err.starts_with("config node.toml: line "), "{err}");
+    assert!(err.contains("missing field `window_ms`"), "{err}");
+    assert!(!err.contains('\n'), "one line: {err}");
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_refused() {
+    let text = LoopConfig::EMBEDDED_DEFAULT.replace("window_ms = 5000", "window_ms = 5000\nwindow_sec = 5");
+    let err = LoopConfig::from_toml(&text, "node.toml").unwrap_err().to_string();
+    assert!(err.contains("unknown field `window_sec`"), "{err}");
+
+    let text = LoopConfig::EMBEDDED_DEFAULT.replace("imbalance_threshold_bp = 6000", "imbalance_threshold_bp = 0");
+    let err = LoopConfig::from_toml(&text, "node.toml").unwrap_err().to_string();
+    assert_eq!(err, "config node.toml: book.imbalance_threshold_bp: must be 1..=10000");
+
+    let text = LoopConfig::EMBEDDED_DEFAULT.replace("window_ms = 5000", "window_ms = \"soon\"");
+    let err = LoopConfig::from_toml(&text, "node.toml").unwrap_err().to_string();
+    let line = LoopConfig::EMBEDDED_DEFAULT.lines().position(|l| l.starts_with("window_ms")).unwrap() + 1;
+    assert_eq!(err, format!("config node.toml: line {line}: invalid type: string \"soon\", expected u64"));
+
+    let err = LoopConfig::from_toml("not toml at all [", "x.toml").unwrap_err().to_string();
+    assert!(err.starts_with("config x.toml: "), "{err}");
+}
+
+#[test]
+fn a_confirmed_signal_pair_becomes_an_order_intent_stamped_at_every_stage() {
+    let mut five_step = FiveStepLoop::start(&config()).unwrap();
+    let out = Outputs::default();
+    let (book, sentiment) = signal_pair(1, 0, AssetId::from_wire(1), 600_000);
+    five_step.inject(book, out.sink());
+    five_step.inject(sentiment, out.sink());
+    five_step.finish(out.sink()).unwrap();
+    let frames = out.0.borrow();
+    assert_eq!(frames.len(), 1);
+    let intent = decode_as::<OrderIntent>(frames[0].as_frame_bytes()).unwrap();
+    assert_eq!(intent.payload.side(), Some(Side::Buy));
+    assert_eq!(intent.payload.qty.get(), 10);
+    assert_eq!(intent.payload.limit_price.get(), 600_005, "ref price + 5 ticks");
+    let stamps: Vec<u64> =
+        [Stage::Ingest, Stage::Confirm, Stage::Decide, Stage::Risk, Stage::Execute].map(|s| intent.header.stamp(s).unwrap()).into();
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "{stamps:?}");
+}
+
+#[test]
+fn headlines_and_tickers_through_the_real_ingest_agents() {
+    let mut five_step = FiveStepLoop::start(&config()).unwrap();
+    let out = Outputs::default();
+    let btc = five_step.registry().lookup("BTCUSDT").unwrap();
+    // A sentiment with no book signal in the window confirms nothing...
+    five_step.ingest_headline(1_000_000_000, "Bitcoin surges past resistance", out.sink());
+    five_step.ingest_ticker(btc, &ticker(60_000_000_000, 9_000, 500), out.sink());
+    // ...a headline about an unconfigured asset emits nothing...
+    five_step.ingest_headline(60_000_000_001, "$AAPL surges on record iPhone sales", out.sink());
+    // ...and one within the window of a bullish book becomes a buy.
+    five_step.ingest_headline(60_100_000_000, "Bitcoin rallies as inflows jump", out.sink());
+    // A bearish headline against a bullish book: no agreement, no trade.
+    five_step.ingest_headline(60_200_000_000, "Bitcoin plunges", out.sink());
+    five_step.finish(out.sink()).unwrap();
+    let intents = out.intents();
+    assert_eq!(intents.len(), 1, "{:?}", out.0.borrow());
+    assert_eq!(intents[0].side(), Some(Side::Buy));
+    assert_eq!(intents[0].limit_price.get(), 600_005);
+}
+
+#[test]
+fn risk_vetoes_what_breaks_the_position_limit_and_only_risk_makes_intents() {
+    let mut five_step = FiveStepLoop::start(&config()).unwrap();
+    let out = Outputs::default();
+    // Always bullish: 10 lots each, position limit 30 → three approvals, then vetoes.
+    for i in 0..5u64 {
+        let (book, sentiment) = signal_pair(1, 2 * i, AssetId::from_wire(1), 600_000);
+        five_step.inject(book, out.sink());
+        five_step.inject(sentiment, out.sink());
+    }
+    // Frames that only risk may create, injected directly, never come out.
+    let decision = Decision::new(99, AssetId::from_wire(1), Side::Buy, 1, 600_000, 0);
+    five_step.inject(FrameBuf::encode(1, 900, &OrderIntent::new(99, &decision, TimeInForce::Day)), out.sink());
+    five_step.inject(FrameBuf::encode(1, 901, &decision), out.sink());
+    let stats = five_step.finish(out.sink()).unwrap();
+    assert_eq!(out.intents().len(), 3);
+    let vetoes = out.vetoes();
+    assert_eq!(vetoes.len(), 2);
+    assert!(vetoes.iter().all(|v| v.reason() == Some(VetoReason::Exposure)));
+    assert_eq!(stats[0].agent_errors, 2, "confirm refused the forged intent and decision: {stats:?}");
+}
+
+#[test]
+fn unknown_assets_and_garbage_frames_do_not_stop_the_loop() {
+    let mut five_step = FiveStepLoop::start(&config()).unwrap();
+    let out = Outputs::default();
+    let mut garbage = FrameBuf::default();
+    garbage.as_slot_bytes_mut().fill(0x5A);
+    five_step.inject(garbage, out.sink());
+    let (book, sentiment) = signal_pair(1, 0, AssetId::from_wire(77), 600_000);
+    five_step.inject(book, out.sink());
+    five_step.inject(sentiment, out.sink());
+    let (book, sentiment) = signal_pair(1, 0, AssetId::from_wire(1), 600_000);
+    five_step.inject(book, out.sink());
+    five_step.inject(sentiment, out.sink());
+    let stats = five_step.finish(out.sink()).unwrap();
+    assert_eq!(out.intents().len(), 1);
+    assert_eq!((stats[0].decode_errors, stats[0].agent_errors), (1, 2), "{stats:?}");
+}
+
+#[test]
+fn the_bench_reports_every_stage_and_the_loop() {
+    let report = bench_loop(&config(), 100, 1_000).unwrap();
+    assert_eq!(report.order_intents, 1_000);
+    assert_eq!(report.latency.whole_loop.count, 1_000);
+    assert_eq!(report.latency.stages.keys().copied().collect::<Vec<_>>(), ["confirm", "decide", "execute", "risk"]);
+    let json = serde_json::to_value(&report).unwrap();
+    for key in ["p50_ns", "p99_ns", "p999_ns"] {
+        assert!(json["loop"][key].as_u64().unwrap() > 0);
+        assert!(json["stages"]["risk"][key].is_u64());
+    }
+}

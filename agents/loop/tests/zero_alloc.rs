@@ -1,0 +1,109 @@
+//! The hot path allocates nothing after warm-up.
+//!
+//! This is its own test binary (the crate's other tests live in `loop.rs`)
+//! because a counting global allocator counts every thread of the process: any
+//! test running beside it would be counted too.
+#![allow(unsafe_code)] // a GlobalAlloc impl is `unsafe impl` by definition
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use qp_loop::{FiveStepLoop, LoopConfig};
+use qp_replay::BookTicker;
+use qp_wire::{AssetId, FrameType};
+
+struct CountingAllocator;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every method forwards to the system allocator with the caller's own
+// arguments, so System's guarantees hold unchanged; counting touches only atomics.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as our caller's: `layout` has non-zero size.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this `layout` (we allocate only through System).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: `ptr` came from System with `layout`; `new_size` is the caller's, non-zero.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+const HEADLINES: [&str; 2] = [
+    "Bitcoin surges to a record as ETF inflows jump",
+    "Bitcoin plunges after exchange hack, analysts see losses",
+];
+
+/// One loop iteration through all five steps with the real ingest agents:
+/// a book update and a headline that confirm each other, then wait for the order.
+fn iteration(five_step: &mut FiveStepLoop, i: u64, intents: &Cell<u64>) {
+    let bullish = i % 2 == 0;
+    let ts = 1_000_000_000 + i * 200_000_000; // 200 ms apart: past the imbalance agent's interval
+    let ticker = BookTicker {
+        local_ts_ns: ts,
+        update_id: i,
+        bid_price: 600_000,
+        bid_qty: if bullish { 9_000 } else { 500 },
+        ask_price: 600_001,
+        ask_qty: if bullish { 500 } else { 9_000 },
+    };
+    let arrived = Cell::new(false);
+    let on_output = |frame: &qp_wire::FrameBuf| {
+        if frame.header().frame_type.get() == FrameType::OrderIntent as u16 {
+            intents.set(intents.get() + 1);
+        }
+        arrived.set(true);
+    };
+    five_step.ingest_ticker(AssetId::from_wire(1), &ticker, on_output);
+    five_step.ingest_headline(ts, HEADLINES[(i % 2) as usize], on_output);
+    while !arrived.get() {
+        if !five_step.poll_output(on_output) {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+#[test]
+fn the_five_step_loop_allocates_nothing_after_warm_up() {
+    let config = LoopConfig::embedded_default().unwrap();
+    let mut five_step = FiveStepLoop::start(&config).unwrap();
+    let intents = Cell::new(0);
+    for i in 0..10_000 {
+        iteration(&mut five_step, i, &intents);
+    }
+    assert_eq!(intents.get(), 10_000, "warm-up: every iteration ends in an order intent");
+
+    COUNTING.store(true, Ordering::SeqCst);
+    for i in 10_000..110_000 {
+        iteration(&mut five_step, i, &intents);
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+
+    assert_eq!(intents.get(), 110_000, "100,000 measured iterations, each an order intent");
+    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "allocations on the hot path after warm-up");
+    let stats = five_step.finish(|_| {}).unwrap();
+    assert!(stats.iter().all(|s| s.decode_errors == 0 && s.agent_errors == 0), "{stats:?}");
+
+    // Guard against passing because counting is broken. In this same test, not a
+    // second one: tests of one binary run in parallel and would count each other.
+    COUNTING.store(true, Ordering::SeqCst);
+    let v = std::hint::black_box(vec![1u8; 64]);
+    COUNTING.store(false, Ordering::SeqCst);
+    drop(v);
+    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 1, "the counting allocator counts");
+}
