@@ -1,6 +1,6 @@
 use qp_replay::BookTicker;
 use qp_runtime::clock::monotonic_ns;
-use qp_runtime::{AgentContext, IngestAgent, Outbox, Pipeline, RuntimeError, StageStats};
+use qp_runtime::{AgentContext, IngestAgent, LatencyHistogram, Outbox, Percentiles, Pipeline, RuntimeError, StageStats};
 use qp_wire::{AssetId, AssetRegistry, FrameBuf, RegistryError, Stage};
 
 use crate::agents::baseline_alpha::BaselineAlpha;
@@ -29,8 +29,8 @@ pub struct FiveStepLoop {
     lexicon: BaselineLexicon,
     imbalance: BaselineImbalance,
     outbox: Outbox,
-    /// Nanoseconds spent inside ingest agents, per event that produced frames.
-    ingest_busy_ns: u64,
+    /// Time inside the ingest agents, per event that produced frames.
+    ingest_time: LatencyHistogram,
     ingest_errors: u64,
 }
 
@@ -90,7 +90,7 @@ impl FiveStepLoop {
                 origin,
             ),
             outbox: Outbox::new("ingest"),
-            ingest_busy_ns: 0,
+            ingest_time: LatencyHistogram::new(),
             ingest_errors: 0,
         })
     }
@@ -133,7 +133,7 @@ impl FiveStepLoop {
             return;
         }
         let now = monotonic_ns();
-        self.ingest_busy_ns += now - start;
+        self.ingest_time.record(now - start);
         let pipeline = &mut self.pipeline;
         self.outbox.drain_into(|mut frame| {
             frame.stamp(Stage::Ingest, now);
@@ -145,6 +145,11 @@ impl FiveStepLoop {
     /// Take whatever the Execute step has produced so far.
     pub fn poll_output(&mut self, on_output: impl FnMut(&FrameBuf)) -> bool {
         self.pipeline.poll_output(on_output)
+    }
+
+    /// Time the ingest agents took per event that produced frames (event in → frames stamped).
+    pub fn ingest_time(&self) -> Percentiles {
+        self.ingest_time.percentiles()
     }
 
     /// Ingest events refused by their agent (bad data), so far.

@@ -15,7 +15,7 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(histogram: &Histogram<u64>) -> Self {
+    pub(crate) fn of(histogram: &Histogram<u64>) -> Self {
         Self {
             p50_ns: histogram.value_at_quantile(0.50),
             p99_ns: histogram.value_at_quantile(0.99),
@@ -23,6 +23,31 @@ impl Percentiles {
             max_ns: histogram.max(),
             count: histogram.len(),
         }
+    }
+}
+
+/// One latency distribution, sized up front: recording never allocates.
+#[derive(Debug)]
+pub struct LatencyHistogram(Histogram<u64>);
+
+impl LatencyHistogram {
+    pub fn new() -> Self {
+        Self(histogram())
+    }
+    pub fn record(&mut self, ns: u64) {
+        let _ = self.0.record(ns.clamp(1, MAX_TRACKED_NS));
+    }
+    pub fn reset(&mut self) {
+        self.0.reset();
+    }
+    pub fn percentiles(&self) -> Percentiles {
+        Percentiles::of(&self.0)
+    }
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -27,7 +27,7 @@ pub use agent::{Agent, AgentContext, AgentError, IngestAgent, Outbox, OUTBOX_CAP
 pub use backoff::{Backoff, BackoffPolicy};
 pub use counters::{StageCounters, StageStats};
 pub use error::RuntimeError;
-pub use latency::{LatencySummary, LatencyTable, Percentiles};
+pub use latency::{LatencyHistogram, LatencySummary, LatencyTable, Percentiles};
 pub use pipeline::{Pipeline, PipelineBuilder, Placement, PushError};
 pub use rate_limit::RateLimiter;
 pub use stage::StageRunner;

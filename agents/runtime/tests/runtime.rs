@@ -181,14 +181,19 @@ fn rate_limiter_lets_one_through_per_interval_and_counts_the_rest() {
 
 #[test]
 fn backoff_is_bounded() {
-    let mut backoff = Backoff::new(BackoffPolicy { spin_rounds: 2, yield_rounds: 2, max_sleep_us: 50 });
+    let mut backoff = Backoff::new(BackoffPolicy { spin_us: 200, yield_us: 200, max_sleep_us: 50 });
     let start = Instant::now();
-    for _ in 0..40 {
+    while !backoff.is_sleeping() {
+        backoff.snooze();
+        assert!(start.elapsed() < Duration::from_secs(5), "never reached the sleep phase");
+    }
+    assert!(start.elapsed() >= Duration::from_micros(400), "spun and yielded for the configured time first");
+    let sleeping_since = Instant::now();
+    for _ in 0..100 {
         backoff.snooze();
     }
-    assert!(backoff.is_sleeping());
-    // 36 sleeps of at most 50 µs each (plus scheduler slack): far below a second.
-    assert!(start.elapsed() < Duration::from_secs(1));
+    // 100 sleeps capped at 50 µs each (plus scheduler slack): far below a second.
+    assert!(sleeping_since.elapsed() < Duration::from_secs(1));
     backoff.reset();
     assert!(!backoff.is_sleeping());
 }

@@ -1,0 +1,221 @@
+//! `qp-node demo`: recorded headlines and market data through the five-step loop.
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use qp_loop::{FiveStepLoop, LoopConfig, LoopError};
+use qp_replay::{merge_timeline, read_book_tickers, read_headlines, ReplayError, ReplayEvent};
+use qp_runtime::{LatencySummary, LatencyTable, Percentiles, StageStats};
+use qp_wire::{decode, AssetId, FrameBuf, FrameRef, Side, Stage, VetoReason};
+
+/// Headlines file inside the data folder.
+const HEADLINES: &str = "tfns/train.csv";
+/// How many order intents the report lists.
+const SAMPLE_INTENTS: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("data folder {0} does not exist (pass --data DIR)")]
+    DataDir(PathBuf),
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    #[error(transparent)]
+    Loop(#[from] LoopError),
+    #[error("asset {0} is configured but not registered")]
+    Unregistered(String),
+}
+
+/// Everything the demo prints.
+#[derive(Debug)]
+pub struct DemoReport {
+    pub workers: Vec<String>,
+    pub cores: usize,
+    pub loaded: Vec<(String, usize, String)>,
+    pub headlines: usize,
+    pub events: usize,
+    pub elapsed: Duration,
+    pub stats: Vec<StageStats>,
+    pub ingest_time: Percentiles,
+    pub ingest_errors: u64,
+    pub intents: BTreeMap<(String, &'static str), (u64, i64)>,
+    pub vetoes: BTreeMap<String, u64>,
+    pub samples: Vec<String>,
+    pub latency: LatencySummary,
+}
+
+struct Tally<'a> {
+    config: &'a LoopConfig,
+    symbols: Vec<String>,
+    intents: BTreeMap<(String, &'static str), (u64, i64)>,
+    vetoes: BTreeMap<String, u64>,
+    samples: Vec<String>,
+    latency: LatencyTable,
+}
+
+impl Tally<'_> {
+    fn symbol(&self, asset: AssetId) -> String {
+        self.symbols.get(asset.get().wrapping_sub(1) as usize).cloned().unwrap_or_else(|| format!("#{}", asset.get()))
+    }
+
+    fn record(&mut self, frame: &FrameBuf) {
+        self.latency.record(frame.header());
+        match decode(frame.as_frame_bytes()) {
+            Ok(FrameRef::OrderIntent(f)) => {
+                let i = f.payload;
+                let side = match i.side() {
+                    Some(Side::Buy) => "buy",
+                    _ => "sell",
+                };
+                let symbol = self.symbol(i.asset());
+                let entry = self.intents.entry((symbol.clone(), side)).or_default();
+                entry.0 += 1;
+                entry.1 += i.qty.get();
+                if self.samples.len() < SAMPLE_INTENTS {
+                    let scale = self.config.assets.get(i.asset().get().wrapping_sub(1) as usize);
+                    let (pd, qd) = scale.map_or((0, 0), |a| (a.price_decimals, a.qty_decimals));
+                    self.samples.push(format!(
+                        "intent #{} {} {} {} @ {} IOC (decision #{})",
+                        i.intent_id.get(),
+                        side.to_uppercase(),
+                        fixed(i.qty.get(), qd),
+                        symbol,
+                        fixed(i.limit_price.get(), pd),
+                        i.decision_id.get()
+                    ));
+                }
+            }
+            Ok(FrameRef::RiskVerdict(f)) => {
+                let reason = f.payload.reason().unwrap_or(VetoReason::None);
+                *self.vetoes.entry(format!("{reason:?}")).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `value` × 10^-decimals, printed exactly.
+fn fixed(value: i64, decimals: u32) -> String {
+    if decimals == 0 {
+        return value.to_string();
+    }
+    let scale = 10i64.pow(decimals);
+    format!("{}{}.{:0width$}", if value < 0 { "-" } else { "" }, (value / scale).abs(), (value % scale).abs(), width = decimals as usize)
+}
+
+/// Replay everything under `data` through the loop configured by `config`.
+pub fn run_demo(config: &LoopConfig, data: &Path) -> Result<DemoReport, DemoError> {
+    if !data.is_dir() {
+        return Err(DemoError::DataDir(data.to_owned()));
+    }
+    tracing::info!(data = %data.display(), "loading recorded data");
+    let headlines: Vec<String> = read_headlines(&data.join(HEADLINES))?.into_iter().map(|h| h.text).collect();
+    let mut instruments = Vec::with_capacity(config.assets.len());
+    let mut loaded = Vec::new();
+    for asset in &config.assets {
+        let tickers = read_book_tickers(&data.join(&asset.feed), asset.price_decimals, asset.qty_decimals)?;
+        loaded.push((asset.symbol.clone(), tickers.len(), asset.feed.clone()));
+        instruments.push(tickers);
+    }
+    let timeline = merge_timeline(&instruments, &headlines);
+
+    let mut five_step = FiveStepLoop::start(config)?;
+    let ids = config
+        .assets
+        .iter()
+        .map(|a| five_step.registry().lookup(&a.symbol).ok_or_else(|| DemoError::Unregistered(a.symbol.clone())))
+        .collect::<Result<Vec<AssetId>, _>>()?;
+    let workers = five_step.worker_names().iter().map(|s| (*s).to_owned()).collect();
+    let mut tally = Tally {
+        config,
+        symbols: config.assets.iter().map(|a| a.symbol.clone()).collect(),
+        intents: BTreeMap::new(),
+        vetoes: BTreeMap::new(),
+        samples: Vec::new(),
+        latency: LatencyTable::new(Stage::Ingest, Stage::Execute),
+    };
+
+    let start = Instant::now();
+    for event in &timeline {
+        match *event {
+            ReplayEvent::Headline { ts_ns, text } => five_step.ingest_headline(ts_ns, text, |f| tally.record(f)),
+            ReplayEvent::Ticker { instrument, ticker } => {
+                if let Some(&asset) = ids.get(instrument) {
+                    five_step.ingest_ticker(asset, ticker, |f| tally.record(f));
+                }
+            }
+        }
+    }
+    let ingest_time = five_step.ingest_time();
+    let ingest_errors = five_step.ingest_errors();
+    let stats = five_step.finish(|f| tally.record(f))?;
+    let elapsed = start.elapsed();
+
+    Ok(DemoReport {
+        workers,
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        loaded,
+        headlines: headlines.len(),
+        events: timeline.len(),
+        elapsed,
+        stats,
+        ingest_time,
+        ingest_errors,
+        intents: tally.intents,
+        vetoes: tally.vetoes,
+        samples: tally.samples,
+        latency: tally.latency.summary(),
+    })
+}
+
+impl fmt::Display for DemoReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "QuantPype Node demo: recorded data through the five-step loop")?;
+        for (symbol, count, feed) in &self.loaded {
+            writeln!(f, "  loaded {count:>7} {symbol} top-of-book updates  ({feed})")?;
+        }
+        writeln!(f, "  loaded {:>7} headlines  ({HEADLINES}, spread evenly over the market data's span)", self.headlines)?;
+        writeln!(
+            f,
+            "  replayed {} events in {:.2?} on {} core(s); stage threads: {}",
+            self.events,
+            self.elapsed,
+            self.cores,
+            self.workers.join(", ")
+        )?;
+        let stage = |name: &str| self.stats.iter().find(|s| s.stage == name);
+        let (confirm, decide, risk, execute) = (stage("confirm"), stage("decide"), stage("risk"), stage("execute"));
+        writeln!(f, "\nWhat happened")?;
+        writeln!(f, "  1 ingest   {} signal frames (sentiment + book); {} events refused as bad data",
+            confirm.map_or(0, |s| s.frames_in), self.ingest_errors)?;
+        writeln!(f, "  2 confirm  {} sentiment signals confirmed by the book within the window", confirm.map_or(0, |s| s.frames_out))?;
+        writeln!(f, "  3 decide   {} decisions", decide.map_or(0, |s| s.frames_out))?;
+        let vetoed: u64 = self.vetoes.values().sum();
+        let approved = risk.map_or(0, |s| s.frames_out).saturating_sub(vetoed);
+        let reasons: Vec<String> = self.vetoes.iter().map(|(r, n)| format!("{r}: {n}")).collect();
+        writeln!(f, "  4 risk     {approved} approved, {vetoed} vetoed{}",
+            if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) })?;
+        writeln!(f, "  5 execute  {} order intents handed to the execution side", execute.map_or(0, |s| s.frames_out) - vetoed)?;
+        for ((symbol, side), (count, lots)) in &self.intents {
+            writeln!(f, "             {symbol} {side}: {count} orders, {lots} lots")?;
+        }
+        for sample in &self.samples {
+            writeln!(f, "             {sample}")?;
+        }
+        let errors: u64 = self.stats.iter().map(|s| s.decode_errors + s.agent_errors).sum();
+        let held: u64 = self.stats.iter().map(|s| s.backpressure).sum();
+        writeln!(f, "  frames refused by a stage: {errors}; back-pressure waits: {held}")?;
+
+        writeln!(f, "\nLatency (ns)                p50      p99    p99.9      max    count")?;
+        let row = |f: &mut fmt::Formatter<'_>, name: &str, p: &Percentiles| {
+            writeln!(f, "  {name:<22}{:>8} {:>8} {:>8} {:>8} {:>8}", p.p50_ns, p.p99_ns, p.p999_ns, p.max_ns, p.count)
+        };
+        row(f, "ingest (agent work)", &self.ingest_time)?;
+        for name in ["confirm", "decide", "risk", "execute"] {
+            if let Some(p) = self.latency.stages.get(name) {
+                row(f, &format!("{name} (hop + work)"), p)?;
+            }
+        }
+        row(f, "loop ingest->execute", &self.latency.whole_loop)
+    }
+}
