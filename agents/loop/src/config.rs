@@ -102,6 +102,8 @@ pub struct RiskConfig {
 pub enum ConfigError {
     #[error("config {source_name}: {location}{message}")]
     Parse { source_name: String, location: String, message: String },
+    #[error("config {path}: {source}")]
+    Read { path: String, source: std::io::Error },
     #[error("config {source_name}: {key}: {problem}")]
     Invalid { source_name: String, key: String, problem: String },
 }
@@ -130,6 +132,16 @@ impl LoopConfig {
     /// The embedded default.
     pub fn embedded_default() -> Result<Self, ConfigError> {
         Self::from_toml(Self::EMBEDDED_DEFAULT, "embedded default")
+    }
+
+    /// The file at `path`, or the embedded default when there is none.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let Some(path) = path else {
+            return Self::embedded_default();
+        };
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: name.clone(), source })?;
+        Self::from_toml(&text, &name)
     }
 
     fn validate(&self, source_name: &str) -> Result<(), ConfigError> {

@@ -15,6 +15,7 @@
 mod agent;
 mod backoff;
 pub mod clock;
+pub mod cores;
 mod counters;
 mod error;
 mod latency;

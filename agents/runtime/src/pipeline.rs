@@ -94,7 +94,7 @@ impl PipelineBuilder {
         if !(2..=1 << 20).contains(&self.ring_capacity) {
             return Err(RuntimeError::RingCapacity(self.ring_capacity));
         }
-        let cores = core_affinity::get_core_ids().unwrap_or_default();
+        let cores = crate::cores::process_cores();
         let stage_count = self.stages.len();
         let threads = match self.placement {
             Placement::PerStage => stage_count,
@@ -147,7 +147,7 @@ impl PipelineBuilder {
 
 fn run_worker(mut stages: Vec<StageRunner>, core: Option<core_affinity::CoreId>, policy: BackoffPolicy, stop: &AtomicBool) {
     if let Some(core) = core {
-        if !core_affinity::set_for_current(core) {
+        if !crate::cores::pin_current_thread(core) {
             tracing::debug!(core = core.id, "could not pin worker; running unpinned");
         }
     }

@@ -1,6 +1,5 @@
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use qp_loop::LoopConfig;
 
@@ -33,21 +32,10 @@ pub fn init_logging() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-/// Load the configuration from `path`, or the embedded default.
-pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<LoopConfig> {
-    match path {
-        None => Ok(LoopConfig::embedded_default()?),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("config {}", path.display()))?;
-            Ok(LoopConfig::from_toml(&text, &path.display().to_string())?)
-        }
-    }
-}
-
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo { data, config } => {
-            let config = load_config(config.as_deref())?;
+            let config = LoopConfig::load(config.as_deref())?;
             let report = crate::demo::run_demo(&config, &data)?;
             print!("{report}");
             Ok(())

@@ -1,1 +1,7 @@
-//! placeholder
+//! `qpctl`: what an operator or a quant runs from a workstation. Thin `main`
+//! over this library.
+#![forbid(unsafe_code)]
+
+pub mod bench;
+pub mod cli;
+pub mod inspect;

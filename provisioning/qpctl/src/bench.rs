@@ -1,0 +1,106 @@
+//! `qpctl bench …`: percentiles of the hot paths, as a table or one JSON object.
+use std::hint::black_box;
+
+use qp_loop::bench::bench_loop;
+use qp_loop::LoopConfig;
+use qp_runtime::clock::monotonic_ns;
+use qp_runtime::ring_hop::{measure_cache_line_floor, measure_ring_hop, measure_same_thread_hop};
+use qp_runtime::{LatencyHistogram, Percentiles};
+use qp_wire::{decode, AssetId, FrameBuf, SentimentSignal};
+use serde::Serialize;
+
+use crate::cli::BenchCommand;
+
+/// Decodes per timed batch in `bench decode`.
+const DECODE_BATCH: u64 = 256;
+
+#[derive(Serialize)]
+struct RingReport<'a> {
+    bench: &'a str,
+    cross_core: Percentiles,
+    same_thread: Percentiles,
+    cross_core_floor: Percentiles,
+    note: &'a str,
+}
+
+#[derive(Serialize)]
+struct SingleReport<'a> {
+    bench: &'a str,
+    #[serde(flatten)]
+    percentiles: Percentiles,
+    note: &'a str,
+}
+
+fn print_row(name: &str, p: &Percentiles) {
+    println!("{name:<24}{:>9}{:>9}{:>9}{:>9}{:>10}", p.p50_ns, p.p99_ns, p.p999_ns, p.max_ns, p.count);
+}
+
+fn print_header() {
+    println!("{:<24}{:>9}{:>9}{:>9}{:>9}{:>10}", "(ns)", "p50", "p99", "p99.9", "max", "count");
+}
+
+pub fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Loop { json, iterations, warmup, config } => {
+            let config = LoopConfig::load(config.as_deref())?;
+            let report = bench_loop(&config, warmup, iterations)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("loop bench: {iterations} iterations after {warmup} warm-up; threads: {}", report.workers.join(", "));
+                print_header();
+                for (name, p) in &report.latency.stages {
+                    print_row(name, p);
+                }
+                print_row("loop ingest->execute", &report.latency.whole_loop);
+            }
+        }
+        BenchCommand::Ring { json, iterations } => {
+            let report = RingReport {
+                bench: "ring_hop",
+                cross_core: measure_ring_hop(iterations / 10, iterations),
+                same_thread: measure_same_thread_hop(1_000, iterations / 256),
+                cross_core_floor: measure_cache_line_floor(iterations / 10, iterations),
+                note: "cross_core: half of each timed round trip between two pinned threads; same_thread: \
+                       push+pop, batches of 256; cross_core_floor: one atomic bounced between the same two cores",
+            };
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("ring hop: {}", report.note);
+                print_header();
+                print_row("cross_core", &report.cross_core);
+                print_row("same_thread", &report.same_thread);
+                print_row("cross_core_floor", &report.cross_core_floor);
+            }
+        }
+        BenchCommand::Decode { json, batches } => {
+            let frame = FrameBuf::encode(1, 1, &SentimentSignal::new(AssetId::from_wire(1), 5, 9_000, 1, 1));
+            let bytes = frame.as_frame_bytes();
+            let mut histogram = LatencyHistogram::new();
+            for batch in 0..batches + batches / 10 {
+                if batch == batches / 10 {
+                    histogram.reset();
+                }
+                let start = monotonic_ns();
+                for _ in 0..DECODE_BATCH {
+                    let _ = black_box(decode(black_box(bytes)));
+                }
+                histogram.record((monotonic_ns() - start) / DECODE_BATCH);
+            }
+            emit(json, "decode", histogram.percentiles(), "per decode, mean of each batch of 256")?;
+        }
+    }
+    Ok(())
+}
+
+fn emit(json: bool, bench: &str, percentiles: Percentiles, note: &str) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(&SingleReport { bench, percentiles, note })?);
+    } else {
+        println!("{bench}: {note}");
+        print_header();
+        print_row(bench, &percentiles);
+    }
+    Ok(())
+}

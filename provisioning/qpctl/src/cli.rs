@@ -1,0 +1,68 @@
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// QuantPype Node workstation tool.
+#[derive(Debug, Parser)]
+#[command(name = "qpctl", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Measure the node's hot paths; prints p50/p99/p99.9.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Decode and print recorded data.
+    #[command(subcommand)]
+    Inspect(InspectCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InspectCommand {
+    /// Decode a file of back-to-back wire frames (a capture, an audit segment)
+    /// and print one line per frame. Stops at the first bad frame with its offset.
+    Frames {
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The whole in-process loop, signal frames in to order intent out, per stage.
+    Loop {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 200_000)]
+        iterations: u64,
+        #[arg(long, default_value_t = 20_000)]
+        warmup: u64,
+        /// A configuration replacing the embedded default.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// One SPSC ring hop between two threads (half a timed round trip).
+    Ring {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 1_000_000)]
+        iterations: u64,
+    },
+    /// Frame decode, timed in batches (one decode is shorter than a clock read).
+    Decode {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 100_000)]
+        batches: u64,
+    },
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Bench(bench) => crate::bench::run(bench),
+        Command::Inspect(InspectCommand::Frames { file }) => crate::inspect::print_frames(&file),
+    }
+}

@@ -1,0 +1,140 @@
+use std::path::Path;
+use std::process::{Command, Output};
+
+use qp_system_tests::{binary, shared_data};
+use qp_wire::*;
+
+fn run(name: &str, args: &[&str]) -> Output {
+    let path = binary(name);
+    assert!(path.exists(), "{} not built: run `cargo build --workspace --bins` (cargo xtask test does)", path.display());
+    Command::new(path).args(args).output().unwrap()
+}
+
+fn stderr_line(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "exactly one error line: {stderr:?}");
+    stderr.trim_end().to_owned()
+}
+
+#[test]
+fn demo_replays_the_shared_data_through_all_five_steps() {
+    let data = shared_data();
+    let output = run("qp-node", &["demo", "--data", data.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("loaded   66089 BTCUSDT top-of-book updates"), "{stdout}");
+    assert!(stdout.contains("loaded    9543 headlines"), "{stdout}");
+    for step in ["1 ingest", "2 confirm", "3 decide", "4 risk", "5 execute"] {
+        assert!(stdout.contains(step), "{step} missing: {stdout}");
+    }
+    let intents: u64 = stdout
+        .lines()
+        .find(|l| l.contains("order intents handed to the execution side"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(intents > 0, "{stdout}");
+    for row in ["ingest (agent work)", "confirm (hop + work)", "risk (hop + work)", "loop ingest->execute"] {
+        assert!(stdout.contains(row), "latency row {row} missing: {stdout}");
+    }
+}
+
+#[test]
+fn demo_with_a_missing_config_key_fails_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("node.toml");
+    let text = run("qp-node", &["demo", "--help"]);
+    assert!(text.status.success());
+    // Take the embedded default by way of the repository file and drop one key.
+    let default = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../agents/loop/default-config.toml")).unwrap();
+    std::fs::write(&config, default.replace("max_position_lots = 30\n", "")).unwrap();
+    let output = run("qp-node", &["demo", "--config", config.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let line = stderr_line(&output);
+    assert!(line.starts_with(&format!("qp-node: error: config {}: line ", config.display())), "{line}");
+    assert!(line.contains("missing field `max_position_lots`"), "{line}");
+}
+
+#[test]
+fn demo_with_bad_data_names_the_file() {
+    let output = run("qp-node", &["demo", "--data", "/nonexistent/data"]);
+    assert!(!output.status.success());
+    assert_eq!(stderr_line(&output), "qp-node: error: data folder /nonexistent/data does not exist (pass --data DIR)");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("tfns")).unwrap();
+    std::fs::create_dir_all(dir.path().join("binance")).unwrap();
+    std::fs::copy(shared_data().join("tfns/train.csv"), dir.path().join("tfns/train.csv")).unwrap();
+    let feed = dir.path().join("binance/usdm-btcusdt-20240808.gz");
+    std::fs::write(&feed, b"this is not gzip").unwrap();
+    let output = run("qp-node", &["demo", "--data", dir.path().to_str().unwrap()]);
+    assert!(!output.status.success());
+    let line = stderr_line(&output);
+    assert!(line.starts_with(&format!("qp-node: error: {}", feed.display())), "{line}");
+}
+
+fn frames_file(dir: &Path, tail: &[u8]) -> std::path::PathBuf {
+    let asset = AssetId::from_wire(1);
+    let mut bytes = FrameBuf::encode(1, 1, &SentimentSignal::new(asset, 4, 8_000, 1, 1)).as_frame_bytes().to_vec();
+    let decision = Decision::new(1, asset, Side::Buy, 3, 100, 0);
+    bytes.extend_from_slice(FrameBuf::encode(1, 2, &decision).as_frame_bytes());
+    bytes.extend_from_slice(tail);
+    let path = dir.join("capture.qpw");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn inspect_frames_prints_good_frames_and_stops_at_a_truncated_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let third = FrameBuf::encode(1, 3, &SentimentSignal::new(AssetId::from_wire(1), 1, 1, 1, 1));
+    let path = frames_file(dir.path(), &third.as_frame_bytes()[..50]);
+    let output = run("qpctl", &["inspect", "frames", path.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.contains("Sentiment origin=1 seq=1 asset=1 score=4"), "{stdout}");
+    assert_eq!(
+        stderr_line(&output),
+        format!("qpctl: error: {}: frame at byte 200: frame truncated: need 72 bytes, have 50", path.display())
+    );
+}
+
+#[test]
+fn inspect_frames_names_an_unknown_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut unknown = FrameBuf::encode(1, 3, &SentimentSignal::new(AssetId::from_wire(1), 1, 1, 1, 1)).as_frame_bytes().to_vec();
+    unknown[6] = 42;
+    let path = frames_file(dir.path(), &unknown);
+    let output = run("qpctl", &["inspect", "frames", path.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(stderr_line(&output).ends_with("frame at byte 200: unknown frame type 42"));
+}
+
+#[test]
+fn bench_loop_json_has_the_documented_shape() {
+    let output = run("qpctl", &["bench", "loop", "--json", "--iterations", "2000", "--warmup", "200"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let stages = json["stages"].as_object().unwrap();
+    assert_eq!(stages.keys().collect::<Vec<_>>(), ["confirm", "decide", "execute", "risk"]);
+    for entry in stages.values().chain([&json["loop"]]) {
+        let (p50, p99, p999) = (entry["p50_ns"].as_u64().unwrap(), entry["p99_ns"].as_u64().unwrap(), entry["p999_ns"].as_u64().unwrap());
+        assert!(0 < p50 && p50 <= p99 && p99 <= p999, "{entry}");
+    }
+    assert_eq!(json["order_intents"], 2000);
+}
+
+#[test]
+fn bench_ring_and_decode_print_json() {
+    let output = run("qpctl", &["bench", "ring", "--json", "--iterations", "20000"]);
+    assert!(output.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for key in ["cross_core", "same_thread", "cross_core_floor"] {
+        assert!(json[key]["p99_ns"].as_u64().unwrap() > 0, "{json}");
+    }
+    let output = run("qpctl", &["bench", "decode", "--json", "--batches", "1000"]);
+    assert!(output.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(json["p999_ns"].as_u64().is_some(), "{json}");
+}
