@@ -1,0 +1,143 @@
+//! `cargo xtask …`: the project's wrapper (see the README's quick start).
+//!
+//! - `cargo xtask demo [ARGS]`: build `qp-node` (release) and run `qp-node demo`
+//!   over `../shared/data`.
+//! - `cargo xtask test`: install what the tests need (Debian packages, the ONNX
+//!   Runtime library from its PyPI wheel into `.cache/venv`), then build, lint
+//!   and run the whole test suite.
+//!
+//! Every install step checks first and does nothing when already done, and says
+//! what it is doing. Nothing is fetched at test time.
+#![allow(clippy::print_stdout)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// ONNX Runtime from PyPI: the shared library inside the wheel is what `ort` loads.
+const ONNXRUNTIME_WHEEL: &str = "onnxruntime==1.31.1";
+const ONNXRUNTIME_LIB: &str = "libonnxruntime.so.1.31.1";
+/// Debian packages the build and tests need, with a command that proves each is there.
+const APT_PACKAGES: &[(&str, &[&str])] = &[
+    ("python3", &["python3", "--version"]),
+    ("python3-venv", &["python3", "-c", "import venv, ensurepip"]),
+    ("gcc", &["cc", "--version"]),
+    ("pkg-config", &["pkg-config", "--version"]),
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("demo") => demo(&args[1..]),
+        Some("setup") => setup().map(|_| ()),
+        _ => {
+            eprintln!("usage: cargo xtask test | demo [qp-node demo args] | setup");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    // provisioning/xtask → the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
+}
+
+fn step(what: &str) {
+    println!("==> {what}");
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let shown = format!("{command:?}");
+    let status = command.status().map_err(|e| format!("could not start {shown}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{shown} failed ({status})")) }
+}
+
+fn succeeds(argv: &[&str]) -> bool {
+    let Some((program, args)) = argv.split_first() else { return false };
+    Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Install missing Debian packages (one `apt-get update` only when something is missing).
+fn ensure_apt_packages() -> Result<(), String> {
+    let missing: Vec<&str> = APT_PACKAGES.iter().filter(|(_, probe)| !succeeds(probe)).map(|(name, _)| *name).collect();
+    if missing.is_empty() {
+        step("Debian packages: all present");
+        return Ok(());
+    }
+    step(&format!("Debian packages: installing {}", missing.join(" ")));
+    run(Command::new("apt-get").arg("update").arg("-q"))?;
+    run(Command::new("apt-get").args(["install", "-y", "-q", "--no-install-recommends"]).args(&missing))
+}
+
+/// The ONNX Runtime shared library, from its wheel in a project-local venv.
+fn ensure_onnxruntime(root: &Path) -> Result<PathBuf, String> {
+    let venv = root.join(".cache/venv");
+    if let Some(lib) = find_onnxruntime(&venv) {
+        step(&format!("ONNX Runtime: present ({})", lib.display()));
+        return Ok(lib);
+    }
+    step(&format!("ONNX Runtime: installing the {ONNXRUNTIME_WHEEL} wheel into {}", venv.display()));
+    if !venv.join("bin/pip").exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(Command::new(venv.join("bin/pip")).args(["install", "-q", "--disable-pip-version-check", ONNXRUNTIME_WHEEL]))?;
+    find_onnxruntime(&venv).ok_or_else(|| format!("{ONNXRUNTIME_LIB} not found under {} after install", venv.display()))
+}
+
+fn find_onnxruntime(venv: &Path) -> Option<PathBuf> {
+    let lib_dir = std::fs::read_dir(venv.join("lib")).ok()?;
+    lib_dir
+        .filter_map(Result::ok)
+        .map(|python| python.path().join("site-packages/onnxruntime/capi").join(ONNXRUNTIME_LIB))
+        .find(|lib| lib.is_file())
+}
+
+fn setup() -> Result<PathBuf, String> {
+    ensure_apt_packages()?;
+    ensure_onnxruntime(&root())
+}
+
+fn cargo(root: &Path) -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    command.current_dir(root);
+    command
+}
+
+fn test() -> Result<(), String> {
+    let root = root();
+    let ort = setup()?;
+    step("build: workspace binaries (the system tests run them)");
+    run(cargo(&root).args(["build", "--workspace", "--bins", "--locked"]))?;
+    step("lint: clippy on every target, warnings are errors");
+    run(cargo(&root).args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+    step("test: the whole workspace");
+    run(cargo(&root).args(["test", "--workspace", "--locked"]).env("ORT_DYLIB_PATH", &ort))?;
+    step("all checks passed");
+    Ok(())
+}
+
+fn demo(args: &[String]) -> Result<(), String> {
+    let root = root();
+    step("build: qp-node (release)");
+    run(cargo(&root).args(["build", "--release", "--locked", "--bin", "qp-node"]))?;
+    let data = root.join("../shared/data");
+    let mut command = Command::new(root.join("target/release/qp-node"));
+    command.arg("demo");
+    if !args.iter().any(|a| a == "--data") {
+        command.arg("--data").arg(&data);
+    }
+    step("run: qp-node demo");
+    run(command.args(args).current_dir(&root))
+}
