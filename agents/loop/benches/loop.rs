@@ -1,9 +1,10 @@
+#![allow(clippy::expect_used)] // a bench that cannot start has nothing to measure
 //! The whole in-process loop, signal frames in to order intent out, without
 //! model inference. Target: ≤ 20 µs p99 (percentiles: `qpctl bench loop --json`;
 //! criterion gives the mean round).
 use std::time::Instant;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use qp_loop::bench::signal_pair;
 use qp_loop::{FiveStepLoop, LoopConfig};
 use qp_wire::AssetId;

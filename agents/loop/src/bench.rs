@@ -27,9 +27,10 @@ pub struct LoopBenchReport {
 /// The pair of frames for iteration `i`: alternating sides keep the position
 /// flat, so risk approves every order.
 pub fn signal_pair(origin: u32, i: u64, asset: AssetId, ref_price: i64) -> (FrameBuf, FrameBuf) {
-    let bullish = i % 2 == 0;
+    let bullish = i.is_multiple_of(2);
     let event_ts = 1_000_000 + i * 1_000_000;
-    let book = BookSignal::new(asset, BookSignalKind::Imbalance, if bullish { 8_000 } else { -8_000 }, ref_price, event_ts);
+    let book =
+        BookSignal::new(asset, BookSignalKind::Imbalance, if bullish { 8_000 } else { -8_000 }, ref_price, event_ts);
     let sentiment = SentimentSignal::new(asset, if bullish { 6 } else { -6 }, 9_000, event_ts, 0);
     (FrameBuf::encode(origin, 2 * i, &book), FrameBuf::encode(origin, 2 * i + 1, &sentiment))
 }

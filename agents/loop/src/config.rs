@@ -146,7 +146,11 @@ impl LoopConfig {
 
     fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
         let invalid = |key: &str, problem: &str| {
-            Err(ConfigError::Invalid { source_name: source_name.to_owned(), key: key.to_owned(), problem: problem.to_owned() })
+            Err(ConfigError::Invalid {
+                source_name: source_name.to_owned(),
+                key: key.to_owned(),
+                problem: problem.to_owned(),
+            })
         };
         if self.assets.is_empty() {
             return invalid("assets", "at least one asset is needed");

@@ -1,6 +1,8 @@
 use qp_replay::BookTicker;
 use qp_runtime::clock::monotonic_ns;
-use qp_runtime::{AgentContext, IngestAgent, LatencyHistogram, Outbox, Percentiles, Pipeline, RuntimeError, StageStats};
+use qp_runtime::{
+    AgentContext, IngestAgent, LatencyHistogram, Outbox, Percentiles, Pipeline, RuntimeError, StageStats,
+};
 use qp_wire::{AssetId, AssetRegistry, FrameBuf, RegistryError, Stage};
 
 use crate::agents::baseline_alpha::BaselineAlpha;

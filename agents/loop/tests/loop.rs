@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // helpers in test files are test code too
 use std::cell::RefCell;
 
 use qp_loop::bench::{bench_loop, signal_pair};
@@ -18,10 +19,20 @@ impl Outputs {
         |f| self.0.borrow_mut().push(*f)
     }
     fn intents(&self) -> Vec<OrderIntent> {
-        self.0.borrow().iter().filter_map(|f| decode_as::<OrderIntent>(f.as_frame_bytes()).ok()).map(|f| *f.payload).collect()
+        self.0
+            .borrow()
+            .iter()
+            .filter_map(|f| decode_as::<OrderIntent>(f.as_frame_bytes()).ok())
+            .map(|f| *f.payload)
+            .collect()
     }
     fn vetoes(&self) -> Vec<RiskVerdict> {
-        self.0.borrow().iter().filter_map(|f| decode_as::<RiskVerdict>(f.as_frame_bytes()).ok()).map(|f| *f.payload).collect()
+        self.0
+            .borrow()
+            .iter()
+            .filter_map(|f| decode_as::<RiskVerdict>(f.as_frame_bytes()).ok())
+            .map(|f| *f.payload)
+            .collect()
     }
 }
 
@@ -78,8 +89,9 @@ fn a_confirmed_signal_pair_becomes_an_order_intent_stamped_at_every_stage() {
     assert_eq!(intent.payload.side(), Some(Side::Buy));
     assert_eq!(intent.payload.qty.get(), 10);
     assert_eq!(intent.payload.limit_price.get(), 600_005, "ref price + 5 ticks");
-    let stamps: Vec<u64> =
-        [Stage::Ingest, Stage::Confirm, Stage::Decide, Stage::Risk, Stage::Execute].map(|s| intent.header.stamp(s).unwrap()).into();
+    let stamps: Vec<u64> = [Stage::Ingest, Stage::Confirm, Stage::Decide, Stage::Risk, Stage::Execute]
+        .map(|s| intent.header.stamp(s).unwrap())
+        .into();
     assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "{stamps:?}");
 }
 

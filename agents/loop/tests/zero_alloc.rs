@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // helpers in test files are test code too
 //! The hot path allocates nothing after warm-up.
 //!
 //! This is its own test binary (the crate's other tests live in `loop.rs`)
@@ -44,15 +45,13 @@ unsafe impl GlobalAlloc for CountingAllocator {
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
-const HEADLINES: [&str; 2] = [
-    "Bitcoin surges to a record as ETF inflows jump",
-    "Bitcoin plunges after exchange hack, analysts see losses",
-];
+const HEADLINES: [&str; 2] =
+    ["Bitcoin surges to a record as ETF inflows jump", "Bitcoin plunges after exchange hack, analysts see losses"];
 
 /// One loop iteration through all five steps with the real ingest agents:
 /// a book update and a headline that confirm each other, then wait for the order.
 fn iteration(five_step: &mut FiveStepLoop, i: u64, intents: &Cell<u64>) {
-    let bullish = i % 2 == 0;
+    let bullish = i.is_multiple_of(2);
     let ts = 1_000_000_000 + i * 200_000_000; // 200 ms apart: past the imbalance agent's interval
     let ticker = BookTicker {
         local_ts_ns: ts,

@@ -55,8 +55,7 @@ pub fn read_book_tickers(path: &Path, price_decimals: u32, qty_decimals: u32) ->
         if line.trim().is_empty() {
             continue;
         }
-        let (ts, json) =
-            line.split_once(' ').ok_or_else(|| parse_error("expected `<timestamp> <json>`".to_owned()))?;
+        let (ts, json) = line.split_once(' ').ok_or_else(|| parse_error("expected `<timestamp> <json>`".to_owned()))?;
         let local_ts_ns: u64 = ts.parse().map_err(|_| parse_error(format!("bad timestamp {ts:?}")))?;
         let envelope: Envelope<'_> = serde_json::from_str(json).map_err(|e| parse_error(e.to_string()))?;
         let (Some(stream), Some(data)) = (envelope.stream, envelope.data) else {

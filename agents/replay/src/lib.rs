@@ -11,8 +11,8 @@ mod fixed_point;
 mod tfns;
 mod timeline;
 
-pub use binance::{read_book_tickers, BookTicker};
+pub use binance::{BookTicker, read_book_tickers};
 pub use error::ReplayError;
-pub use fixed_point::{parse_fixed, FixedPointError};
-pub use tfns::{read_headlines, LabelledHeadline, SentimentLabel};
-pub use timeline::{merge_timeline, ReplayEvent};
+pub use fixed_point::{FixedPointError, parse_fixed};
+pub use tfns::{LabelledHeadline, SentimentLabel, read_headlines};
+pub use timeline::{ReplayEvent, merge_timeline};

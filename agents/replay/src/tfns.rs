@@ -21,7 +21,8 @@ pub struct LabelledHeadline {
 /// doubled quotes and newlines). Label 0 = bearish, 1 = bullish, 2 = neutral.
 pub fn read_headlines(path: &Path) -> Result<Vec<LabelledHeadline>, ReplayError> {
     let content = std::fs::read_to_string(path).map_err(|source| ReplayError::Io { path: path.to_owned(), source })?;
-    let records = split_csv(&content).map_err(|(line, detail)| ReplayError::Parse { path: path.to_owned(), line, detail })?;
+    let records =
+        split_csv(&content).map_err(|(line, detail)| ReplayError::Parse { path: path.to_owned(), line, detail })?;
     let mut out = Vec::with_capacity(records.len());
     for (line, fields) in records.into_iter().skip(1) {
         let parse_error = |detail: String| ReplayError::Parse { path: path.to_owned(), line, detail };

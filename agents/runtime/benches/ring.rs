@@ -3,7 +3,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use qp_wire::{AssetId, FrameBuf, SentimentSignal};
 use rtrb::RingBuffer;
 
@@ -22,11 +22,13 @@ fn ring(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let (mut to_echo, mut echo_in) = RingBuffer::<FrameBuf>::new(64);
             let (mut echo_out, mut from_echo) = RingBuffer::<FrameBuf>::new(64);
-            let echo = std::thread::spawn(move || loop {
-                match echo_in.pop() {
-                    Ok(f) => while echo_out.push(f).is_err() {},
-                    Err(_) if echo_in.is_abandoned() => return,
-                    Err(_) => std::hint::spin_loop(),
+            let echo = std::thread::spawn(move || {
+                loop {
+                    match echo_in.pop() {
+                        Ok(f) => while echo_out.push(f).is_err() {},
+                        Err(_) if echo_in.is_abandoned() => return,
+                        Err(_) => std::hint::spin_loop(),
+                    }
                 }
             });
             let start = Instant::now();

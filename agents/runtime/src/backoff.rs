@@ -59,7 +59,7 @@ impl Backoff {
             self.idle_since_ns = monotonic_ns();
         }
         self.rounds = self.rounds.wrapping_add(1);
-        let idle_us = if self.sleeping || self.rounds % ROUNDS_PER_CLOCK_READ == 0 {
+        let idle_us = if self.sleeping || self.rounds.is_multiple_of(ROUNDS_PER_CLOCK_READ) {
             monotonic_ns().saturating_sub(self.idle_since_ns) / 1_000
         } else {
             0

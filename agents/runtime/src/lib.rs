@@ -24,7 +24,7 @@ mod rate_limit;
 pub mod ring_hop;
 mod stage;
 
-pub use agent::{Agent, AgentContext, AgentError, IngestAgent, Outbox, OUTBOX_CAPACITY};
+pub use agent::{Agent, AgentContext, AgentError, IngestAgent, OUTBOX_CAPACITY, Outbox};
 pub use backoff::{Backoff, BackoffPolicy};
 pub use counters::{StageCounters, StageStats};
 pub use error::RuntimeError;

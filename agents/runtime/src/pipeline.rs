@@ -1,5 +1,5 @@
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use qp_wire::{FrameBuf, Stage};
@@ -126,12 +126,13 @@ impl PipelineBuilder {
         for index in 0..threads {
             let take = stage_count / threads + usize::from(index < stage_count % threads);
             let group: Vec<StageRunner> = remaining.by_ref().take(take).collect();
-            let name = format!(
-                "qp-{}",
-                group.iter().map(|r| r.stage().name()).collect::<Vec<_>>().join("+")
-            );
+            let name = format!("qp-{}", group.iter().map(|r| r.stage().name()).collect::<Vec<_>>().join("+"));
             // Core 0 stays with the feeder and the OS; workers take the next cores in turn.
-            let core = if self.pin_threads && cores.len() > 1 { cores.get(1 + index % (cores.len() - 1)).copied() } else { None };
+            let core = if self.pin_threads && cores.len() > 1 {
+                cores.get(1 + index % (cores.len() - 1)).copied()
+            } else {
+                None
+            };
             let stop = Arc::clone(&stop);
             let backoff = self.backoff;
             let handle = std::thread::Builder::new()
@@ -145,11 +146,16 @@ impl PipelineBuilder {
     }
 }
 
-fn run_worker(mut stages: Vec<StageRunner>, core: Option<core_affinity::CoreId>, policy: BackoffPolicy, stop: &AtomicBool) {
-    if let Some(core) = core {
-        if !crate::cores::pin_current_thread(core) {
-            tracing::debug!(core = core.id, "could not pin worker; running unpinned");
-        }
+fn run_worker(
+    mut stages: Vec<StageRunner>,
+    core: Option<core_affinity::CoreId>,
+    policy: BackoffPolicy,
+    stop: &AtomicBool,
+) {
+    if let Some(core) = core
+        && !crate::cores::pin_current_thread(core)
+    {
+        tracing::debug!(core = core.id, "could not pin worker; running unpinned");
     }
     let mut backoff = Backoff::new(policy);
     let mut idle_rounds: u32 = 0;
@@ -165,7 +171,9 @@ fn run_worker(mut stages: Vec<StageRunner>, core: Option<core_affinity::CoreId>,
         }
         // Idle hooks are for time-driven work at millisecond scale; not every spin.
         idle_rounds = idle_rounds.wrapping_add(1);
-        if (idle_rounds % 256 == 0 || backoff.is_sleeping()) && stages.iter_mut().fold(false, |w, s| s.idle() | w) {
+        if (idle_rounds.is_multiple_of(256) || backoff.is_sleeping())
+            && stages.iter_mut().fold(false, |w, s| s.idle() | w)
+        {
             backoff.reset();
             continue;
         }

@@ -6,8 +6,8 @@
 //! second; half of each round trip is one hop. Each round trip is timed on its
 //! own, so the answer is p50/p99/p99.9, not a mean.
 use qp_wire::{AssetId, FrameBuf, SentimentSignal};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rtrb::RingBuffer;
 
@@ -38,10 +38,10 @@ pub fn measure_ring_hop(warmup: u64, iterations: u64) -> Percentiles {
             }
         }
     });
-    if cores.len() > 1 {
-        if let Some(core) = cores.first() {
-            crate::cores::pin_current_thread(*core);
-        }
+    if cores.len() > 1
+        && let Some(core) = cores.first()
+    {
+        crate::cores::pin_current_thread(*core);
     }
     let frame = FrameBuf::encode(1, 1, &SentimentSignal::new(AssetId::from_wire(1), 1, 1, 1, 1));
     let mut table = LatencyTable::new(qp_wire::Stage::Ingest, qp_wire::Stage::Confirm);
@@ -113,10 +113,10 @@ pub fn measure_cache_line_floor(warmup: u64, iterations: u64) -> Percentiles {
             echo_cell.store(2 * i + 2, Ordering::Release);
         }
     });
-    if cores.len() > 1 {
-        if let Some(core) = cores.first() {
-            crate::cores::pin_current_thread(*core);
-        }
+    if cores.len() > 1
+        && let Some(core) = cores.first()
+    {
+        crate::cores::pin_current_thread(*core);
     }
     let mut histogram = crate::latency::LatencyHistogram::new();
     for i in 0..total {

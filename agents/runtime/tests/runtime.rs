@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // helpers in test files are test code too
 use std::time::{Duration, Instant};
 
 use qp_runtime::*;
@@ -71,7 +72,9 @@ fn run_through(mut pipeline: Pipeline, frames: u64) -> Vec<FrameBuf> {
 
 #[test]
 fn frames_pass_every_stage_in_order_under_every_placement() {
-    for placement in [Placement::Auto, Placement::PerStage, Placement::Packed { threads: 1 }, Placement::Packed { threads: 2 }] {
+    for placement in
+        [Placement::Auto, Placement::PerStage, Placement::Packed { threads: 1 }, Placement::Packed { threads: 2 }]
+    {
         let out = run_through(three_stages(placement), 5_000);
         assert_eq!(out.len(), 5_000, "{placement:?}");
         for (seq, frame) in out.iter().enumerate() {

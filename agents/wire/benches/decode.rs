@@ -1,8 +1,8 @@
 //! Frame decode and encode cost. Target: decode ≤ 25 ns.
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use qp_wire::{decode, AssetId, Decision, FrameBuf, OrderIntent, SentimentSignal, Side, TimeInForce};
+use criterion::{Criterion, criterion_group, criterion_main};
+use qp_wire::{AssetId, Decision, FrameBuf, OrderIntent, SentimentSignal, Side, TimeInForce, decode};
 
 fn wire(c: &mut Criterion) {
     let sentiment = FrameBuf::encode(7, 42, &SentimentSignal::new(AssetId::from_wire(3), -7, 8_100, 1, 9));

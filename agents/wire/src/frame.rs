@@ -1,7 +1,7 @@
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 
 use crate::error::DecodeError;
-use crate::header::{FrameHeader, FrameType, Stage, HEADER_LEN, MAGIC, WIRE_VERSION};
+use crate::header::{FrameHeader, FrameType, HEADER_LEN, MAGIC, Stage, WIRE_VERSION};
 use crate::payload::{
     BlockPrint, BookSignal, Confirmed, Decision, ExecReport, OrderIntent, Payload, RiskVerdict, SentimentSignal,
 };
@@ -99,9 +99,8 @@ fn decode_header(bytes: &[u8]) -> Result<(&FrameHeader, FrameType, &[u8]), Decod
     if declared as usize != expected {
         return Err(DecodeError::LengthMismatch { frame_type, declared, expected: expected as u32 });
     }
-    let body = bytes
-        .get(HEADER_LEN..expected)
-        .ok_or(DecodeError::Truncated { needed: expected, available: bytes.len() })?;
+    let body =
+        bytes.get(HEADER_LEN..expected).ok_or(DecodeError::Truncated { needed: expected, available: bytes.len() })?;
     Ok((header, frame_type, body))
 }
 

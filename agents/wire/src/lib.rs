@@ -17,12 +17,12 @@ mod frame;
 mod header;
 mod payload;
 
-pub use asset::{AssetId, AssetRegistry, RegistryError, MAX_SYMBOL_LEN};
+pub use asset::{AssetId, AssetRegistry, MAX_SYMBOL_LEN, RegistryError};
 pub use error::DecodeError;
-pub use frame::{decode, decode_as, FrameBuf, FrameRef, Framed, FRAME_CAPACITY};
-pub use header::{FrameHeader, FrameType, Stage, HEADER_LEN, MAGIC, STAGE_COUNT, WIRE_VERSION};
+pub use frame::{FRAME_CAPACITY, FrameBuf, FrameRef, Framed, decode, decode_as};
+pub use header::{FrameHeader, FrameType, HEADER_LEN, MAGIC, STAGE_COUNT, Stage, WIRE_VERSION};
 pub use payload::{
-    BlockPrint, BookSignal, BookSignalKind, Confirmed, Decision, ExecReport, ExecStatus, OrderIntent, Payload,
-    RiskVerdict, SentimentSignal, Side, TimeInForce, Verdict, VetoReason, BLOCK_PRINT_HIDDEN,
-    CONFIDENCE_MAX_BP, SCORE_MAX, SCORE_MIN,
+    BLOCK_PRINT_HIDDEN, BlockPrint, BookSignal, BookSignalKind, CONFIDENCE_MAX_BP, Confirmed, Decision, ExecReport,
+    ExecStatus, OrderIntent, Payload, RiskVerdict, SCORE_MAX, SCORE_MIN, SentimentSignal, Side, TimeInForce, Verdict,
+    VetoReason,
 };

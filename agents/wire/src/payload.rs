@@ -298,8 +298,8 @@ impl RiskVerdict {
 impl Payload for RiskVerdict {
     const FRAME_TYPE: FrameType = FrameType::RiskVerdict;
     fn validate(&self) -> Result<(), DecodeError> {
-        let verdict = Verdict::from_wire(self.verdict)
-            .ok_or_else(|| invalid(Self::FRAME_TYPE, "verdict", self.verdict))?;
+        let verdict =
+            Verdict::from_wire(self.verdict).ok_or_else(|| invalid(Self::FRAME_TYPE, "verdict", self.verdict))?;
         let reason = self.reason().ok_or_else(|| invalid(Self::FRAME_TYPE, "reason", self.reason.get()))?;
         // An approval carries no reason and a veto always has one.
         if (verdict == Verdict::Approve) != (reason == VetoReason::None) {
@@ -379,8 +379,7 @@ impl Payload for ExecReport {
         if ExecStatus::from_wire(self.status).is_none() {
             return Err(invalid(Self::FRAME_TYPE, "status", self.status));
         }
-        for (field, value) in
-            [("last_qty", self.last_qty), ("cum_qty", self.cum_qty), ("leaves_qty", self.leaves_qty)]
+        for (field, value) in [("last_qty", self.last_qty), ("cum_qty", self.cum_qty), ("leaves_qty", self.leaves_qty)]
         {
             if value.get() < 0 {
                 return Err(invalid(Self::FRAME_TYPE, field, value.get()));

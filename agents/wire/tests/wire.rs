@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // helpers in test files are test code too
 use qp_wire::*;
 use zerocopy::IntoBytes;
 

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use qp_loop::{FiveStepLoop, LoopConfig, LoopError};
-use qp_replay::{merge_timeline, read_book_tickers, read_headlines, ReplayError, ReplayEvent};
+use qp_replay::{ReplayError, ReplayEvent, merge_timeline, read_book_tickers, read_headlines};
 use qp_runtime::{LatencySummary, LatencyTable, Percentiles, StageStats};
-use qp_wire::{decode, AssetId, FrameBuf, FrameRef, Side, Stage, VetoReason};
+use qp_wire::{AssetId, FrameBuf, FrameRef, Side, Stage, VetoReason, decode};
 
 /// Headlines file inside the data folder.
 const HEADLINES: &str = "tfns/train.csv";
@@ -100,7 +100,13 @@ fn fixed(value: i64, decimals: u32) -> String {
         return value.to_string();
     }
     let scale = 10i64.pow(decimals);
-    format!("{}{}.{:0width$}", if value < 0 { "-" } else { "" }, (value / scale).abs(), (value % scale).abs(), width = decimals as usize)
+    format!(
+        "{}{}.{:0width$}",
+        if value < 0 { "-" } else { "" },
+        (value / scale).abs(),
+        (value % scale).abs(),
+        width = decimals as usize
+    )
 }
 
 /// Replay everything under `data` through the loop configured by `config`.
@@ -174,7 +180,11 @@ impl fmt::Display for DemoReport {
         for (symbol, count, feed) in &self.loaded {
             writeln!(f, "  loaded {count:>7} {symbol} top-of-book updates  ({feed})")?;
         }
-        writeln!(f, "  loaded {:>7} headlines  ({HEADLINES}, spread evenly over the market data's span)", self.headlines)?;
+        writeln!(
+            f,
+            "  loaded {:>7} headlines  ({HEADLINES}, spread evenly over the market data's span)",
+            self.headlines
+        )?;
         writeln!(
             f,
             "  replayed {} events in {:.2?} on {} core(s); stage threads: {}",
@@ -186,16 +196,31 @@ impl fmt::Display for DemoReport {
         let stage = |name: &str| self.stats.iter().find(|s| s.stage == name);
         let (confirm, decide, risk, execute) = (stage("confirm"), stage("decide"), stage("risk"), stage("execute"));
         writeln!(f, "\nWhat happened")?;
-        writeln!(f, "  1 ingest   {} signal frames (sentiment + book); {} events refused as bad data",
-            confirm.map_or(0, |s| s.frames_in), self.ingest_errors)?;
-        writeln!(f, "  2 confirm  {} sentiment signals confirmed by the book within the window", confirm.map_or(0, |s| s.frames_out))?;
+        writeln!(
+            f,
+            "  1 ingest   {} signal frames (sentiment + book); {} events refused as bad data",
+            confirm.map_or(0, |s| s.frames_in),
+            self.ingest_errors
+        )?;
+        writeln!(
+            f,
+            "  2 confirm  {} sentiment signals confirmed by the book within the window",
+            confirm.map_or(0, |s| s.frames_out)
+        )?;
         writeln!(f, "  3 decide   {} decisions", decide.map_or(0, |s| s.frames_out))?;
         let vetoed: u64 = self.vetoes.values().sum();
         let approved = risk.map_or(0, |s| s.frames_out).saturating_sub(vetoed);
         let reasons: Vec<String> = self.vetoes.iter().map(|(r, n)| format!("{r}: {n}")).collect();
-        writeln!(f, "  4 risk     {approved} approved, {vetoed} vetoed{}",
-            if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) })?;
-        writeln!(f, "  5 execute  {} order intents handed to the execution side", execute.map_or(0, |s| s.frames_out) - vetoed)?;
+        writeln!(
+            f,
+            "  4 risk     {approved} approved, {vetoed} vetoed{}",
+            if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) }
+        )?;
+        writeln!(
+            f,
+            "  5 execute  {} order intents handed to the execution side",
+            execute.map_or(0, |s| s.frames_out) - vetoed
+        )?;
         for ((symbol, side), (count, lots)) in &self.intents {
             writeln!(f, "             {symbol} {side}: {count} orders, {lots} lots")?;
         }

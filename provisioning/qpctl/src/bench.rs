@@ -1,12 +1,12 @@
 //! `qpctl bench …`: percentiles of the hot paths, as a table or one JSON object.
 use std::hint::black_box;
 
-use qp_loop::bench::bench_loop;
 use qp_loop::LoopConfig;
+use qp_loop::bench::bench_loop;
 use qp_runtime::clock::monotonic_ns;
 use qp_runtime::ring_hop::{measure_cache_line_floor, measure_ring_hop, measure_same_thread_hop};
 use qp_runtime::{LatencyHistogram, Percentiles};
-use qp_wire::{decode, AssetId, FrameBuf, SentimentSignal};
+use qp_wire::{AssetId, FrameBuf, SentimentSignal, decode};
 use serde::Serialize;
 
 use crate::cli::BenchCommand;
@@ -47,7 +47,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
-                println!("loop bench: {iterations} iterations after {warmup} warm-up; threads: {}", report.workers.join(", "));
+                println!(
+                    "loop bench: {iterations} iterations after {warmup} warm-up; threads: {}",
+                    report.workers.join(", ")
+                );
                 print_header();
                 for (name, p) in &report.latency.stages {
                     print_row(name, p);

@@ -24,9 +24,7 @@ pub enum Command {
 pub enum InspectCommand {
     /// Decode a file of back-to-back wire frames (a capture, an audit segment)
     /// and print one line per frame. Stops at the first bad frame with its offset.
-    Frames {
-        file: PathBuf,
-    },
+    Frames { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]

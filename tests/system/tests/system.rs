@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // helpers in test files are test code too
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -6,7 +7,11 @@ use qp_wire::*;
 
 fn run(name: &str, args: &[&str]) -> Output {
     let path = binary(name);
-    assert!(path.exists(), "{} not built: run `cargo build --workspace --bins` (cargo xtask test does)", path.display());
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build --workspace --bins` (cargo xtask test does)",
+        path.display()
+    );
     Command::new(path).args(args).output().unwrap()
 }
 
@@ -46,7 +51,9 @@ fn demo_with_a_missing_config_key_fails_with_one_line() {
     let text = run("qp-node", &["demo", "--help"]);
     assert!(text.status.success());
     // Take the embedded default by way of the repository file and drop one key.
-    let default = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../agents/loop/default-config.toml")).unwrap();
+    let default =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../agents/loop/default-config.toml"))
+            .unwrap();
     std::fs::write(&config, default.replace("max_position_lots = 30\n", "")).unwrap();
     let output = run("qp-node", &["demo", "--config", config.to_str().unwrap()]);
     assert!(!output.status.success());
@@ -103,7 +110,8 @@ fn inspect_frames_prints_good_frames_and_stops_at_a_truncated_one() {
 #[test]
 fn inspect_frames_names_an_unknown_type() {
     let dir = tempfile::tempdir().unwrap();
-    let mut unknown = FrameBuf::encode(1, 3, &SentimentSignal::new(AssetId::from_wire(1), 1, 1, 1, 1)).as_frame_bytes().to_vec();
+    let mut unknown =
+        FrameBuf::encode(1, 3, &SentimentSignal::new(AssetId::from_wire(1), 1, 1, 1, 1)).as_frame_bytes().to_vec();
     unknown[6] = 42;
     let path = frames_file(dir.path(), &unknown);
     let output = run("qpctl", &["inspect", "frames", path.to_str().unwrap()]);
@@ -119,7 +127,8 @@ fn bench_loop_json_has_the_documented_shape() {
     let stages = json["stages"].as_object().unwrap();
     assert_eq!(stages.keys().collect::<Vec<_>>(), ["confirm", "decide", "execute", "risk"]);
     for entry in stages.values().chain([&json["loop"]]) {
-        let (p50, p99, p999) = (entry["p50_ns"].as_u64().unwrap(), entry["p99_ns"].as_u64().unwrap(), entry["p999_ns"].as_u64().unwrap());
+        let (p50, p99, p999) =
+            (entry["p50_ns"].as_u64().unwrap(), entry["p99_ns"].as_u64().unwrap(), entry["p999_ns"].as_u64().unwrap());
         assert!(0 < p50 && p50 <= p99 && p99 <= p999, "{entry}");
     }
     assert_eq!(json["order_intents"], 2000);

@@ -1,7 +1,7 @@
 //! Baseline sentiment: a finance word lexicon. SentimentX (a distilled,
 //! quantized model) replaces it; this one exists so the loop runs end to end.
 use qp_runtime::{AgentContext, AgentError, IngestAgent, Outbox};
-use qp_wire::{AssetId, SentimentSignal, CONFIDENCE_MAX_BP, SCORE_MAX, SCORE_MIN};
+use qp_wire::{AssetId, CONFIDENCE_MAX_BP, SCORE_MAX, SCORE_MIN, SentimentSignal};
 
 /// A headline entering the loop.
 #[derive(Debug, Clone, Copy)]
@@ -12,18 +12,73 @@ pub struct Headline<'a> {
 }
 
 const BULLISH: &[(&str, i8)] = &[
-    ("surge", 3), ("surges", 3), ("soar", 3), ("soars", 3), ("rally", 3), ("rallies", 3), ("jump", 2),
-    ("jumps", 2), ("gain", 2), ("gains", 2), ("rise", 2), ("rises", 2), ("beat", 2), ("beats", 2),
-    ("upgrade", 3), ("upgrades", 3), ("upgraded", 3), ("record", 1), ("bullish", 3), ("buy", 1),
-    ("outperform", 2), ("growth", 1), ("strong", 1), ("higher", 1), ("high", 1), ("boost", 2), ("boosts", 2),
-    ("approval", 2), ("approves", 2), ("adoption", 2), ("inflows", 2),
+    ("surge", 3),
+    ("surges", 3),
+    ("soar", 3),
+    ("soars", 3),
+    ("rally", 3),
+    ("rallies", 3),
+    ("jump", 2),
+    ("jumps", 2),
+    ("gain", 2),
+    ("gains", 2),
+    ("rise", 2),
+    ("rises", 2),
+    ("beat", 2),
+    ("beats", 2),
+    ("upgrade", 3),
+    ("upgrades", 3),
+    ("upgraded", 3),
+    ("record", 1),
+    ("bullish", 3),
+    ("buy", 1),
+    ("outperform", 2),
+    ("growth", 1),
+    ("strong", 1),
+    ("higher", 1),
+    ("high", 1),
+    ("boost", 2),
+    ("boosts", 2),
+    ("approval", 2),
+    ("approves", 2),
+    ("adoption", 2),
+    ("inflows", 2),
 ];
 const BEARISH: &[(&str, i8)] = &[
-    ("plunge", 3), ("plunges", 3), ("crash", 3), ("crashes", 3), ("tumble", 3), ("tumbles", 3), ("fall", 2),
-    ("falls", 2), ("drop", 2), ("drops", 2), ("slump", 3), ("slumps", 3), ("miss", 2), ("misses", 2),
-    ("downgrade", 3), ("downgrades", 3), ("downgraded", 3), ("bearish", 3), ("sell", 1), ("selloff", 3),
-    ("underperform", 2), ("weak", 1), ("weakness", 2), ("lower", 1), ("low", 1), ("cut", 2), ("cuts", 2),
-    ("loss", 2), ("losses", 2), ("ban", 3), ("hack", 3), ("outflows", 2), ("fraud", 3), ("lawsuit", 2),
+    ("plunge", 3),
+    ("plunges", 3),
+    ("crash", 3),
+    ("crashes", 3),
+    ("tumble", 3),
+    ("tumbles", 3),
+    ("fall", 2),
+    ("falls", 2),
+    ("drop", 2),
+    ("drops", 2),
+    ("slump", 3),
+    ("slumps", 3),
+    ("miss", 2),
+    ("misses", 2),
+    ("downgrade", 3),
+    ("downgrades", 3),
+    ("downgraded", 3),
+    ("bearish", 3),
+    ("sell", 1),
+    ("selloff", 3),
+    ("underperform", 2),
+    ("weak", 1),
+    ("weakness", 2),
+    ("lower", 1),
+    ("low", 1),
+    ("cut", 2),
+    ("cuts", 2),
+    ("loss", 2),
+    ("losses", 2),
+    ("ban", 3),
+    ("hack", 3),
+    ("outflows", 2),
+    ("fraud", 3),
+    ("lawsuit", 2),
 ];
 const NEGATIONS: &[&str] = &["not", "no", "never", "without", "fails", "failed"];
 const MAX_ASSETS_PER_TEXT: usize = 8;
@@ -64,11 +119,10 @@ impl BaselineLexicon {
                 negate = true;
                 continue;
             }
-            let weight = BULLISH
-                .iter()
-                .find(|(w, _)| w.eq_ignore_ascii_case(word))
-                .map(|(_, s)| i32::from(*s))
-                .or_else(|| BEARISH.iter().find(|(w, _)| w.eq_ignore_ascii_case(word)).map(|(_, s)| -i32::from(*s)));
+            let weight =
+                BULLISH.iter().find(|(w, _)| w.eq_ignore_ascii_case(word)).map(|(_, s)| i32::from(*s)).or_else(|| {
+                    BEARISH.iter().find(|(w, _)| w.eq_ignore_ascii_case(word)).map(|(_, s)| -i32::from(*s))
+                });
             if let Some(weight) = weight {
                 score += if negate { -weight } else { weight };
                 hits += 1;

@@ -26,7 +26,12 @@ pub struct BaselineRiskGate {
 }
 
 impl BaselineRiskGate {
-    pub fn new(scales: &[AssetScale], max_order_qty_lots: i64, max_order_notional: i64, max_position_lots: i64) -> Self {
+    pub fn new(
+        scales: &[AssetScale],
+        max_order_qty_lots: i64,
+        max_order_notional: i64,
+        max_position_lots: i64,
+    ) -> Self {
         let mut scale = PerAsset::new(scales.len(), AssetScale::default());
         for (i, s) in scales.iter().enumerate() {
             if let Some(slot) = scale.get_mut(qp_wire::AssetId::from_wire(i as u32 + 1)) {
@@ -45,7 +50,8 @@ impl BaselineRiskGate {
 
     fn check(&self, d: &Decision) -> Result<(), VetoReason> {
         let asset = d.asset();
-        let (Some(scale), Some(position), Some(side)) = (self.scale.get(asset), self.position_lots.get(asset), d.side())
+        let (Some(scale), Some(position), Some(side)) =
+            (self.scale.get(asset), self.position_lots.get(asset), d.side())
         else {
             return Err(VetoReason::UnknownPosition);
         };
@@ -53,8 +59,8 @@ impl BaselineRiskGate {
         if qty > self.max_order_qty_lots {
             return Err(VetoReason::MaxQuantity);
         }
-        let notional = i128::from(d.limit_price.get()) * i128::from(qty)
-            / 10i128.pow(scale.price_decimals + scale.qty_decimals);
+        let notional =
+            i128::from(d.limit_price.get()) * i128::from(qty) / 10i128.pow(scale.price_decimals + scale.qty_decimals);
         if notional > i128::from(self.max_order_notional) {
             return Err(VetoReason::MaxNotional);
         }
@@ -84,7 +90,9 @@ impl Agent for BaselineRiskGate {
                 self.next_intent_id += 1;
                 out.derive(f.header, &intent)
             }
-            Err(reason) => out.derive(f.header, &RiskVerdict::new(d.decision_id.get(), d.asset(), Verdict::Veto, reason)),
+            Err(reason) => {
+                out.derive(f.header, &RiskVerdict::new(d.decision_id.get(), d.asset(), Verdict::Veto, reason))
+            }
         }
     }
 }
