@@ -18,6 +18,27 @@ pub enum Command {
     /// Decode and print recorded data.
     #[command(subcommand)]
     Inspect(InspectCommand),
+    /// Work with model files.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Load a model on a backend and run one inference on zeros: proves the file
+    /// is usable before it is deployed. ONNX Runtime needs `ORT_DYLIB_PATH`.
+    Check {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = Backend::NativeF32)]
+        backend: Backend,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Backend {
+    NativeF32,
+    NativeInt8,
+    Onnxruntime,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,5 +83,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Bench(bench) => crate::bench::run(bench),
         Command::Inspect(InspectCommand::Frames { file }) => crate::inspect::print_frames(&file),
+        Command::Model(ModelCommand::Check { file, backend }) => crate::model::check(&file, backend),
     }
 }

@@ -147,3 +147,39 @@ fn bench_ring_and_decode_print_json() {
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(json["p999_ns"].as_u64().is_some(), "{json}");
 }
+
+fn model_file(dir: &Path) -> std::path::PathBuf {
+    use qp_models::{Activation, OnnxMlpBuilder};
+    let path = dir.join("student.onnx");
+    OnnxMlpBuilder::seeded(&[8, 16, 3], Activation::Relu, Activation::Softmax, 7).unwrap().write(&path).unwrap();
+    path
+}
+
+#[test]
+fn model_check_accepts_a_good_model_on_every_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = model_file(dir.path());
+    for backend in ["native-f32", "native-int8", "onnxruntime"] {
+        let output = run("qpctl", &["model", "check", path.to_str().unwrap(), "--backend", backend]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{backend}: {stdout} {}", String::from_utf8_lossy(&output.stderr));
+        assert!(stdout.contains("8 inputs -> 3 outputs"), "{stdout}");
+    }
+}
+
+#[test]
+fn a_corrupt_model_is_one_error_line_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = model_file(dir.path());
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    for backend in ["native-f32", "onnxruntime"] {
+        let output = run("qpctl", &["model", "check", path.to_str().unwrap(), "--backend", backend]);
+        assert!(!output.status.success(), "{backend}");
+        let line = stderr_line(&output);
+        assert!(line.starts_with("qpctl: error: ") && line.contains(&path.display().to_string()), "{backend}: {line}");
+    }
+    let missing = dir.path().join("missing.onnx");
+    let output = run("qpctl", &["model", "check", missing.to_str().unwrap()]);
+    assert!(stderr_line(&output).contains(&missing.display().to_string()));
+}
