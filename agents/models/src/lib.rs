@@ -20,6 +20,7 @@ mod model_file;
 mod native;
 pub mod onnx_proto;
 mod onnxruntime;
+mod seeded_random;
 
 use std::path::Path;
 
@@ -31,6 +32,7 @@ pub use mlp_builder::{
 pub use model_file::MAX_MODEL_FILE_BYTES;
 pub use native::{MAX_INT8_DEPTH, NativeBackend, NativePrecision};
 pub use onnxruntime::{ORT_DYLIB_PATH_ENV, OnnxRuntimeBackend, onnxruntime_available};
+pub use seeded_random::SplitMix64;
 
 /// A loaded model that runs one example (batch 1) at a time.
 ///
@@ -94,22 +96,7 @@ mod tests {
 
     use super::*;
 
-    /// SplitMix64, for deterministic mutations.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-    }
+    use crate::seeded_random::SplitMix64 as Rng;
 
     fn mutate(valid: &[u8], rng: &mut Rng) -> Vec<u8> {
         let mut bytes = valid.to_vec();
@@ -118,14 +105,14 @@ mod tests {
             let at = rng.below(len);
             match rng.below(7) {
                 0 => bytes[at] ^= 1 << rng.below(8),
-                1 => bytes[at] = rng.next() as u8,
+                1 => bytes[at] = rng.next_u64() as u8,
                 2 => bytes.truncate(at),
                 3 => {
                     let end = (at + 1 + rng.below(16)).min(len);
                     bytes.drain(at..end);
                 }
                 4 => {
-                    let junk: Vec<u8> = (0..1 + rng.below(8)).map(|_| rng.next() as u8).collect();
+                    let junk: Vec<u8> = (0..1 + rng.below(8)).map(|_| rng.next_u64() as u8).collect();
                     bytes.splice(at..at, junk);
                 }
                 5 => {

@@ -13,6 +13,7 @@ use crate::onnx_proto::{
     AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetId, TensorProto, ValueInfoProto,
     attribute_type, data_type,
 };
+use crate::seeded_random::SplitMix64;
 
 /// ONNX IR version written.
 pub const WRITTEN_IR_VERSION: i64 = 8;
@@ -117,25 +118,6 @@ impl DenseLayer {
     #[must_use]
     pub fn outputs(&self) -> usize {
         self.outputs
-    }
-}
-
-/// Deterministic generator for seeded weights (SplitMix64).
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[-limit, limit)`.
-    fn uniform(&mut self, limit: f32) -> f32 {
-        let unit = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
-        (unit * 2.0 - 1.0) * limit
     }
 }
 

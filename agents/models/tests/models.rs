@@ -40,25 +40,16 @@ fn require_onnxruntime() {
     }
 }
 
-/// SplitMix64: deterministic inputs without a dependency.
-struct Rng(u64);
+use qp_models::SplitMix64 as Rng;
 
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
+/// Vectors of test inputs.
+trait RandomVec {
+    fn vec(&mut self, len: usize, scale: f32) -> Vec<f32>;
+}
 
-    /// Uniform in [-scale, scale).
-    fn next_f32(&mut self, scale: f32) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-    }
-
+impl RandomVec for Rng {
     fn vec(&mut self, len: usize, scale: f32) -> Vec<f32> {
-        (0..len).map(|_| self.next_f32(scale)).collect()
+        (0..len).map(|_| self.uniform(scale)).collect()
     }
 }
 

@@ -28,10 +28,11 @@ impl SignalJoiner {
     pub fn new(assets: usize, window_ns: u64) -> Self {
         Self { window_ns, latest: PerAsset::new(assets, Latest::default()) }
     }
+}
 
-    fn within(&self, a: u64, b: u64) -> bool {
-        a.abs_diff(b) <= self.window_ns
-    }
+/// Whether two event times are at most `window_ns` apart, in either order.
+fn within(window_ns: u64, a: u64, b: u64) -> bool {
+    a.abs_diff(b) <= window_ns
 }
 
 impl Agent for SignalJoiner {
@@ -44,13 +45,12 @@ impl Agent for SignalJoiner {
         match frame {
             FrameRef::Sentiment(f) => {
                 let asset = f.payload.asset();
-                let within = |a: u64, b: u64| a.abs_diff(b) <= window_ns;
                 let latest = self
                     .latest
                     .get_mut(asset)
                     .ok_or(AgentError::UnknownAsset { agent: "signal-joiner", asset: asset.get() })?;
                 match latest.book {
-                    Some((book, _)) if within(book.observed_ts_ns.get(), f.payload.source_ts_ns.get()) => {
+                    Some((book, _)) if within(window_ns, book.observed_ts_ns.get(), f.payload.source_ts_ns.get()) => {
                         latest.sentiment = None;
                         out.derive(f.header, &Confirmed::new(f.payload, &book))
                     }
@@ -63,7 +63,7 @@ impl Agent for SignalJoiner {
             FrameRef::Book(f) => {
                 let asset = f.payload.asset();
                 let check = self.latest.get(asset).and_then(|l| l.sentiment).map(|(s, _)| s.source_ts_ns.get());
-                let confirms = check.is_some_and(|ts| self.within(ts, f.payload.observed_ts_ns.get()));
+                let confirms = check.is_some_and(|ts| within(window_ns, ts, f.payload.observed_ts_ns.get()));
                 let latest = self
                     .latest
                     .get_mut(asset)
