@@ -23,8 +23,20 @@ pub fn read_headlines(path: &Path) -> Result<Vec<LabelledHeadline>, ReplayError>
     let content = std::fs::read_to_string(path).map_err(|source| ReplayError::Io { path: path.to_owned(), source })?;
     let records =
         split_csv(&content).map_err(|(line, detail)| ReplayError::Parse { path: path.to_owned(), line, detail })?;
+    let mut records = records.into_iter();
+    match records.next() {
+        Some((_, header)) if header.len() == 2 && header[0].trim() == "text" && header[1].trim() == "label" => {}
+        Some((line, header)) => {
+            return Err(ReplayError::Parse {
+                path: path.to_owned(),
+                line,
+                detail: format!("expected the header `text,label`, found `{}`", header.join(",")),
+            });
+        }
+        None => return Err(ReplayError::Parse { path: path.to_owned(), line: 1, detail: "empty file".to_owned() }),
+    }
     let mut out = Vec::with_capacity(records.len());
-    for (line, fields) in records.into_iter().skip(1) {
+    for (line, fields) in records {
         let parse_error = |detail: String| ReplayError::Parse { path: path.to_owned(), line, detail };
         let [text, label] = <[String; 2]>::try_from(fields)
             .map_err(|f| parse_error(format!("expected 2 fields (text,label), found {}", f.len())))?;

