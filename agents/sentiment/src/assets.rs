@@ -227,3 +227,24 @@ aliases = ["European banks", "euro zone banks"]
         assert!(err.to_string().starts_with("alias table a.toml: "), "{err}");
     }
 }
+
+#[cfg(test)]
+mod embedded_table_tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_table_loads_and_resolves_names_groups_and_crypto() {
+        let mut registry = AssetRegistry::new();
+        let table = AliasTable::embedded(&mut registry).unwrap();
+        assert!(registry.len() > 200, "{} assets", registry.len());
+        let mut out = [AssetId::from_wire(0); MAX_ASSETS_PER_TEXT];
+        let mut symbols = |text: &str| {
+            let n = table.assets_in(text, &mut out);
+            out[..n].iter().map(|id| registry.symbol(*id).unwrap_or("?").to_owned()).collect::<Vec<_>>()
+        };
+        assert_eq!(symbols("Deutsche Bank shares slide as European banks sell off"), ["DB", "EU_BANKS"]);
+        assert_eq!(symbols("$TSLA: Goldman Sachs sees more downside for Tesla")[0], "TSLA");
+        assert_eq!(symbols("Bitcoin fails to break $109K resistance"), ["BTCUSDT"]);
+        assert_eq!(symbols("Fed's Barkin says rate cuts could come soon"), ["MARKET"]);
+    }
+}
