@@ -653,6 +653,68 @@ impl ModelProto {
     }
 }
 
+/// One entry of `ModelProto.metadata_props` (field 14, a
+/// `StringStringEntryProto`): free-form key/value strings that ONNX Runtime
+/// and other tools carry along without interpreting them.
+///
+/// Kept out of [`ModelProto`] itself so that struct literals of it stay
+/// valid; write them with [`ModelProto::encode_with_metadata`] and read them
+/// with [`ModelProto::decode_metadata`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataEntry {
+    /// `key` (field 1).
+    pub key: String,
+    /// `value` (field 2).
+    pub value: String,
+}
+
+impl ModelProto {
+    /// Encodes this model like [`Self::encode`], followed by `metadata`
+    /// as `metadata_props` (field 14), in the order given.
+    #[must_use]
+    pub fn encode_with_metadata(&self, metadata: &[MetadataEntry]) -> Vec<u8> {
+        let mut w = Writer { buf: self.encode() };
+        for entry in metadata {
+            w.message(14, |w| {
+                w.string(1, &entry.key);
+                w.string(2, &entry.value);
+            });
+        }
+        w.buf
+    }
+
+    /// Decodes only the `metadata_props` (field 14) of a serialized
+    /// `ModelProto`, in file order; every other field is skipped. Never
+    /// panics; malformed input is a [`DecodeError`] naming the byte offset.
+    pub fn decode_metadata(bytes: &[u8]) -> Result<Vec<MetadataEntry>, DecodeError> {
+        if bytes.is_empty() {
+            return Err(DecodeError::Empty);
+        }
+        let budget = Cell::new(MAX_DECODED_BYTES);
+        let mut r = Reader::new(bytes, 0, &budget);
+        let mut entries = Vec::new();
+        while let Some(key) = r.key()? {
+            if key.field != 14 {
+                r.skip(key)?;
+                continue;
+            }
+            let field = FieldRef::new("ModelProto", "metadata_props");
+            let mut sub = field.message(&mut r, key)?;
+            let mut entry = MetadataEntry::default();
+            while let Some(entry_key) = sub.key()? {
+                const M: &str = "StringStringEntryProto";
+                match entry_key.field {
+                    1 => entry.key = FieldRef::new(M, "key").string(&mut sub, entry_key)?,
+                    2 => entry.value = FieldRef::new(M, "value").string(&mut sub, entry_key)?,
+                    _ => sub.skip(entry_key)?,
+                }
+            }
+            field.push(&r, &mut entries, entry, key.at, MAX_SMALL_LIST)?;
+        }
+        Ok(entries)
+    }
+}
+
 impl OperatorSetId {
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         const M: &str = "OperatorSetIdProto";
@@ -1117,6 +1179,26 @@ mod tests {
         let model = sample_model();
         let bytes = model.encode();
         assert_eq!(ModelProto::decode(&bytes), Ok(model));
+    }
+
+    #[test]
+    fn metadata_props_round_trip_and_leave_the_model_alone() {
+        let model = sample_model();
+        let metadata = vec![
+            MetadataEntry { key: "classes".into(), value: "bearish,bullish,neutral".into() },
+            MetadataEntry { key: "empty".into(), value: String::new() },
+        ];
+        let bytes = model.encode_with_metadata(&metadata);
+        assert_eq!(ModelProto::decode(&bytes), Ok(model.clone()));
+        assert_eq!(ModelProto::decode_metadata(&bytes), Ok(metadata));
+        assert_eq!(ModelProto::decode_metadata(&model.encode()), Ok(Vec::new()));
+        for len in 1..bytes.len() {
+            // Ok or Err are both acceptable; the point is no panic.
+            let _ = ModelProto::decode_metadata(&bytes[..len]);
+        }
+        // metadata_props (field 14) as a varint.
+        let err = ModelProto::decode_metadata(&[0x70, 0x01]).unwrap_err();
+        assert_eq!(err.to_string(), "ModelProto.metadata_props has wire type 0 at byte 0, expected length-delimited");
     }
 
     #[test]

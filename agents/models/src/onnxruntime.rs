@@ -42,8 +42,10 @@ fn create_environment() -> Result<Environment, String> {
     Ok(environment)
 }
 
-/// The shared environment, created on first use.
-fn environment() -> Result<&'static Environment, ModelError> {
+/// The process's one ONNX Runtime environment, created on first use. Every
+/// crate that runs ONNX Runtime takes it from here: the runtime allows one
+/// environment per process.
+pub fn onnxruntime_environment() -> Result<&'static Environment, ModelError> {
     ENVIRONMENT
         .get_or_init(create_environment)
         .as_ref()
@@ -52,7 +54,7 @@ fn environment() -> Result<&'static Environment, ModelError> {
 
 /// Whether ONNX Runtime can be used in this process (loads it if needed).
 pub fn onnxruntime_available() -> Result<(), ModelError> {
-    environment().map(drop)
+    onnxruntime_environment().map(drop)
 }
 
 /// A model run by ONNX Runtime on the CPU with one intra-op thread.
@@ -83,7 +85,7 @@ impl OnnxRuntimeBackend {
     pub fn load(path: &Path) -> Result<Self, ModelError> {
         // Read the file ourselves so a missing file is an I/O error naming it.
         let bytes = read_model_file(path)?;
-        let environment = environment()?;
+        let environment = onnxruntime_environment()?;
         let rejected = |message: String| ModelError::RuntimeLoad { path: path.to_path_buf(), message };
         let session = Session::builder(environment)
             .map_err(|e| rejected(e.to_string()))?

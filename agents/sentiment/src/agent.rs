@@ -1,18 +1,14 @@
 //! The SentimentX agent: a text in, one [`SentimentSignal`] per asset it names
 //! out (or one market-wide signal).
 use qp_runtime::{AgentContext, AgentError, IngestAgent, Outbox};
-use qp_wire::{AssetId, CONFIDENCE_MAX_BP, SCORE_MAX, SCORE_MIN, SentimentSignal};
+use qp_wire::{AssetId, CONFIDENCE_MAX_BP, SentimentSignal};
 
 use crate::assets::{AliasTable, MAX_ASSETS_PER_TEXT};
+use crate::student::sentiment_score;
 
 /// Longest text scored, in characters; longer texts are scored on their first
 /// 280 characters and counted.
 pub const MAX_TEXT_CHARS: usize = 280;
-
-/// Class order of every SentimentX model: the TFNS label numbers.
-pub const BEARISH: usize = 0;
-pub const BULLISH: usize = 1;
-pub const NEUTRAL: usize = 2;
 
 /// A model that gives [bearish, bullish, neutral] probabilities for a text.
 pub trait SentimentModel: Send {
@@ -59,12 +55,6 @@ pub struct Scored {
     /// 0 ..= 10,000 basis points: the largest class probability.
     pub confidence_bp: u16,
     pub truncated: bool,
-}
-
-/// round(10 × (p_bullish − p_bearish)), clamped to −10 ..= +10.
-pub fn score_of(probabilities: &[f32; 3]) -> i8 {
-    let raw = (10.0 * (probabilities[BULLISH] - probabilities[BEARISH])).round();
-    if raw.is_nan() { 0 } else { raw.clamp(f32::from(SCORE_MIN), f32::from(SCORE_MAX)) as i8 }
 }
 
 /// The largest class probability, in basis points.
@@ -129,7 +119,7 @@ impl<M: SentimentModel> SentimentX<M> {
         self.stats.scored += 1;
         Ok(Scored {
             probabilities,
-            score: score_of(&probabilities),
+            score: sentiment_score(&probabilities),
             confidence_bp: confidence_of(&probabilities),
             truncated,
         })
@@ -205,11 +195,11 @@ mod tests {
 
     #[test]
     fn score_and_confidence_follow_the_formula() {
-        assert_eq!(score_of(&[0.05, 0.9, 0.05]), 9);
-        assert_eq!(score_of(&[0.8, 0.1, 0.1]), -7);
-        assert_eq!(score_of(&[1.0, 0.0, 0.0]), -10);
-        assert_eq!(score_of(&[0.1, 0.1, 0.8]), 0);
-        assert_eq!(score_of(&[f32::NAN, 0.0, 0.0]), 0);
+        assert_eq!(sentiment_score(&[0.05, 0.9, 0.05]), 9);
+        assert_eq!(sentiment_score(&[0.8, 0.1, 0.1]), -7);
+        assert_eq!(sentiment_score(&[1.0, 0.0, 0.0]), -10);
+        assert_eq!(sentiment_score(&[0.1, 0.1, 0.8]), 0);
+        assert_eq!(sentiment_score(&[f32::NAN, 0.0, 0.0]), 0);
         assert_eq!(confidence_of(&[0.05, 0.9, 0.05]), 9_000);
     }
 

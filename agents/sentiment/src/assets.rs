@@ -55,7 +55,8 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 
 /// FNV-1a of the ASCII-lowercased bytes: a map key computed without allocating.
 fn lowercase_hash(word: &str) -> u64 {
-    word.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x100_0000_01b3))
+    word.bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x100_0000_01b3))
 }
 
 #[derive(Debug)]
@@ -84,28 +85,37 @@ impl AliasTable {
     /// Parse a table; `source_name` names it in errors.
     pub fn from_toml(text: &str, source_name: &str, registry: &mut AssetRegistry) -> Result<Self, AliasError> {
         let name = || source_name.to_owned();
-        let file: AliasFile = toml::from_str(text).map_err(|e| AliasError::Parse {
-            source_name: name(),
-            message: e.to_string().trim().replace('\n', " "),
-        })?;
-        let market = registry.intern(MARKET_SYMBOL).map_err(|source| AliasError::Registry { source_name: name(), source })?;
+        let file: AliasFile = toml::from_str(text)
+            .map_err(|e| AliasError::Parse { source_name: name(), message: e.to_string().trim().replace('\n', " ") })?;
+        let market =
+            registry.intern(MARKET_SYMBOL).map_err(|source| AliasError::Registry { source_name: name(), source })?;
         let mut phrases: HashMap<u64, Vec<Phrase>> = HashMap::new();
         let mut symbols = HashMap::new();
         let mut owner: HashMap<String, String> = HashMap::new();
         for entry in file.asset.iter().chain(&file.group) {
-            let asset =
-                registry.intern(&entry.symbol).map_err(|source| AliasError::Registry { source_name: name(), source })?;
+            let asset = registry
+                .intern(&entry.symbol)
+                .map_err(|source| AliasError::Registry { source_name: name(), source })?;
             symbols.insert(lowercase_hash(&entry.symbol), (entry.symbol.clone(), asset));
             for alias in &entry.aliases {
                 let words: Vec<String> = words(alias).map(str::to_ascii_lowercase).collect();
                 let Some(first) = words.first() else {
-                    return Err(AliasError::EmptyAlias { source_name: name(), symbol: entry.symbol.clone(), alias: alias.clone() });
+                    return Err(AliasError::EmptyAlias {
+                        source_name: name(),
+                        symbol: entry.symbol.clone(),
+                        alias: alias.clone(),
+                    });
                 };
                 let key = words.join(" ");
                 if let Some(previous) = owner.insert(key.clone(), entry.symbol.clone())
                     && previous != entry.symbol
                 {
-                    return Err(AliasError::Ambiguous { source_name: name(), alias: key, first: previous, second: entry.symbol.clone() });
+                    return Err(AliasError::Ambiguous {
+                        source_name: name(),
+                        alias: key,
+                        first: previous,
+                        second: entry.symbol.clone(),
+                    });
                 }
                 phrases.entry(lowercase_hash(first)).or_default().push(Phrase { words, asset });
             }
@@ -145,7 +155,8 @@ impl AliasTable {
                 let ahead = &words[at..];
                 let phrase = self.phrases.get(&lowercase_hash(word)).and_then(|candidates| {
                     candidates.iter().find(|p| {
-                        p.words.len() <= ahead.len() && p.words.iter().zip(ahead).all(|(a, b)| a.eq_ignore_ascii_case(b))
+                        p.words.len() <= ahead.len()
+                            && p.words.iter().zip(ahead).all(|(a, b)| a.eq_ignore_ascii_case(b))
                     })
                 });
                 phrase.map_or((None, 1), |p| (Some(p.asset), p.words.len()))
@@ -218,9 +229,11 @@ aliases = ["European banks", "euro zone banks"]
     #[test]
     fn bad_tables_are_refused_with_their_name() {
         let mut registry = AssetRegistry::new();
-        let err = AliasTable::from_toml("[[asset]]\nsymbol = \"x y\"\naliases = []\n", "a.toml", &mut registry).unwrap_err();
+        let err =
+            AliasTable::from_toml("[[asset]]\nsymbol = \"x y\"\naliases = []\n", "a.toml", &mut registry).unwrap_err();
         assert!(err.to_string().starts_with("alias table a.toml: asset symbol \"x y\" is invalid"), "{err}");
-        let twice = "[[asset]]\nsymbol = \"A1\"\naliases = [\"Acme\"]\n[[asset]]\nsymbol = \"B1\"\naliases = [\"acme\"]\n";
+        let twice =
+            "[[asset]]\nsymbol = \"A1\"\naliases = [\"Acme\"]\n[[asset]]\nsymbol = \"B1\"\naliases = [\"acme\"]\n";
         let err = AliasTable::from_toml(twice, "a.toml", &mut registry).unwrap_err();
         assert_eq!(err.to_string(), "alias table a.toml: alias \"acme\" names both A1 and B1");
         let err = AliasTable::from_toml("[[asset]]\nsymbol = 3\n", "a.toml", &mut registry).unwrap_err();

@@ -4,4 +4,5 @@
 #![forbid(unsafe_code)]
 
 pub mod distill;
+pub mod pipeline;
 pub mod transfer_set;

@@ -21,6 +21,69 @@ pub enum Command {
     /// Work with model files.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Make models: teacher → transfer set → distilled, quantized student.
+    #[command(subcommand)]
+    Forge(ForgeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ForgeCommand {
+    /// Step 1: embed the labelled texts with the teacher (all-MiniLM-L6-v2),
+    /// train its classification head, optionally fine-tune it.
+    Teacher {
+        /// Labelled texts, CSV `text,label` (0 bearish, 1 bullish, 2 neutral).
+        #[arg(long, default_value = "../shared/data/tfns/train.csv")]
+        data: PathBuf,
+        /// Work folder: caches, the teacher's head, the fine-tuned teacher.
+        #[arg(long, default_value = ".cache/forge")]
+        work: PathBuf,
+        /// The teacher's model folder (default: the installed wheel's).
+        #[arg(long)]
+        teacher_dir: Option<PathBuf>,
+        /// Fine-tune the transformer's top layers after training the head.
+        #[arg(long)]
+        fine_tune: bool,
+        #[arg(long, default_value_t = 2)]
+        fine_tune_epochs: usize,
+        /// Use only the first N labelled texts (a quick run).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Step 2: the teacher labels the labelled texts plus a generated transfer
+    /// set; the student is distilled, quantized (int8 shipped, int4 reported)
+    /// and written as one ONNX file.
+    Distill {
+        #[arg(long, default_value = "../shared/data/tfns/train.csv")]
+        data: PathBuf,
+        #[arg(long, default_value = ".cache/forge")]
+        work: PathBuf,
+        /// The int8 model to write; the int4 variant goes beside it.
+        #[arg(long, default_value = "agents/sentiment/models/sentimentx.onnx")]
+        out: PathBuf,
+        /// Generated texts in the transfer set.
+        #[arg(long, default_value_t = 200_000)]
+        transfer: usize,
+        /// Seeds the transfer set and the student's training.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        epochs: Option<usize>,
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Also write the summary as JSON here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Accuracy and macro-F1 of a model on a labelled CSV; one JSON object with --json.
+    Eval {
+        /// The model (default: the shipped SentimentX model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,5 +147,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(bench) => crate::bench::run(bench),
         Command::Inspect(InspectCommand::Frames { file }) => crate::inspect::print_frames(&file),
         Command::Model(ModelCommand::Check { file, backend }) => crate::model::check(&file, backend),
+        Command::Forge(forge) => crate::forge::run(forge),
     }
 }

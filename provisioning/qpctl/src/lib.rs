@@ -4,5 +4,6 @@
 
 pub mod bench;
 pub mod cli;
+pub mod forge;
 pub mod inspect;
 pub mod model;
