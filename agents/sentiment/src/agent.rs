@@ -4,7 +4,7 @@ use qp_runtime::{AgentContext, AgentError, IngestAgent, Outbox};
 use qp_wire::{AssetId, CONFIDENCE_MAX_BP, SentimentSignal};
 
 use crate::assets::{AliasTable, MAX_ASSETS_PER_TEXT};
-use crate::student::sentiment_score;
+use crate::student::{NativeStudent, OrtStudent, StudentScratch, sentiment_score};
 
 /// Longest text scored, in characters; longer texts are scored on their first
 /// 280 characters and counted.
@@ -15,6 +15,51 @@ pub trait SentimentModel: Send {
     /// The forge's id of this model, carried in every signal.
     fn model_id(&self) -> u32;
     fn probabilities(&mut self, text: &str) -> Result<[f32; 3], SentimentError>;
+}
+
+/// The student on the native int8 kernel: allocation-free per call.
+#[derive(Debug)]
+pub struct NativeModel {
+    student: NativeStudent,
+    scratch: StudentScratch,
+    model_id: u32,
+}
+
+impl NativeModel {
+    pub fn new(student: NativeStudent, model_id: u32) -> Self {
+        Self { student, scratch: StudentScratch::new(), model_id }
+    }
+}
+
+impl SentimentModel for NativeModel {
+    fn model_id(&self) -> u32 {
+        self.model_id
+    }
+    fn probabilities(&mut self, text: &str) -> Result<[f32; 3], SentimentError> {
+        Ok(self.student.predict(text, &mut self.scratch))
+    }
+}
+
+/// The same model file run by ONNX Runtime.
+#[derive(Debug)]
+pub struct OnnxRuntimeModel {
+    student: OrtStudent,
+    model_id: u32,
+}
+
+impl OnnxRuntimeModel {
+    pub fn new(student: OrtStudent, model_id: u32) -> Self {
+        Self { student, model_id }
+    }
+}
+
+impl SentimentModel for OnnxRuntimeModel {
+    fn model_id(&self) -> u32 {
+        self.model_id
+    }
+    fn probabilities(&mut self, text: &str) -> Result<[f32; 3], SentimentError> {
+        self.student.predict(text).map_err(|e| SentimentError::Model(e.to_string()))
+    }
 }
 
 /// Why a text was not scored.

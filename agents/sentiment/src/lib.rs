@@ -8,4 +8,5 @@
 pub mod agent;
 pub mod assets;
 pub mod features;
+pub mod shipped;
 pub mod student;

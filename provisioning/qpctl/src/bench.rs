@@ -77,6 +77,19 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 print_row("cross_core_floor", &report.cross_core_floor);
             }
         }
+        BenchCommand::Sentiment { json, model, data, calls } => {
+            let report = bench_sentiment(model.as_deref(), &data, calls)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("sentiment: {}", report.note);
+                print_header();
+                print_row("native", &report.native);
+                if let Some(ort) = &report.onnxruntime {
+                    print_row("onnxruntime", ort);
+                }
+            }
+        }
         BenchCommand::Decode { json, batches } => {
             let frame = FrameBuf::encode(1, 1, &SentimentSignal::new(AssetId::from_wire(1), 5, 9_000, 1, 1));
             let bytes = frame.as_frame_bytes();
@@ -106,4 +119,72 @@ fn emit(json: bool, bench: &str, percentiles: Percentiles, note: &str) -> anyhow
         print_row(bench, &percentiles);
     }
     Ok(())
+}
+
+#[derive(Serialize)]
+struct SentimentReport {
+    bench: &'static str,
+    model: String,
+    native: Percentiles,
+    /// Absent when ONNX Runtime cannot be loaded (`ORT_DYLIB_PATH` unset).
+    onnxruntime: Option<Percentiles>,
+    note: &'static str,
+}
+
+fn bench_sentiment(
+    model: Option<&std::path::Path>,
+    data: &std::path::Path,
+    calls: u64,
+) -> anyhow::Result<SentimentReport> {
+    use qp_sentiment::student::{NativeStudent, OrtStudent, StudentScratch};
+    let texts: Vec<String> = qp_replay::read_headlines(data)?.into_iter().map(|h| h.text).collect();
+    anyhow::ensure!(!texts.is_empty(), "{}: no texts", data.display());
+    let native = match model {
+        Some(path) => NativeStudent::load(path)?,
+        None => qp_sentiment::shipped::student()?,
+    };
+    let warmup = (calls / 10).max(1);
+    let mut scratch = StudentScratch::new();
+    let mut histogram = LatencyHistogram::new();
+    for i in 0..warmup + calls {
+        if i == warmup {
+            histogram.reset();
+        }
+        let text = &texts[(i as usize) % texts.len()];
+        let start = monotonic_ns();
+        black_box(native.predict(black_box(text), &mut scratch));
+        histogram.record(monotonic_ns() - start);
+    }
+    let native_percentiles = histogram.percentiles();
+    let ort_path = model.map(std::path::Path::to_path_buf).or_else(|| {
+        let path = std::env::temp_dir().join(format!("qp-sentimentx-{}.onnx", std::process::id()));
+        std::fs::write(&path, qp_sentiment::shipped::MODEL_BYTES).ok().map(|_| path)
+    });
+    let onnxruntime = match ort_path.map(|p| OrtStudent::load(&p)) {
+        Some(Ok(mut ort)) => {
+            histogram.reset();
+            for i in 0..warmup + calls {
+                if i == warmup {
+                    histogram.reset();
+                }
+                let text = &texts[(i as usize) % texts.len()];
+                let start = monotonic_ns();
+                black_box(ort.predict(black_box(text))?);
+                histogram.record(monotonic_ns() - start);
+            }
+            Some(histogram.percentiles())
+        }
+        Some(Err(err)) => {
+            eprintln!("qpctl: onnxruntime skipped: {err}");
+            None
+        }
+        None => None,
+    };
+    Ok(SentimentReport {
+        bench: "sentiment",
+        model: native.path().display().to_string(),
+        native: native_percentiles,
+        onnxruntime,
+        note: "one call on one core: tokenization, hashing and the model, over real TFNS texts in turn",
+    })
 }

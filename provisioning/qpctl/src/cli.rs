@@ -133,6 +133,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1_000_000)]
         iterations: u64,
     },
+    /// SentimentX: one call (tokenization, hashing, model) on one core, native
+    /// int8 and through ONNX Runtime, over real headlines.
+    Sentiment {
+        #[arg(long)]
+        json: bool,
+        /// The model (default: the shipped SentimentX model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Texts to score (CSV `text,label`).
+        #[arg(long, default_value = "../shared/data/tfns/train.csv")]
+        data: PathBuf,
+        #[arg(long, default_value_t = 200_000)]
+        calls: u64,
+    },
     /// Frame decode, timed in batches (one decode is shorter than a clock read).
     Decode {
         #[arg(long)]

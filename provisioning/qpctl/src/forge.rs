@@ -125,7 +125,7 @@ pub fn run(command: ForgeCommand) -> anyhow::Result<()> {
         ForgeCommand::Eval { model, data, json } => {
             let student = match model {
                 Some(path) => NativeStudent::load(&path)?,
-                None => anyhow::bail!("--model is required until a model is shipped"),
+                None => qp_sentiment::shipped::student()?,
             };
             let report = evaluate_csv(&student, &data)?;
             if json {

@@ -112,7 +112,8 @@ fn find_in_venv(venv: &Path, relative: &str) -> Option<PathBuf> {
 /// The teacher's model folder, from its wheel in the same venv.
 fn ensure_teacher(root: &Path) -> Result<PathBuf, String> {
     let venv = root.join(".cache/venv");
-    let present = |venv: &Path| find_in_venv(venv, TEACHER_MODEL_DIR).filter(|dir| dir.join("model.safetensors").is_file());
+    let present =
+        |venv: &Path| find_in_venv(venv, TEACHER_MODEL_DIR).filter(|dir| dir.join("model.safetensors").is_file());
     if let Some(dir) = present(&venv) {
         step(&format!("forge teacher: present ({})", dir.display()));
         return Ok(dir);

@@ -183,3 +183,51 @@ fn a_corrupt_model_is_one_error_line_naming_the_file() {
     let output = run("qpctl", &["model", "check", missing.to_str().unwrap()]);
     assert!(stderr_line(&output).contains(&missing.display().to_string()));
 }
+
+#[test]
+fn forge_eval_prints_one_json_object_for_the_shipped_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("labelled.csv");
+    std::fs::write(
+        &csv,
+        "text,label\n\"$AAPL - Apple beats estimates, raises guidance\",1\nDeutsche Bank shares plunge after loss,0\nFed to publish minutes on Wednesday,2\n",
+    )
+    .unwrap();
+    let output = run("qpctl", &["forge", "eval", "--data", csv.to_str().unwrap(), "--json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["n"], 3);
+    let (accuracy, macro_f1) = (json["accuracy"].as_f64().unwrap(), json["macro_f1"].as_f64().unwrap());
+    assert!((0.0..=1.0).contains(&accuracy) && (0.0..=1.0).contains(&macro_f1), "{json}");
+    assert_eq!(json.as_object().unwrap().len(), 3, "exactly n, accuracy, macro_f1: {json}");
+}
+
+#[test]
+fn forge_eval_names_a_bad_column_and_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("bad.csv");
+    std::fs::write(&csv, "headline,sentiment\nx,1\n").unwrap();
+    let output = run("qpctl", &["forge", "eval", "--data", csv.to_str().unwrap(), "--json"]);
+    assert!(!output.status.success());
+    assert_eq!(
+        stderr_line(&output),
+        format!("qpctl: error: {}:1: expected the header `text,label`, found `headline,sentiment`", csv.display())
+    );
+    let missing = dir.path().join("missing.csv");
+    let output = run("qpctl", &["forge", "eval", "--data", missing.to_str().unwrap()]);
+    assert!(stderr_line(&output).starts_with(&format!("qpctl: error: {}", missing.display())));
+    let output =
+        run("qpctl", &["forge", "eval", "--model", missing.to_str().unwrap(), "--data", csv.to_str().unwrap()]);
+    assert!(stderr_line(&output).contains(&missing.display().to_string()));
+}
+
+#[test]
+fn bench_sentiment_reports_both_backends() {
+    let data = shared_data().join("tfns/train.csv");
+    let output = run("qpctl", &["bench", "sentiment", "--json", "--calls", "2000", "--data", data.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for backend in ["native", "onnxruntime"] {
+        assert!(json[backend]["p99_ns"].as_u64().unwrap() > 0, "{backend}: {json}");
+    }
+}

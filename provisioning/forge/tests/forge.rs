@@ -285,3 +285,81 @@ fn gold_only_tfns_report() {
         println!("{line} [{:.1} s]", started.elapsed().as_secs_f64());
     }
 }
+
+/// The whole forge on a small configuration, with the real teacher (the wheel
+/// installed by `cargo xtask setup`): teacher head → transfer set → teacher
+/// labels → distillation → int8/int4 files that both load. This is the CI's
+/// proof that the pipeline works end to end; the full run is `qpctl forge`.
+#[test]
+fn the_forge_runs_end_to_end_on_a_small_configuration() {
+    use qp_forge::pipeline::{DistillOptions, TeacherOptions, forge_distill, forge_teacher};
+    use qp_forge_teacher::HeadConfig;
+
+    let work = tempfile::tempdir().unwrap();
+    let teacher = TeacherOptions {
+        data: tfns_path(),
+        work: work.path().to_owned(),
+        teacher_dir: None,
+        head: HeadConfig { max_epochs: 30, patience: 5, ..HeadConfig::default() },
+        fine_tune: None,
+        limit: Some(240),
+    };
+    let summary = forge_teacher(&teacher, &mut |_| {}).unwrap();
+    assert_eq!((summary.train, summary.validation), (204, 36));
+    assert!(work.path().join("teacher.json").is_file());
+
+    let out = work.path().join("model/sentimentx.onnx");
+    let options = DistillOptions {
+        data: tfns_path(),
+        work: work.path().to_owned(),
+        out: out.clone(),
+        transfer_texts: 400,
+        transfer_seed: 7,
+        config: DistillConfig { epochs: 3, ..DistillConfig::default() },
+        limit: Some(240),
+    };
+    let mut epochs = 0;
+    let result = forge_distill(&options, &mut |p| {
+        if let qp_forge::pipeline::ForgeProgress::Epoch(_) = p {
+            epochs += 1;
+        }
+    })
+    .unwrap();
+    assert_eq!((result.labelled_train, result.transfer, result.validation), (204, 400, 36));
+    assert!(epochs >= 1);
+    assert!(result.int8.f32_agreement > 0.9, "{result:?}");
+    let native = NativeStudent::load(&out).unwrap();
+    let int4 = NativeStudent::load(&result.model_int4).unwrap();
+    let mut scratch = StudentScratch::new();
+    let p = native.predict("Deutsche Bank beats estimates", &mut scratch);
+    assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    assert_eq!(int4.bits(), QuantBits::Int4);
+
+    // A rerun takes the teacher's labels from the cache: nothing to embed.
+    let mut first = None;
+    forge_distill(&options, &mut |p| {
+        if let qp_forge::pipeline::ForgeProgress::Count { done, total, .. } = p {
+            first.get_or_insert((done, total));
+        }
+    })
+    .unwrap();
+    let (done, total) = first.expect("labelling reports progress");
+    assert_eq!((done, total), (total, 204 + 400 + 36), "every text came from the cache");
+}
+
+#[test]
+fn distill_without_a_teacher_names_the_missing_step() {
+    use qp_forge::pipeline::{DistillOptions, forge_distill};
+    let work = tempfile::tempdir().unwrap();
+    let options = DistillOptions {
+        data: tfns_path(),
+        work: work.path().to_owned(),
+        out: work.path().join("m.onnx"),
+        transfer_texts: 10,
+        transfer_seed: 1,
+        config: DistillConfig::default(),
+        limit: Some(50),
+    };
+    let err = forge_distill(&options, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.ends_with("teacher.json: no trained teacher here: run `qpctl forge teacher` first"), "{err}");
+}
