@@ -202,6 +202,9 @@ pub struct DistillOptions {
     pub transfer_seed: u64,
     pub config: DistillConfig,
     pub limit: Option<usize>,
+    /// How many times each labelled text appears in the training set: the
+    /// generated texts far outnumber the real ones, and this restores their say.
+    pub labelled_repeats: usize,
 }
 
 /// One variant of the student on the held-out split.
@@ -284,11 +287,14 @@ pub fn forge_distill(
     let (train_soft, rest) = soft.split_at(split.train.len());
     let (transfer_soft, val_soft) = rest.split_at(transfer.len());
 
+    let repeats = options.labelled_repeats.max(1);
     let examples: Vec<TrainingExample> = split
         .train
         .iter()
         .zip(train_soft)
-        .map(|(e, p)| TrainingExample { text: e.text.clone(), teacher: Some(*p), gold: e.gold })
+        .flat_map(|(e, p)| {
+            std::iter::repeat_n(TrainingExample { text: e.text.clone(), teacher: Some(*p), gold: e.gold }, repeats)
+        })
         .chain(transfer.iter().zip(transfer_soft).map(|(t, p)| TrainingExample {
             text: t.clone(),
             teacher: Some(*p),

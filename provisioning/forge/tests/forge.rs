@@ -317,6 +317,7 @@ fn the_forge_runs_end_to_end_on_a_small_configuration() {
         transfer_seed: 7,
         config: DistillConfig { epochs: 3, ..DistillConfig::default() },
         limit: Some(240),
+        labelled_repeats: 2,
     };
     let mut epochs = 0;
     let result = forge_distill(&options, &mut |p| {
@@ -359,6 +360,7 @@ fn distill_without_a_teacher_names_the_missing_step() {
         transfer_seed: 1,
         config: DistillConfig::default(),
         limit: Some(50),
+        labelled_repeats: 1,
     };
     let err = forge_distill(&options, &mut |_| {}).unwrap_err().to_string();
     assert!(err.ends_with("teacher.json: no trained teacher here: run `qpctl forge teacher` first"), "{err}");

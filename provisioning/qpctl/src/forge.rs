@@ -93,13 +93,37 @@ pub fn run(command: ForgeCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        ForgeCommand::Distill { data, work, out, transfer, seed, epochs, limit, report } => {
-            let mut config = DistillConfig { seed, ..DistillConfig::default() };
-            if let Some(epochs) = epochs {
-                config.epochs = epochs;
-            }
-            let options =
-                DistillOptions { data, work, out, transfer_texts: transfer, transfer_seed: seed, config, limit };
+        ForgeCommand::Distill {
+            data,
+            work,
+            out,
+            transfer,
+            seed,
+            epochs,
+            alpha,
+            temperature,
+            labelled_repeats,
+            limit,
+            report,
+        } => {
+            let defaults = DistillConfig::default();
+            let config = DistillConfig {
+                seed,
+                epochs: epochs.unwrap_or(defaults.epochs),
+                alpha: alpha.unwrap_or(defaults.alpha),
+                temperature: temperature.unwrap_or(defaults.temperature),
+                ..defaults
+            };
+            let options = DistillOptions {
+                data,
+                work,
+                out,
+                transfer_texts: transfer,
+                transfer_seed: seed,
+                config,
+                limit,
+                labelled_repeats,
+            };
             let mut bars = Bars::default();
             let summary = forge_distill(&options, &mut |e| bars.update(e))?;
             bars.finish();
