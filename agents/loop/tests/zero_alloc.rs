@@ -4,43 +4,13 @@
 //! This is its own test binary (the crate's other tests live in `loop.rs`)
 //! because a counting global allocator counts every thread of the process: any
 //! test running beside it would be counted too.
-#![allow(unsafe_code)] // a GlobalAlloc impl is `unsafe impl` by definition
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use qp_alloc_counter::{CountingAllocator, allocations};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use qp_loop::{FiveStepLoop, LoopConfig};
 use qp_replay::BookTicker;
 use qp_wire::{AssetId, FrameType};
-
-struct CountingAllocator;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every method forwards to the system allocator with the caller's own
-// arguments, so System's guarantees hold unchanged; counting touches only atomics.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as our caller's: `layout` has non-zero size.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this `layout` (we allocate only through System).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: `ptr` came from System with `layout`; `new_size` is the caller's, non-zero.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -87,22 +57,21 @@ fn the_five_step_loop_allocates_nothing_after_warm_up() {
     }
     assert_eq!(intents.get(), 10_000, "warm-up: every iteration ends in an order intent");
 
-    COUNTING.store(true, Ordering::SeqCst);
+    let before = allocations();
     for i in 10_000..110_000 {
         iteration(&mut five_step, i, &intents);
     }
-    COUNTING.store(false, Ordering::SeqCst);
+    let during = allocations() - before;
 
     assert_eq!(intents.get(), 110_000, "100,000 measured iterations, each an order intent");
-    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "allocations on the hot path after warm-up");
+    assert_eq!(during, 0, "allocations on the hot path after warm-up");
     let stats = five_step.finish(|_| {}).unwrap();
     assert!(stats.iter().all(|s| s.decode_errors == 0 && s.agent_errors == 0), "{stats:?}");
 
     // Guard against passing because counting is broken. In this same test, not a
     // second one: tests of one binary run in parallel and would count each other.
-    COUNTING.store(true, Ordering::SeqCst);
+    let before = allocations();
     let v = std::hint::black_box(vec![1u8; 64]);
-    COUNTING.store(false, Ordering::SeqCst);
+    assert_eq!(allocations() - before, 1, "the counting allocator counts");
     drop(v);
-    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 1, "the counting allocator counts");
 }

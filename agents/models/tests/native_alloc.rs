@@ -4,47 +4,13 @@
 //! process, so this check lives in its own test binary (its own process) with
 //! a single test: in the shared test binary, tests running in parallel would
 //! allocate and be counted.
-#![allow(unsafe_code)] // GlobalAlloc is an unsafe trait; scoped to this test binary.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use qp_alloc_counter::{CountingAllocator, allocations};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use qp_models::{Activation, ModelBackend, NativeBackend, NativePrecision, OnnxMlpBuilder, WeightStorage};
 
 /// The system allocator, counting allocations and reallocations.
-struct CountingAllocator;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees carry over; the counter is an atomic.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded from our caller, who upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded from our caller, who upholds `GlobalAlloc::alloc_zeroed`'s contract.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` through this allocator with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `ptr`/`layout` come from this allocator (hence `System`); the
-        // caller upholds `GlobalAlloc::realloc`'s contract for `new_size`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
@@ -66,9 +32,9 @@ fn native_infer_allocates_nothing_after_warm_up() {
         }
     }
     // The counter must see allocations, or a zero below would prove nothing.
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     drop(std::hint::black_box(vec![0u8; 16]));
-    assert!(ALLOCATIONS.load(Ordering::SeqCst) > before, "counting allocator is not installed");
+    assert!(allocations() > before, "counting allocator is not installed");
 
     let mut input = vec![0.0f32; 16];
     let mut output = vec![0.0f32; 4];
@@ -77,13 +43,13 @@ fn native_infer_allocates_nothing_after_warm_up() {
         // Warm-up, outside the counted window.
         backend.infer(&input, &mut output).unwrap();
 
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let before = allocations();
         for i in 0..INFERS {
             // Vary the input so no step is skipped by a constant pattern.
             input[i % 16] = (i % 97) as f32 * 0.01 - 0.5;
             backend.infer(&input, &mut output).unwrap();
         }
-        let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+        let allocations = allocations() - before;
         assert_eq!(allocations, 0, "{} allocated {allocations} times in {INFERS} infers", backend.backend_name());
         assert!(output.iter().all(|v| v.is_finite()));
     }

@@ -4,47 +4,13 @@
 //! process, so this check lives in its own test binary (its own process) with
 //! a single test: in a shared test binary, tests running in parallel would
 //! allocate and be counted.
-#![allow(unsafe_code)] // GlobalAlloc is an unsafe trait; scoped to this test binary.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use qp_alloc_counter::{CountingAllocator, allocations};
 
 use qp_sentiment::features::{FeatureConfig, Featurizer};
 use qp_sentiment::student::{EmbeddingScales, NativeStudent, QuantBits, StudentScratch, StudentWeights, quantize_with};
 
 /// The system allocator, counting allocations and reallocations.
-struct CountingAllocator;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees carry over; the counter is an atomic.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded from our caller, who upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded from our caller, who upholds `GlobalAlloc::alloc_zeroed`'s contract.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` through this allocator with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `ptr`/`layout` come from this allocator (hence `System`); the
-        // caller upholds `GlobalAlloc::realloc`'s contract for `new_size`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
@@ -80,9 +46,9 @@ fn native_predict_allocates_nothing_after_warm_up() {
     let featurizer = Featurizer::new(features).unwrap();
 
     // The counter must see allocations, or a zero below would prove nothing.
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     drop(std::hint::black_box(vec![0u8; 16]));
-    assert!(ALLOCATIONS.load(Ordering::SeqCst) > before, "counting allocator is not installed");
+    assert!(allocations() > before, "counting allocator is not installed");
 
     let mut scratch = StudentScratch::new();
     let mut checksum = 0.0f32;
@@ -95,21 +61,21 @@ fn native_predict_allocates_nothing_after_warm_up() {
         // count; the other layouts a share each, to keep debug runs quick.
         let shipped = student.bits() == QuantBits::Int8 && index == 1;
         let calls = if shipped { PREDICTS } else { PREDICTS / 20 };
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let before = allocations();
         for i in 0..calls {
             let text = if i % 97 == 0 { long_text.as_str() } else { TEXTS[i % TEXTS.len()] };
             checksum += student.predict(text, &mut scratch)[i % 3];
         }
-        let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+        let allocations = allocations() - before;
         assert_eq!(allocations, 0, "{student:?} allocated {allocations} times");
     }
     // The featurizer alone, all 100,000 calls.
     let mut buf = qp_sentiment::features::FeatureBuf::new();
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     for i in 0..PREDICTS {
         featurizer.extract(TEXTS[i % TEXTS.len()], &mut buf);
         checksum += buf.len() as f32;
     }
-    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst) - before, 0, "the featurizer allocated");
+    assert_eq!(allocations() - before, 0, "the featurizer allocated");
     assert!(checksum.is_finite());
 }
