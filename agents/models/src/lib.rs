@@ -31,7 +31,9 @@ pub use mlp_builder::{
 };
 pub use model_file::MAX_MODEL_FILE_BYTES;
 pub use native::{MAX_INT8_DEPTH, NativeBackend, NativePrecision};
-pub use onnxruntime::{ORT_DYLIB_PATH_ENV, OnnxRuntimeBackend, onnxruntime_available, onnxruntime_environment};
+pub use onnxruntime::{
+    ORT_DYLIB_PATH_ENV, OnnxRuntimeBackend, onnxruntime_available, onnxruntime_environment, onnxruntime_session,
+};
 pub use seeded_random::SplitMix64;
 
 /// A loaded model that runs one example (batch 1) at a time.

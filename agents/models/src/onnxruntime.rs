@@ -57,6 +57,22 @@ pub fn onnxruntime_available() -> Result<(), ModelError> {
     onnxruntime_environment().map(drop)
 }
 
+/// A single-threaded CPU session (one intra-op, one inter-op thread: agents own
+/// their cores) for the model file `path` whose bytes are `bytes`. A refusal
+/// is [`ModelError::RuntimeLoad`] naming `path`.
+pub fn onnxruntime_session(bytes: &[u8], path: &Path) -> Result<Session, ModelError> {
+    let environment = onnxruntime_environment()?;
+    let rejected = |message: String| ModelError::RuntimeLoad { path: path.to_path_buf(), message };
+    Session::builder(environment)
+        .map_err(|e| rejected(e.to_string()))?
+        .with_intra_threads(1)
+        .map_err(|e| rejected(e.to_string()))?
+        .with_inter_threads(1)
+        .map_err(|e| rejected(e.to_string()))?
+        .commit_from_memory(bytes)
+        .map_err(|e| rejected(e.to_string()))
+}
+
 /// A model run by ONNX Runtime on the CPU with one intra-op thread.
 pub struct OnnxRuntimeBackend {
     path: PathBuf,
@@ -85,16 +101,8 @@ impl OnnxRuntimeBackend {
     pub fn load(path: &Path) -> Result<Self, ModelError> {
         // Read the file ourselves so a missing file is an I/O error naming it.
         let bytes = read_model_file(path)?;
-        let environment = onnxruntime_environment()?;
+        let session = onnxruntime_session(&bytes, path)?;
         let rejected = |message: String| ModelError::RuntimeLoad { path: path.to_path_buf(), message };
-        let session = Session::builder(environment)
-            .map_err(|e| rejected(e.to_string()))?
-            .with_intra_threads(1)
-            .map_err(|e| rejected(e.to_string()))?
-            .with_inter_threads(1)
-            .map_err(|e| rejected(e.to_string()))?
-            .commit_from_memory(&bytes)
-            .map_err(|e| rejected(e.to_string()))?;
 
         let unsupported = |what: String| ModelError::Unsupported { path: path.to_path_buf(), what };
         let ([input], [output]) = (session.inputs(), session.outputs()) else {

@@ -1452,11 +1452,6 @@ fn pool_columns_int4(dim: usize, table: &[u8], scales: &[f32], ids: &[u32], pool
 // ONNX Runtime
 // ---------------------------------------------------------------------------
 
-/// The process's ONNX Runtime environment, shared with `qp_models`.
-fn environment() -> Result<&'static ort::environment::Environment, StudentError> {
-    qp_models::onnxruntime_environment().map_err(|err| StudentError::RuntimeUnavailable { reason: err.to_string() })
-}
-
 /// The student run by ONNX Runtime (CPU, one thread), from the same file.
 pub struct OrtStudent {
     path: PathBuf,
@@ -1481,16 +1476,11 @@ impl OrtStudent {
     pub fn load(path: &Path) -> Result<Self, StudentError> {
         let bytes = read_student_file(path)?;
         let model = parse_student(&bytes, path)?;
-        let environment = environment()?;
         let rejected = |message: String| StudentError::RuntimeLoad { path: path.to_path_buf(), message };
-        let session = ort::session::Session::builder(environment)
-            .map_err(|e| rejected(e.to_string()))?
-            .with_intra_threads(1)
-            .map_err(|e| rejected(e.to_string()))?
-            .with_inter_threads(1)
-            .map_err(|e| rejected(e.to_string()))?
-            .commit_from_memory(&bytes)
-            .map_err(|e| rejected(e.to_string()))?;
+        let session = qp_models::onnxruntime_session(&bytes, path).map_err(|err| match err {
+            qp_models::ModelError::RuntimeUnavailable { reason } => StudentError::RuntimeUnavailable { reason },
+            other => rejected(other.to_string()),
+        })?;
         let mut student = Self {
             path: path.to_path_buf(),
             session,
