@@ -7,17 +7,17 @@ use std::time::Instant;
 use criterion::{Criterion, criterion_group, criterion_main};
 use qp_loop::bench::signal_pair;
 use qp_loop::{FiveStepLoop, LoopConfig};
-use qp_wire::AssetId;
 
 fn whole_loop(c: &mut Criterion) {
     let config = LoopConfig::embedded_default().expect("embedded config");
     let mut five_step = FiveStepLoop::start(&config).expect("loop starts");
+    let btc = five_step.registry().lookup("BTCUSDT").expect("BTCUSDT configured");
     let mut i = 0u64;
     c.bench_function("loop/signal_pair_to_order_intent", |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
             for _ in 0..iters {
-                let (book, sentiment) = signal_pair(1, i, AssetId::from_wire(1), 600_000);
+                let (book, sentiment) = signal_pair(1, i, btc, 600_000);
                 i += 1;
                 let arrived = std::cell::Cell::new(false);
                 five_step.inject(book, |_| arrived.set(true));

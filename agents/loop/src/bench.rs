@@ -39,7 +39,9 @@ pub fn signal_pair(origin: u32, i: u64, asset: AssetId, ref_price: i64) -> (Fram
 pub fn bench_loop(config: &LoopConfig, warmup: u64, iterations: u64) -> Result<LoopBenchReport, LoopError> {
     let mut five_step = FiveStepLoop::start(config)?;
     let workers = five_step.worker_names().iter().map(|s| (*s).to_owned()).collect();
-    let asset = AssetId::from_wire(1);
+    // The first configured asset, the one with market data.
+    let asset =
+        config.assets.first().and_then(|a| five_step.registry().lookup(&a.symbol)).ok_or(LoopError::NoAssets)?;
     let origin = config.node.origin_node;
     let mut table = LatencyTable::new(Stage::Ingest, Stage::Execute);
     let mut intents = 0u64;

@@ -37,8 +37,6 @@ pub struct RuntimeConfig {
 #[serde(deny_unknown_fields)]
 pub struct AssetConfig {
     pub symbol: String,
-    /// Words that name the asset in a text (matched whole, case-insensitively).
-    pub aliases: Vec<String>,
     /// Price tick = 10^-price_decimals.
     pub price_decimals: u32,
     /// Lot = 10^-qty_decimals.
@@ -47,13 +45,12 @@ pub struct AssetConfig {
     pub feed: String,
 }
 
-/// The baseline lexicon scorer (SentimentX replaces it).
+/// SentimentX (the shipped model; which words name which asset is its alias table).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SentimentConfig {
+    /// Carried in every sentiment signal, for the audit trail.
     pub model_id: u32,
-    /// Texts scoring closer to zero than this emit nothing.
-    pub min_abs_score: i8,
 }
 
 /// The baseline top-of-book imbalance detector (AlphaScanner replaces it).
@@ -159,12 +156,6 @@ impl LoopConfig {
             if asset.price_decimals > 9 || asset.qty_decimals > 9 {
                 return invalid(&format!("assets.{}", asset.symbol), "decimals must be 0..=9");
             }
-            if asset.aliases.iter().any(|a| a.is_empty() || a.contains(char::is_whitespace)) {
-                return invalid(&format!("assets.{}.aliases", asset.symbol), "aliases are single words");
-            }
-        }
-        if !(0..=qp_wire::SCORE_MAX).contains(&self.sentiment.min_abs_score) {
-            return invalid("sentiment.min_abs_score", "must be 0..=10");
         }
         if !(0..=qp_wire::SCORE_MAX).contains(&self.alpha.min_abs_score) {
             return invalid("alpha.min_abs_score", "must be 0..=10");

@@ -3,11 +3,13 @@ use qp_runtime::clock::monotonic_ns;
 use qp_runtime::{
     AgentContext, IngestAgent, LatencyHistogram, Outbox, Percentiles, Pipeline, RuntimeError, StageStats,
 };
+use qp_sentiment::agent::{NativeModel, SentimentX, TextEvent};
+use qp_sentiment::assets::{AliasError, AliasTable};
+use qp_sentiment::student::StudentError;
 use qp_wire::{AssetId, AssetRegistry, FrameBuf, RegistryError, Stage};
 
 use crate::agents::baseline_alpha::BaselineAlpha;
 use crate::agents::baseline_imbalance::{BaselineImbalance, TickerUpdate};
-use crate::agents::baseline_lexicon::{BaselineLexicon, Headline};
 use crate::agents::baseline_risk::{AssetScale, BaselineRiskGate};
 use crate::agents::confirm::SignalJoiner;
 use crate::agents::execution_handoff::ExecutionHandoff;
@@ -20,6 +22,12 @@ pub enum LoopError {
     Registry(#[from] RegistryError),
     #[error("runtime: {0}")]
     Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Aliases(#[from] AliasError),
+    #[error("no asset is configured")]
+    NoAssets,
+    #[error("SentimentX model: {0}")]
+    Model(#[from] StudentError),
 }
 
 /// The five steps running: ingest agents on the caller's thread, the other four
@@ -28,7 +36,7 @@ pub enum LoopError {
 pub struct FiveStepLoop {
     registry: AssetRegistry,
     pipeline: Pipeline,
-    lexicon: BaselineLexicon,
+    sentiment: SentimentX<NativeModel>,
     imbalance: BaselineImbalance,
     outbox: Outbox,
     /// Time inside the ingest agents, per event that produced frames.
@@ -45,13 +53,22 @@ impl std::fmt::Debug for FiveStepLoop {
 impl FiveStepLoop {
     /// Register the configured assets and start the stages.
     pub fn start(config: &LoopConfig) -> Result<Self, LoopError> {
+        // SentimentX's alias table names the assets texts can be about; the
+        // configured assets (those with market data) are among them or added.
         let mut registry = AssetRegistry::new();
-        let mut aliases = Vec::new();
-        let mut scales = Vec::new();
+        let aliases = AliasTable::embedded(&mut registry)?;
+        let mut configured = Vec::new();
         for asset in &config.assets {
             let id = registry.intern(&asset.symbol)?;
-            aliases.extend(asset.aliases.iter().map(|a| (a.clone(), id)));
-            scales.push(AssetScale { price_decimals: asset.price_decimals, qty_decimals: asset.qty_decimals });
+            configured
+                .push((id, AssetScale { price_decimals: asset.price_decimals, qty_decimals: asset.qty_decimals }));
+        }
+        // Scales by asset id; risk vetoes an asset without one (no market data configured).
+        let mut scales = vec![None; registry.len()];
+        for (id, scale) in configured {
+            if let Some(slot) = scales.get_mut(id.get() as usize - 1) {
+                *slot = Some(scale);
+            }
         }
         let assets = registry.len();
         let origin = config.node.origin_node;
@@ -84,7 +101,11 @@ impl FiveStepLoop {
         Ok(Self {
             registry,
             pipeline,
-            lexicon: BaselineLexicon::new(aliases, config.sentiment.model_id, config.sentiment.min_abs_score, origin),
+            sentiment: SentimentX::new(
+                NativeModel::new(qp_sentiment::shipped::student()?, config.sentiment.model_id),
+                aliases,
+                origin,
+            ),
             imbalance: BaselineImbalance::new(
                 assets,
                 config.book.imbalance_threshold_bp,
@@ -108,7 +129,8 @@ impl FiveStepLoop {
     /// Step 1 for a headline.
     pub fn ingest_headline(&mut self, ts_ns: u64, text: &str, on_output: impl FnMut(&FrameBuf)) {
         let start = monotonic_ns();
-        let result = self.lexicon.on_event(AgentContext { now_ns: start }, &Headline { ts_ns, text }, &mut self.outbox);
+        let event = TextEvent { ts_ns, bytes: text.as_bytes() };
+        let result = self.sentiment.on_event(AgentContext { now_ns: start }, &event, &mut self.outbox);
         self.after_ingest(start, result.is_err(), on_output);
     }
 

@@ -5,10 +5,11 @@
 //! Execute (order intents to the execution side).
 //!
 //! Ingest runs where events arrive (the feeder thread here, a cloud node over
-//! the bridge later); the other four steps are [`qp_runtime`] stages. Each step
-//! is an agent that later issues replace with the real one (SentimentX,
-//! AlphaScanner, the alpha agent, RiskSentinel, the FIX executors); the
-//! `baseline` agents here are deliberately simple and say so in their names.
+//! the bridge later); the other four steps are [`qp_runtime`] stages. Headlines
+//! go to SentimentX (the shipped, distilled model). The other steps' agents
+//! are later issues' (AlphaScanner, the alpha agent, RiskSentinel, the FIX
+//! executors); the `baseline_*` agents here stand in for them and say so in
+//! their names.
 #![forbid(unsafe_code)]
 
 pub mod agents;

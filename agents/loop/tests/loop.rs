@@ -36,6 +36,11 @@ impl Outputs {
     }
 }
 
+/// BTCUSDT's id in this loop's registry.
+fn btc(five_step: &FiveStepLoop) -> AssetId {
+    five_step.registry().lookup("BTCUSDT").unwrap()
+}
+
 fn ticker(ts: u64, bid_qty: i64, ask_qty: i64) -> BookTicker {
     BookTicker { local_ts_ns: ts, update_id: ts, bid_price: 600_000, bid_qty, ask_price: 600_001, ask_qty }
 }
@@ -79,7 +84,7 @@ fn unknown_keys_and_bad_values_are_refused() {
 fn a_confirmed_signal_pair_becomes_an_order_intent_stamped_at_every_stage() {
     let mut five_step = FiveStepLoop::start(&config()).unwrap();
     let out = Outputs::default();
-    let (book, sentiment) = signal_pair(1, 0, AssetId::from_wire(1), 600_000);
+    let (book, sentiment) = signal_pair(1, 0, btc(&five_step), 600_000);
     five_step.inject(book, out.sink());
     five_step.inject(sentiment, out.sink());
     five_step.finish(out.sink()).unwrap();
@@ -122,12 +127,12 @@ fn risk_vetoes_what_breaks_the_position_limit_and_only_risk_makes_intents() {
     let out = Outputs::default();
     // Always bullish: 10 lots each, position limit 30 → three approvals, then vetoes.
     for i in 0..5u64 {
-        let (book, sentiment) = signal_pair(1, 2 * i, AssetId::from_wire(1), 600_000);
+        let (book, sentiment) = signal_pair(1, 2 * i, btc(&five_step), 600_000);
         five_step.inject(book, out.sink());
         five_step.inject(sentiment, out.sink());
     }
     // Frames that only risk may create, injected directly, never come out.
-    let decision = Decision::new(99, AssetId::from_wire(1), Side::Buy, 1, 600_000, 0);
+    let decision = Decision::new(99, btc(&five_step), Side::Buy, 1, 600_000, 0);
     five_step.inject(FrameBuf::encode(1, 900, &OrderIntent::new(99, &decision, TimeInForce::Day)), out.sink());
     five_step.inject(FrameBuf::encode(1, 901, &decision), out.sink());
     let stats = five_step.finish(out.sink()).unwrap();
@@ -145,10 +150,10 @@ fn unknown_assets_and_garbage_frames_do_not_stop_the_loop() {
     let mut garbage = FrameBuf::default();
     garbage.as_slot_bytes_mut().fill(0x5A);
     five_step.inject(garbage, out.sink());
-    let (book, sentiment) = signal_pair(1, 0, AssetId::from_wire(77), 600_000);
+    let (book, sentiment) = signal_pair(1, 0, AssetId::from_wire(1_000_000), 600_000);
     five_step.inject(book, out.sink());
     five_step.inject(sentiment, out.sink());
-    let (book, sentiment) = signal_pair(1, 0, AssetId::from_wire(1), 600_000);
+    let (book, sentiment) = signal_pair(1, 0, btc(&five_step), 600_000);
     five_step.inject(book, out.sink());
     five_step.inject(sentiment, out.sink());
     let stats = five_step.finish(out.sink()).unwrap();

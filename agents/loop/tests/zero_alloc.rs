@@ -10,7 +10,7 @@ use std::cell::Cell;
 
 use qp_loop::{FiveStepLoop, LoopConfig};
 use qp_replay::BookTicker;
-use qp_wire::{AssetId, FrameType};
+use qp_wire::FrameType;
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -38,7 +38,8 @@ fn iteration(five_step: &mut FiveStepLoop, i: u64, intents: &Cell<u64>) {
         }
         arrived.set(true);
     };
-    five_step.ingest_ticker(AssetId::from_wire(1), &ticker, on_output);
+    let btc = five_step.registry().lookup("BTCUSDT").unwrap();
+    five_step.ingest_ticker(btc, &ticker, on_output);
     five_step.ingest_headline(ts, HEADLINES[(i % 2) as usize], on_output);
     while !arrived.get() {
         if !five_step.poll_output(on_output) {

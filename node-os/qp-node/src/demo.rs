@@ -72,7 +72,7 @@ impl Tally<'_> {
                 entry.0 += 1;
                 entry.1 += i.qty.get();
                 if self.samples.len() < SAMPLE_INTENTS {
-                    let scale = self.config.assets.get(i.asset().get().wrapping_sub(1) as usize);
+                    let scale = self.config.assets.iter().find(|a| a.symbol == symbol);
                     let (pd, qd) = scale.map_or((0, 0), |a| (a.price_decimals, a.qty_decimals));
                     self.samples.push(format!(
                         "intent #{} {} {} {} @ {} IOC (decision #{})",
@@ -134,7 +134,8 @@ pub fn run_demo(config: &LoopConfig, data: &Path) -> Result<DemoReport, DemoErro
     let workers = five_step.worker_names().iter().map(|s| (*s).to_owned()).collect();
     let mut tally = Tally {
         config,
-        symbols: config.assets.iter().map(|a| a.symbol.clone()).collect(),
+        // Indexed by asset id − 1, as the registry numbers them.
+        symbols: five_step.registry().iter().map(|(_, s)| s.to_owned()).collect(),
         intents: BTreeMap::new(),
         vetoes: BTreeMap::new(),
         samples: Vec::new(),
@@ -198,7 +199,7 @@ impl fmt::Display for DemoReport {
         writeln!(f, "\nWhat happened")?;
         writeln!(
             f,
-            "  1 ingest   {} signal frames (sentiment + book); {} events refused as bad data",
+            "  1 ingest   {} signal frames (SentimentX sentiment + book); {} events refused as bad data",
             confirm.map_or(0, |s| s.frames_in),
             self.ingest_errors
         )?;

@@ -83,6 +83,14 @@ pub enum ForgeCommand {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Score texts with SentimentX: the assets each names, the class
+    /// probabilities and the −10..+10 score.
+    Score {
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(required = true)]
+        texts: Vec<String>,
+    },
     /// Accuracy and macro-F1 of a model on a labelled CSV; one JSON object with --json.
     Eval {
         /// The model (default: the shipped SentimentX model).

@@ -146,6 +146,30 @@ pub fn run(command: ForgeCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        ForgeCommand::Score { model, texts } => {
+            use qp_sentiment::agent::{NativeModel, SentimentX};
+            use qp_sentiment::assets::{AliasTable, MAX_ASSETS_PER_TEXT};
+            let student = match model {
+                Some(path) => NativeStudent::load(&path)?,
+                None => qp_sentiment::shipped::student()?,
+            };
+            let mut registry = qp_wire::AssetRegistry::new();
+            let aliases = AliasTable::embedded(&mut registry)?;
+            let mut assets = [qp_wire::AssetId::from_wire(0); MAX_ASSETS_PER_TEXT];
+            let mut sentimentx = SentimentX::new(NativeModel::new(student, 0), aliases, 0);
+            for text in &texts {
+                let scored = sentimentx.score_text(text)?;
+                let found = sentimentx.aliases().assets_in(text, &mut assets);
+                let symbols: Vec<&str> = assets[..found].iter().filter_map(|a| registry.symbol(*a)).collect();
+                let [bear, bull, neutral] = scored.probabilities;
+                println!(
+                    "{:+3} (bearish {bear:.3} bullish {bull:.3} neutral {neutral:.3}) [{}] {text}",
+                    scored.score,
+                    symbols.join(",")
+                );
+            }
+            Ok(())
+        }
         ForgeCommand::Eval { model, data, json } => {
             let student = match model {
                 Some(path) => NativeStudent::load(&path)?,

@@ -19,20 +19,22 @@ pub struct BaselineRiskGate {
     max_order_qty_lots: i64,
     max_order_notional: i64,
     max_position_lots: i64,
-    scale: PerAsset<AssetScale>,
+    scale: PerAsset<Option<AssetScale>>,
     /// Positions if every approved order filled: conservative until fills arrive.
     position_lots: PerAsset<i64>,
     next_intent_id: u64,
 }
 
 impl BaselineRiskGate {
+    /// `scales[i]` is the scale of asset id `i + 1`; an asset without one
+    /// (no market data configured) is vetoed as of unknown position.
     pub fn new(
-        scales: &[AssetScale],
+        scales: &[Option<AssetScale>],
         max_order_qty_lots: i64,
         max_order_notional: i64,
         max_position_lots: i64,
     ) -> Self {
-        let mut scale = PerAsset::new(scales.len(), AssetScale::default());
+        let mut scale = PerAsset::new(scales.len(), None);
         for (i, s) in scales.iter().enumerate() {
             if let Some(slot) = scale.get_mut(qp_wire::AssetId::from_wire(i as u32 + 1)) {
                 *slot = *s;
@@ -51,7 +53,7 @@ impl BaselineRiskGate {
     fn check(&self, d: &Decision) -> Result<(), VetoReason> {
         let asset = d.asset();
         let (Some(scale), Some(position), Some(side)) =
-            (self.scale.get(asset), self.position_lots.get(asset), d.side())
+            (self.scale.get(asset).copied().flatten(), self.position_lots.get(asset), d.side())
         else {
             return Err(VetoReason::UnknownPosition);
         };

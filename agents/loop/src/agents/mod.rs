@@ -1,10 +1,10 @@
-//! The agents of the loop. The `baseline_*` ones are placeholders of real,
-//! simple logic, standing in until their issue brings the real agent; the
-//! confirm and execution hand-off agents are the loop's own.
+//! The agents of the loop, besides SentimentX (`qp-sentiment`). The
+//! `baseline_*` ones are real but simple logic, standing in until their issue
+//! brings the real agent; the confirm and execution hand-off agents are the
+//! loop's own.
 
 pub mod baseline_alpha;
 pub mod baseline_imbalance;
-pub mod baseline_lexicon;
 pub mod baseline_risk;
 pub mod confirm;
 pub mod execution_handoff;
