@@ -29,7 +29,7 @@ pub use mlp_builder::{
     Activation, DenseLayer, MLP_INPUT_NAME, MLP_OUTPUT_NAME, OnnxMlpBuilder, WRITTEN_IR_VERSION, WRITTEN_OPSET,
     WeightStorage,
 };
-pub use model_file::MAX_MODEL_FILE_BYTES;
+pub use model_file::{CappedReadError, MAX_MODEL_FILE_BYTES, read_capped};
 pub use native::{MAX_INT8_DEPTH, NativeBackend, NativePrecision};
 pub use onnxruntime::{
     ORT_DYLIB_PATH_ENV, OnnxRuntimeBackend, onnxruntime_available, onnxruntime_environment, onnxruntime_session,

@@ -33,8 +33,6 @@
 //! functions. Every load error names the file.
 
 use std::fmt;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use qp_models::onnx_proto::{
@@ -959,19 +957,12 @@ impl Layout {
 
 /// Reads `path` with the size cap; errors name the file.
 fn read_student_file(path: &Path) -> Result<Vec<u8>, StudentError> {
-    let io_error = |source| StudentError::Io { path: path.to_path_buf(), source };
-    let too_large = |len| StudentError::FileTooLarge { path: path.to_path_buf(), len, limit: MAX_STUDENT_FILE_BYTES };
-    let file = File::open(path).map_err(io_error)?;
-    let len = file.metadata().map_err(io_error)?.len();
-    if len > MAX_STUDENT_FILE_BYTES {
-        return Err(too_large(len));
-    }
-    let mut bytes = Vec::with_capacity(len as usize);
-    file.take(MAX_STUDENT_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io_error)?;
-    if bytes.len() as u64 > MAX_STUDENT_FILE_BYTES {
-        return Err(too_large(bytes.len() as u64));
-    }
-    Ok(bytes)
+    qp_models::read_capped(path, MAX_STUDENT_FILE_BYTES).map_err(|err| match err {
+        qp_models::CappedReadError::Io(source) => StudentError::Io { path: path.to_path_buf(), source },
+        qp_models::CappedReadError::TooLarge { len } => {
+            StudentError::FileTooLarge { path: path.to_path_buf(), len, limit: MAX_STUDENT_FILE_BYTES }
+        }
+    })
 }
 
 /// The initializer `name` with `data_type` and `dims`, as raw little-endian bytes.
