@@ -31,21 +31,17 @@ pub fn companies() -> &'static [(&'static str, &'static str)] {
 // ---------------------------------------------------------------------------
 // PRNG
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and identical everywhere.
+/// The project's SplitMix64 (`qp_models`), with the draws templates need.
 #[derive(Debug, Clone)]
-struct SplitMix64(u64);
+struct SplitMix64(qp_models::SplitMix64);
 
 impl SplitMix64 {
     fn new(seed: u64) -> Self {
-        Self(seed ^ 0x5EED_F0E5_7A11_0C8D)
+        Self(qp_models::SplitMix64(seed ^ 0x5EED_F0E5_7A11_0C8D))
     }
 
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `0..n` (`n > 0`; 0 when `n == 0`).
