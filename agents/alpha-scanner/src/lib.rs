@@ -1,0 +1,2 @@
+//! AlphaScanner.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! DarkPoolScan.
+#![forbid(unsafe_code)]
