@@ -16,9 +16,11 @@
 //! tests, benchmarks and fuzzers drive them directly.
 #![forbid(unsafe_code)]
 
+pub mod binance;
 mod error;
 mod l2;
 mod l3;
+pub mod lobster;
 mod read;
 mod types;
 

@@ -24,6 +24,12 @@ pub enum Command {
     /// Make models: teacher → transfer set → distilled, quantized student.
     #[command(subcommand)]
     Forge(ForgeCommand),
+    /// Rebuild order books from recorded feeds and check them against the feed's own views.
+    #[command(subcommand)]
+    Book(crate::book::BookCommand),
+    /// Score the sensing agents' detectors (spoofing, hidden liquidity) on labelled data.
+    #[command(subcommand)]
+    Scan(crate::scan::ScanCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,5 +185,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(InspectCommand::Frames { file }) => crate::inspect::print_frames(&file),
         Command::Model(ModelCommand::Check { file, backend }) => crate::model::check(&file, backend),
         Command::Forge(forge) => crate::forge::run(forge),
+        Command::Book(book) => crate::book::run(book),
+        Command::Scan(scan) => crate::scan::run(scan),
     }
 }

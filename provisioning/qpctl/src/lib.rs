@@ -3,7 +3,9 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod book;
 pub mod cli;
 pub mod forge;
 pub mod inspect;
 pub mod model;
+pub mod scan;

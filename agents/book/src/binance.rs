@@ -1,0 +1,1 @@
+//! Binance depth/trade/bookTicker decoding and depth synchronisation.

@@ -1,0 +1,1 @@
+//! LOBSTER message and order-book rows, and the one-step checker.
