@@ -28,4 +28,4 @@ pub use error::BookError;
 pub use l2::{L2Book, L2Undo};
 pub use l3::{L3Book, L3Undo, RestingOrder};
 pub use read::{BookRead, QueueQuery};
-pub use types::{BookSide, Grid, L3Event, L3Kind, Level, OrderId};
+pub use types::{BookSide, Grid, L3Event, L3Kind, Level, OrderId, TradePrint};

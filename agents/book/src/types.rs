@@ -106,3 +106,14 @@ pub(crate) fn search_side<T>(levels: &[T], side: BookSide, price: i64, price_of:
         BookSide::Ask => levels.binary_search_by(|l| price.cmp(&price_of(l))),
     }
 }
+
+/// A trade print: `qty` traded at `price` against resting liquidity on
+/// `resting_side` (a buy aggressor lifts the ask: `resting_side` = Ask).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TradePrint {
+    /// Exchange time (Unix ns for Binance; ns after midnight for LOBSTER).
+    pub ts_ns: u64,
+    pub price: i64,
+    pub qty: i64,
+    pub resting_side: BookSide,
+}

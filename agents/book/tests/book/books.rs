@@ -1,4 +1,4 @@
-//! qp-book's integration tests.
+//! L2 and L3 books: behaviour, properties, undo.
 use qp_book::{BookRead, BookSide, Grid, L2Book, L3Book, L3Event, L3Kind, Level, QueueQuery};
 
 fn ev(kind: L3Kind, id: u64, side: BookSide, price: i64, qty: i64) -> L3Event {

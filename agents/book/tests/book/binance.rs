@@ -1,0 +1,1 @@
+//! Binance decoding and depth synchronisation on the shared recordings.

@@ -1,0 +1,1 @@
+//! LOBSTER replay checks on the shared sample.
