@@ -1,0 +1,2 @@
+//! Guardian.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! Portfolio risk mathematics.
+#![forbid(unsafe_code)]
