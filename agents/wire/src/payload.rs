@@ -209,6 +209,32 @@ pub struct BlockPrint {
     pub print_ts_ns: U64,
 }
 
+impl BlockPrint {
+    /// A print of `qty` at `price` (ticks) by an aggressor on `side`; `flags` is a bit set of `BLOCK_PRINT_*`.
+    pub fn new(asset: AssetId, side: Side, flags: u8, venue: u16, price: i64, qty: i64, print_ts_ns: u64) -> Self {
+        Self {
+            asset: U32::new(asset.get()),
+            side: side as u8,
+            flags,
+            venue: U16::new(venue),
+            price: I64::new(price),
+            qty: I64::new(qty),
+            print_ts_ns: U64::new(print_ts_ns),
+        }
+    }
+    pub fn asset(&self) -> AssetId {
+        AssetId::from_wire(self.asset.get())
+    }
+    /// The aggressor side; decoded frames always have a valid one.
+    pub fn side(&self) -> Option<Side> {
+        Side::from_wire(self.side)
+    }
+    /// Whether the print executed against hidden liquidity.
+    pub fn is_hidden(&self) -> bool {
+        self.flags & BLOCK_PRINT_HIDDEN != 0
+    }
+}
+
 impl Payload for BlockPrint {
     const FRAME_TYPE: FrameType = FrameType::BlockPrint;
     fn validate(&self) -> Result<(), DecodeError> {
