@@ -1,0 +1,204 @@
+//! Guardian: risk-parity targets, integer-lot rebalancing, Decision frames only.
+#![allow(clippy::expect_used, clippy::panic)] // helpers in test files are test code too
+use std::path::Path;
+
+use qp_guardian::{
+    GuardedAsset, Guardian, GuardianConfig, GuardianError, REASON_REBALANCE, RebalancePlanner, RebalanceTick,
+};
+use qp_risk_model::{PriceTable, ReturnMatrix};
+use qp_runtime::{AgentContext, AgentError, IngestAgent, OUTBOX_CAPACITY, Outbox};
+use qp_wire::{AssetId, FrameRef, Side, decode};
+
+const ASSETS: [&str; 10] = ["JCI", "TGT", "CMCSA", "CPB", "MO", "AMZN", "APA", "MMC", "JPM", "ZION"];
+
+/// The last 200 daily returns of ten real stocks, and their last prices.
+fn market() -> (ReturnMatrix, Vec<f64>) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/riskfolio/stock_prices.csv");
+    let text = std::fs::read_to_string(path).expect("stock_prices.csv");
+    let prices = PriceTable::parse_csv(&text).expect("parse").select(&ASSETS).expect("select");
+    let returns = ReturnMatrix::from_prices(&prices).expect("returns").last(200).expect("window");
+    (returns, prices.row(prices.rows() - 1).to_vec())
+}
+
+/// Mixed scales: cents or 1/10,000 prices, whole shares or fractional quantities, lots of
+/// 1, 10 or 100.
+fn guarded(i: usize) -> GuardedAsset {
+    let asset = AssetId::from_wire(i as u32 + 1);
+    match i % 3 {
+        0 => GuardedAsset { asset, price_decimals: 2, qty_decimals: 0, lot_size: 1 },
+        1 => GuardedAsset { asset, price_decimals: 4, qty_decimals: 0, lot_size: 10 },
+        _ => GuardedAsset { asset, price_decimals: 2, qty_decimals: 3, lot_size: 100_000 },
+    }
+}
+
+fn config(min_trade_bp: u32) -> GuardianConfig {
+    GuardianConfig {
+        assets: (0..ASSETS.len()).map(guarded).collect(),
+        min_trade_bp,
+        limit_offset_bp: 20,
+        max_orders_per_tick: OUTBOX_CAPACITY,
+        origin_node: 5,
+        first_decision_id: 1_000,
+    }
+}
+
+fn ticks(prices: &[f64]) -> Vec<i64> {
+    prices
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p * 10f64.powi(i32::from(guarded(i).price_decimals))).round() as i64)
+        .collect()
+}
+
+/// A lopsided book: most of the value in the first two names.
+fn positions() -> Vec<i64> {
+    vec![900, 40, 300, 5, 250, 12, 3, 80, 60, 100]
+}
+
+#[test]
+fn plan_targets_risk_parity_and_lands_within_one_lot() {
+    // A lopsided book at 10 bp: everything trades.
+    assert_eq!(check_plan(10, &positions()), 0);
+    // Near target at 300 bp, two names doubled: they trade (about 6% of gross each); the
+    // others, diluted by ~1.7% of gross, are left alone.
+    let (returns, last) = market();
+    let mut planner = RebalancePlanner::new(&config(300)).expect("planner");
+    let plan = planner.plan(&returns, &positions(), &ticks(&last)).expect("plan");
+    let near: Vec<i64> = plan
+        .target_lots
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t * if i == 1 || i == 3 { 2.0 } else { 1.0 }).round() as i64)
+        .collect();
+    assert!(check_plan(300, &near) > 0);
+}
+
+/// Check one plan's invariants; answer how many assets were left untraded above a lot away.
+fn check_plan(min_trade_bp: u32, positions: &[i64]) -> usize {
+    let (returns, last) = market();
+    let prices = ticks(&last);
+    let mut skipped_assets = 0;
+    let mut planner = RebalancePlanner::new(&config(min_trade_bp)).expect("planner");
+    let plan = planner.plan(&returns, positions, &prices).expect("plan");
+
+    let sum: f64 = plan.weights.iter().sum();
+    assert!((sum - 1.0).abs() < 1e-12, "weights sum {sum}");
+    assert!(plan.weights.iter().all(|w| *w > 0.0));
+    assert!(plan.risk_shares.iter().all(|s| (s - 0.1).abs() < 1e-9));
+
+    let threshold = plan.gross_value * f64::from(min_trade_bp) / 10_000.0;
+    assert!(!plan.orders.is_empty());
+    for order in plan.orders {
+        assert!(order.qty_lots > 0);
+        assert!(order.notional >= threshold, "order below the threshold: {order:?}");
+    }
+    for i in 0..ASSETS.len() {
+        let lot_value = guarded(i).lot_value_per_tick() * prices[i] as f64;
+        let traded: i64 = plan
+            .orders
+            .iter()
+            .filter(|o| o.index == i)
+            .map(|o| if o.side == Side::Buy { o.qty_lots } else { -o.qty_lots })
+            .sum();
+        let after = (positions[i] + traded) as f64;
+        let target = plan.target_lots[i];
+        if traded != 0 {
+            assert!((after - target).abs() < 1.0, "asset {i}: {after} lots vs target {target}");
+            // Truncated toward zero: never past the target.
+            assert!((after - target).signum() == (positions[i] as f64 - target).signum() || after == target);
+        } else {
+            // Untraded: either already within a lot, or the lot-rounded trade is below the threshold.
+            let skipped = (target - positions[i] as f64).trunc().abs() * lot_value;
+            assert!(skipped < threshold, "asset {i}: skipped {skipped} ≥ threshold {threshold}");
+            if skipped > 0.0 {
+                skipped_assets += 1;
+            }
+        }
+    }
+    println!(
+        "plan: gross {:.2}, {} orders, targets {:?}",
+        plan.gross_value,
+        plan.orders.len(),
+        plan.target_lots.iter().map(|t| t.round()).collect::<Vec<_>>()
+    );
+    // Largest trades first.
+    assert!(plan.orders.windows(2).all(|w| w[0].notional >= w[1].notional));
+    skipped_assets
+}
+
+#[test]
+fn agent_emits_only_decision_frames_that_decode() {
+    let (returns, last) = market();
+    let prices = ticks(&last);
+    let positions = positions();
+    let mut guardian = Guardian::new(&config(10)).expect("guardian");
+    let mut out = Outbox::new("guardian");
+    let tick = RebalanceTick { returns: &returns, positions_lots: &positions, prices: &prices };
+    guardian.on_event(AgentContext { now_ns: 1 }, &tick, &mut out).expect("tick");
+
+    let planned: Vec<_> = {
+        let mut planner = RebalancePlanner::new(&config(10)).expect("planner");
+        planner.plan(&returns, &positions, &prices).expect("plan").orders.to_vec()
+    };
+    let frames = out.pending();
+    assert_eq!(frames.len(), planned.len().min(OUTBOX_CAPACITY));
+    assert_eq!(guardian.stats().deferred as usize, planned.len() - frames.len());
+    for (k, (frame, order)) in frames.iter().zip(&planned).enumerate() {
+        let FrameRef::Decision(decision) = decode(frame.as_frame_bytes()).expect("decode") else {
+            panic!("Guardian emitted something other than a Decision");
+        };
+        let d = decision.payload;
+        assert_eq!(decision.header.origin_node.get(), 5);
+        assert_eq!(d.decision_id.get(), 1_000 + k as u64);
+        assert_eq!(d.reason.get(), REASON_REBALANCE);
+        assert_eq!(d.asset(), order.asset);
+        assert_eq!(d.side(), Some(order.side));
+        assert_eq!(d.qty.get(), order.qty_lots);
+        let price = prices[order.index];
+        match order.side {
+            Side::Buy => assert!(d.limit_price.get() >= price && d.limit_price.get() <= price + price / 400),
+            Side::Sell => assert!(d.limit_price.get() <= price && d.limit_price.get() >= price - price / 400),
+        }
+    }
+}
+
+#[test]
+fn at_target_nothing_is_proposed() {
+    let (returns, last) = market();
+    let prices = ticks(&last);
+    let mut planner = RebalancePlanner::new(&config(10)).expect("planner");
+    // Start at the rounded target of a first plan: the second plan has nothing to do.
+    let target: Vec<i64> = {
+        let plan = planner.plan(&returns, &positions(), &prices).expect("plan");
+        plan.target_lots.iter().map(|t| t.round() as i64).collect()
+    };
+    let plan = planner.plan(&returns, &target, &prices).expect("plan");
+    assert!(plan.orders.is_empty(), "{:?}", plan.orders);
+}
+
+#[test]
+fn bad_ticks_are_refused() {
+    let (returns, last) = market();
+    let prices = ticks(&last);
+    let mut guardian = Guardian::new(&config(10)).expect("guardian");
+    let mut out = Outbox::new("guardian");
+    let short = [1i64; 3];
+    let tick = RebalanceTick { returns: &returns, positions_lots: &short, prices: &prices };
+    assert!(matches!(
+        guardian.on_event(AgentContext { now_ns: 1 }, &tick, &mut out),
+        Err(AgentError::Rejected { agent: "guardian", detail: "positions" })
+    ));
+    let empty = [0i64; 10];
+    let mut planner = RebalancePlanner::new(&config(10)).expect("planner");
+    assert_eq!(planner.plan(&returns, &empty, &prices).err(), Some(GuardianError::EmptyBook));
+    let mut bad_prices = prices.clone();
+    bad_prices[4] = 0;
+    assert_eq!(
+        planner.plan(&returns, &positions(), &bad_prices).err(),
+        Some(GuardianError::NonPositivePrice { index: 4, price: 0 })
+    );
+    assert!(out.is_empty());
+    let mut bad = config(10);
+    bad.max_orders_per_tick = OUTBOX_CAPACITY + 1;
+    assert!(matches!(Guardian::new(&bad), Err(GuardianError::InvalidConfig { .. })));
+}
