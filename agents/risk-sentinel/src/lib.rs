@@ -1,0 +1,2 @@
+//! RiskSentinel.
+#![forbid(unsafe_code)]
