@@ -30,6 +30,9 @@ pub enum Command {
     /// Score the sensing agents' detectors (spoofing, hidden liquidity) on labelled data.
     #[command(subcommand)]
     Scan(crate::scan::ScanCommand),
+    /// Portfolio risk: Guardian's risk-parity weights, VaR and its backtests.
+    #[command(subcommand)]
+    Risk(crate::risk::RiskCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,5 +190,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Forge(forge) => crate::forge::run(forge),
         Command::Book(book) => crate::book::run(book),
         Command::Scan(scan) => crate::scan::run(scan),
+        Command::Risk(risk) => crate::risk::run(risk),
     }
 }

@@ -8,4 +8,5 @@ pub mod cli;
 pub mod forge;
 pub mod inspect;
 pub mod model;
+pub mod risk;
 pub mod scan;
