@@ -29,4 +29,6 @@ pub enum BookError {
     WouldCross { side: BookSide, price: i64, opposite: i64 },
     #[error("an L2 book has no orders; ask for the queue at a price instead")]
     NoOrderIdentity,
+    #[error("the {side:?} level at {price} has {resting}; adding {qty} overflows a 64-bit size")]
+    SizeOverflow { side: BookSide, price: i64, resting: i64, qty: i64 },
 }

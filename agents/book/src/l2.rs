@@ -68,7 +68,7 @@ impl L2Book {
     }
 
     fn check_cross(&self, side: BookSide, price: i64) -> Result<(), BookError> {
-        match self.best(side.opposite()) {
+        match self.side_vec(side.opposite()).last() {
             // A bid at or above the best ask (an ask at or below the best bid) crosses.
             Some(opposite) if !side.better(opposite.price, price) => {
                 Err(BookError::WouldCross { side, price, opposite: opposite.price })
@@ -94,6 +94,7 @@ impl L2Book {
     /// Set the size at a price (an absolute update, as Binance's depth diffs
     /// are); 0 removes the level. A non-zero size that would touch or cross
     /// the opposite side is refused.
+    #[inline]
     pub fn set_level(&mut self, side: BookSide, price: i64, qty: i64) -> Result<L2Undo, BookError> {
         self.grid.check_price(price)?;
         if qty != 0 {
@@ -105,33 +106,53 @@ impl L2Book {
     }
 
     /// Apply an order-by-order event by its size change at its price: an add
-    /// adds, everything else removes.
+    /// adds, everything else removes (and may not remove more than the level has).
+    ///
+    /// An L2 book knows no orders, so it accepts what only an L3 book can tell
+    /// is wrong: a duplicate id, an unknown id, a delete of a size other than
+    /// the order's, an event naming the wrong price, as long as the level's
+    /// total allows it.
+    #[inline]
     pub fn apply_l3(&mut self, event: &L3Event) -> Result<L2Undo, BookError> {
-        self.grid.check_price(event.price)?;
-        self.grid.check_qty(event.qty)?;
-        let current = self.qty_at(event.side, event.price);
-        let new_qty = match event.kind {
-            L3Kind::Add => {
-                self.check_cross(event.side, event.price)?;
-                current + event.qty
+        let L3Event { kind, side, price, qty, .. } = *event;
+        self.grid.check_price(price)?;
+        self.grid.check_qty(qty)?;
+        if kind == L3Kind::Add {
+            self.check_cross(side, price)?;
+        }
+        let levels = self.side_vec_mut(side);
+        let found = Self::search(levels, side, price);
+        let previous_qty = match (kind, found) {
+            (L3Kind::Add, Ok(i)) => {
+                let resting = levels[i].qty;
+                let sum = resting.checked_add(qty).ok_or(BookError::SizeOverflow { side, price, resting, qty })?;
+                std::mem::replace(&mut levels[i].qty, sum)
             }
-            L3Kind::Cancel | L3Kind::Delete | L3Kind::Execute => {
-                if event.qty > current {
-                    return Err(BookError::LevelOverfill {
-                        side: event.side,
-                        price: event.price,
-                        resting: current,
-                        qty: event.qty,
-                    });
+            (L3Kind::Add, Err(i)) => {
+                levels.insert(i, Level { price, qty });
+                0
+            }
+            (L3Kind::Cancel | L3Kind::Delete | L3Kind::Execute, Ok(i)) => {
+                let resting = levels[i].qty;
+                if qty > resting {
+                    return Err(BookError::LevelOverfill { side, price, resting, qty });
                 }
-                current - event.qty
+                if qty == resting {
+                    levels.remove(i);
+                } else {
+                    levels[i].qty = resting - qty;
+                }
+                resting
+            }
+            (L3Kind::Cancel | L3Kind::Delete | L3Kind::Execute, Err(_)) => {
+                return Err(BookError::LevelOverfill { side, price, resting: 0, qty });
             }
         };
-        let previous_qty = self.write_level(event.side, event.price, new_qty);
-        Ok(L2Undo { side: event.side, price: event.price, previous_qty })
+        Ok(L2Undo { side, price, previous_qty })
     }
 
     /// Put back what an update changed. Undo records must be applied newest first.
+    #[inline]
     pub fn undo(&mut self, undo: L2Undo) {
         self.write_level(undo.side, undo.price, undo.previous_qty);
     }
@@ -147,9 +168,10 @@ impl BookRead for L2Book {
         self.side_vec(side).len()
     }
 
+    #[inline]
     fn level(&self, side: BookSide, index: usize) -> Option<Level> {
         let levels = self.side_vec(side);
-        levels.len().checked_sub(index + 1).map(|i| levels[i])
+        levels.len().checked_sub(index)?.checked_sub(1).map(|i| levels[i])
     }
 
     fn queue_ahead(&self, query: QueueQuery) -> Result<i64, BookError> {

@@ -1,4 +1,5 @@
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
 
 use crate::error::BookError;
 use crate::read::{BookRead, QueueQuery};
@@ -37,15 +38,24 @@ struct L3Level {
     tail: u32,
 }
 
+impl L3Level {
+    fn empty(price: i64) -> Self {
+        Self { price, total_qty: 0, anonymous_qty: 0, head: NIL, tail: NIL }
+    }
+}
+
 /// An order-by-order book: FIFO per price level, orders found by id in O(1).
 ///
 /// Orders live in a slab (`Vec` plus free list) and levels in a `Vec` per side
 /// sorted best-last, all with capacity reserved up front, so updates allocate
-/// nothing once the book has reached its working size.
+/// nothing while the book stays within the capacity it was built with
+/// ([`L3Book::with_capacity`]).
 #[derive(Debug, Clone)]
 pub struct L3Book {
     grid: Grid,
+    /// Ascending prices (best bid last).
     bids: Vec<L3Level>,
+    /// Descending prices (best ask last).
     asks: Vec<L3Level>,
     nodes: Vec<OrderNode>,
     free: Vec<u32>,
@@ -67,15 +77,41 @@ enum UndoAction {
     Removed { order: RestingOrder, after: Option<OrderId> },
 }
 
+/// Where [`L3Book::link`] puts an order in its level's queue.
+#[derive(Debug, Clone, Copy)]
+enum Placement {
+    Tail,
+    Head,
+    After(u32),
+}
+
+fn search(levels: &[L3Level], side: BookSide, price: i64) -> Result<usize, usize> {
+    search_side(levels, side, price, |l| l.price)
+}
+
+/// A refusal if an order on `side` at `price` would touch or cross `opposite`'s best level.
+#[inline]
+fn check_cross(opposite: &[L3Level], side: BookSide, price: i64) -> Result<(), BookError> {
+    match opposite.last() {
+        Some(best) if !side.better(best.price, price) => {
+            Err(BookError::WouldCross { side, price, opposite: best.price })
+        }
+        _ => Ok(()),
+    }
+}
+
 impl L3Book {
     pub fn new(grid: Grid) -> Self {
         Self::with_capacity(grid, 1024, 256)
     }
 
-    /// A book with room for `orders` resting orders and `levels` levels per side before it allocates.
+    /// A book that allocates nothing while at most `orders` orders rest in it
+    /// and at most `levels` levels stand on each side, however many updates it
+    /// takes. (The id index is sized at twice `orders`: a hash table that churns
+    /// below half its capacity cleans its tombstones in place instead of growing.)
     pub fn with_capacity(grid: Grid, orders: usize, levels: usize) -> Self {
         let mut index = FxHashMap::default();
-        index.reserve(orders);
+        index.reserve(orders.saturating_mul(2));
         Self {
             grid,
             bids: Vec::with_capacity(levels),
@@ -90,6 +126,7 @@ impl L3Book {
         self.grid
     }
 
+    /// Empty the book, keeping its capacity.
     pub fn clear(&mut self) {
         self.bids.clear();
         self.asks.clear();
@@ -113,119 +150,158 @@ impl L3Book {
         self.side_vec(side).iter().rev().map(|l| Level { price: l.price, qty: l.total_qty })
     }
 
+    /// The orders with ids resting at a price, in queue (FIFO) order; the
+    /// level's anonymous size ([`L3Book::anonymous_qty`]) is ahead of all of them.
+    pub fn queue(&self, side: BookSide, price: i64) -> impl Iterator<Item = RestingOrder> + '_ {
+        let head = self.level_ref(side, price).map_or(NIL, |l| l.head);
+        std::iter::successors((head != NIL).then_some(head), move |&slot| {
+            let next = self.nodes[slot as usize].next;
+            (next != NIL).then_some(next)
+        })
+        .map(move |slot| self.nodes[slot as usize].order)
+    }
+
+    /// Size resting at a price without an order id (see [`L3Book::seed_level`]).
+    pub fn anonymous_qty(&self, side: BookSide, price: i64) -> i64 {
+        self.level_ref(side, price).map_or(0, |l| l.anonymous_qty)
+    }
+
     /// Add size that rested before the book began watching, at the front of a
     /// level's queue, without an order id; later events for ids the book does
     /// not know take their size from it (LOBSTER's orders from before the sample).
     pub fn seed_level(&mut self, side: BookSide, price: i64, qty: i64) -> Result<(), BookError> {
         self.grid.check_price(price)?;
         self.grid.check_qty(qty)?;
-        self.check_cross(side, price)?;
-        let level = self.level_or_insert(side, price);
+        check_cross(self.side_vec(side.opposite()), side, price)?;
+        let i = self.level_index_or_insert(side, price, qty)?;
+        let level = &mut self.side_vec_mut(side)[i];
         level.anonymous_qty += qty;
         level.total_qty += qty;
         Ok(())
     }
 
     /// Apply one event; on error nothing changed.
+    ///
+    /// An add rests at the back of its level's queue and must not touch or
+    /// cross the opposite side. A cancel or execute takes size from the order
+    /// (at most all of it, which removes it); a delete removes the order and
+    /// must name exactly the size it still has. Events for ids the book does not
+    /// know take their size from the level's anonymous size, if it has enough.
+    #[inline]
     pub fn apply(&mut self, event: &L3Event) -> Result<L3Undo, BookError> {
         self.grid.check_price(event.price)?;
         self.grid.check_qty(event.qty)?;
-        if event.kind == L3Kind::Add {
-            if self.index.contains_key(&event.id) {
-                return Err(BookError::DuplicateOrder { id: event.id });
-            }
-            self.check_cross(event.side, event.price)?;
-            let order = RestingOrder { id: event.id, side: event.side, price: event.price, qty: event.qty };
-            self.insert_after_or_tail(order, Placement::Tail);
-            return Ok(L3Undo(UndoAction::Added { id: event.id }));
+        match event.kind {
+            L3Kind::Add => self.add(event),
+            L3Kind::Cancel | L3Kind::Delete | L3Kind::Execute => self.reduce(event),
         }
-        let Some(&slot) = self.index.get(&event.id) else {
+    }
+
+    fn add(&mut self, event: &L3Event) -> Result<L3Undo, BookError> {
+        let L3Event { id, side, price, qty, .. } = *event;
+        if self.index.contains_key(&id) {
+            return Err(BookError::DuplicateOrder { id });
+        }
+        check_cross(self.side_vec(side.opposite()), side, price)?;
+        let i = self.level_index_or_insert(side, price, qty)?;
+        let slot = self.link(RestingOrder { id, side, price, qty }, i, Placement::Tail);
+        self.index.insert(id, slot);
+        Ok(L3Undo(UndoAction::Added { id }))
+    }
+
+    fn reduce(&mut self, event: &L3Event) -> Result<L3Undo, BookError> {
+        let L3Event { kind, id, side, price, qty } = *event;
+        let Entry::Occupied(entry) = self.index.entry(id) else {
             return self.take_anonymous(event);
         };
+        let slot = *entry.get();
         let order = self.nodes[slot as usize].order;
-        if order.side != event.side || order.price != event.price {
+        if order.side != side || order.price != price {
             return Err(BookError::OrderMismatch {
-                id: event.id,
-                side: event.side,
-                price: event.price,
+                id,
+                side,
+                price,
                 actual_side: order.side,
                 actual_price: order.price,
             });
         }
-        if event.qty > order.qty {
-            return Err(BookError::Overfill { id: event.id, resting: order.qty, qty: event.qty });
+        if qty > order.qty {
+            return Err(BookError::Overfill { id, resting: order.qty, qty });
         }
-        if event.kind == L3Kind::Delete && event.qty != order.qty {
-            return Err(BookError::DeleteSize { id: event.id, resting: order.qty, qty: event.qty });
+        if kind == L3Kind::Delete && qty != order.qty {
+            return Err(BookError::DeleteSize { id, resting: order.qty, qty });
         }
-        if event.qty == order.qty {
+        if qty == order.qty {
+            entry.remove();
             let prev = self.nodes[slot as usize].prev;
             let after = (prev != NIL).then(|| self.nodes[prev as usize].order.id);
-            self.remove_slot(slot);
+            self.unlink(slot);
             return Ok(L3Undo(UndoAction::Removed { order, after }));
         }
-        self.nodes[slot as usize].order.qty -= event.qty;
-        if let Some(level) = self.level_mut(order.side, order.price) {
-            level.total_qty -= event.qty;
+        self.nodes[slot as usize].order.qty -= qty;
+        let levels = match side {
+            BookSide::Bid => &mut self.bids,
+            BookSide::Ask => &mut self.asks,
+        };
+        if let Ok(i) = search(levels, side, price) {
+            levels[i].total_qty -= qty;
         }
-        Ok(L3Undo(UndoAction::Reduced { id: Some(event.id), side: order.side, price: order.price, qty: event.qty }))
+        Ok(L3Undo(UndoAction::Reduced { id: Some(id), side, price, qty }))
     }
 
-    /// Put back what an update changed. Undo records must be applied newest first.
+    /// Put back what an update changed. Undo records must be applied newest
+    /// first; then the book is restored exactly, queue positions included.
     pub fn undo(&mut self, undo: L3Undo) {
         match undo.0 {
             UndoAction::Added { id } => {
-                if let Some(&slot) = self.index.get(&id) {
-                    self.remove_slot(slot);
+                if let Some(slot) = self.index.remove(&id) {
+                    self.unlink(slot);
                 }
             }
             UndoAction::Reduced { id: Some(id), side, price, qty } => {
                 if let Some(&slot) = self.index.get(&id) {
                     self.nodes[slot as usize].order.qty += qty;
                 }
-                let level = self.level_or_insert(side, price);
-                level.total_qty += qty;
+                if let Ok(i) = self.level_index_or_insert(side, price, qty) {
+                    self.side_vec_mut(side)[i].total_qty += qty;
+                }
             }
             UndoAction::Reduced { id: None, side, price, qty } => {
-                let level = self.level_or_insert(side, price);
-                level.anonymous_qty += qty;
-                level.total_qty += qty;
+                if let Ok(i) = self.level_index_or_insert(side, price, qty) {
+                    let level = &mut self.side_vec_mut(side)[i];
+                    level.anonymous_qty += qty;
+                    level.total_qty += qty;
+                }
             }
             UndoAction::Removed { order, after } => {
                 let placement = match after.and_then(|id| self.index.get(&id).copied()) {
                     Some(slot) => Placement::After(slot),
                     None => Placement::Head,
                 };
-                self.insert_after_or_tail(order, placement);
+                if let Ok(i) = self.level_index_or_insert(order.side, order.price, order.qty) {
+                    let slot = self.link(order, i, placement);
+                    self.index.insert(order.id, slot);
+                }
             }
         }
     }
 
     fn take_anonymous(&mut self, event: &L3Event) -> Result<L3Undo, BookError> {
-        let side = event.side;
+        let L3Event { id, side, price, qty, .. } = *event;
         let levels = self.side_vec_mut(side);
-        let Ok(i) = search_side(levels, side, event.price, |l| l.price) else {
-            return Err(BookError::UnknownOrder { id: event.id });
+        let Ok(i) = search(levels, side, price) else {
+            return Err(BookError::UnknownOrder { id });
         };
         let level = &mut levels[i];
-        if level.anonymous_qty < event.qty {
-            return Err(BookError::UnknownOrder { id: event.id });
+        if level.anonymous_qty < qty {
+            return Err(BookError::UnknownOrder { id });
         }
-        level.anonymous_qty -= event.qty;
-        level.total_qty -= event.qty;
+        level.anonymous_qty -= qty;
+        level.total_qty -= qty;
         if level.total_qty == 0 {
             levels.remove(i);
         }
-        Ok(L3Undo(UndoAction::Reduced { id: None, side, price: event.price, qty: event.qty }))
-    }
-
-    fn check_cross(&self, side: BookSide, price: i64) -> Result<(), BookError> {
-        match self.best(side.opposite()) {
-            Some(opposite) if !side.better(opposite.price, price) => {
-                Err(BookError::WouldCross { side, price, opposite: opposite.price })
-            }
-            _ => Ok(()),
-        }
+        Ok(L3Undo(UndoAction::Reduced { id: None, side, price, qty }))
     }
 
     fn side_vec(&self, side: BookSide) -> &Vec<L3Level> {
@@ -244,28 +320,42 @@ impl L3Book {
 
     fn level_ref(&self, side: BookSide, price: i64) -> Option<&L3Level> {
         let levels = self.side_vec(side);
-        search_side(levels, side, price, |l| l.price).ok().map(|i| &levels[i])
+        search(levels, side, price).ok().map(|i| &levels[i])
     }
 
-    fn level_mut(&mut self, side: BookSide, price: i64) -> Option<&mut L3Level> {
+    /// The index of the level at `price`, inserted empty if there is none,
+    /// after checking that `qty` more fits its total.
+    fn level_index_or_insert(&mut self, side: BookSide, price: i64, qty: i64) -> Result<usize, BookError> {
         let levels = self.side_vec_mut(side);
-        search_side(levels, side, price, |l| l.price).ok().map(|i| &mut levels[i])
-    }
-
-    fn level_or_insert(&mut self, side: BookSide, price: i64) -> &mut L3Level {
-        let levels = self.side_vec_mut(side);
-        let i = match search_side(levels, side, price, |l| l.price) {
-            Ok(i) => i,
-            Err(i) => {
-                levels.insert(i, L3Level { price, total_qty: 0, anonymous_qty: 0, head: NIL, tail: NIL });
-                i
+        match search(levels, side, price) {
+            Ok(i) => {
+                let resting = levels[i].total_qty;
+                if resting.checked_add(qty).is_none() {
+                    return Err(BookError::SizeOverflow { side, price, resting, qty });
+                }
+                Ok(i)
             }
-        };
-        &mut levels[i]
+            Err(i) => {
+                levels.insert(i, L3Level::empty(price));
+                Ok(i)
+            }
+        }
     }
 
-    fn insert_after_or_tail(&mut self, order: RestingOrder, placement: Placement) {
-        let node = OrderNode { order, prev: NIL, next: NIL };
+    /// Put `order` into a slab slot and into the queue of level `level_index`
+    /// of its side (which exists and has room for its size); returns the slot.
+    /// The caller enters the slot in the index.
+    fn link(&mut self, order: RestingOrder, level_index: usize, placement: Placement) -> u32 {
+        let level = match order.side {
+            BookSide::Bid => &mut self.bids[level_index],
+            BookSide::Ask => &mut self.asks[level_index],
+        };
+        let (prev, next) = match placement {
+            Placement::Tail => (level.tail, NIL),
+            Placement::Head => (NIL, level.head),
+            Placement::After(prev) => (prev, self.nodes[prev as usize].next),
+        };
+        let node = OrderNode { order, prev, next };
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.nodes[slot as usize] = node;
@@ -276,33 +366,23 @@ impl L3Book {
                 (self.nodes.len() - 1) as u32
             }
         };
-        self.index.insert(order.id, slot);
-        let level = self.level_or_insert(order.side, order.price);
-        level.total_qty += order.qty;
-        let (prev, next) = match placement {
-            Placement::Tail => (level.tail, NIL),
-            Placement::Head => (NIL, level.head),
-            Placement::After(prev) => (prev, self.nodes[prev as usize].next),
-        };
-        self.nodes[slot as usize].prev = prev;
-        self.nodes[slot as usize].next = next;
-        if prev != NIL {
+        if prev == NIL {
+            level.head = slot;
+        } else {
             self.nodes[prev as usize].next = slot;
         }
-        if next != NIL {
+        if next == NIL {
+            level.tail = slot;
+        } else {
             self.nodes[next as usize].prev = slot;
         }
-        if let Some(level) = self.level_mut(order.side, order.price) {
-            if prev == NIL {
-                level.head = slot;
-            }
-            if next == NIL {
-                level.tail = slot;
-            }
-        }
+        level.total_qty += order.qty;
+        slot
     }
 
-    fn remove_slot(&mut self, slot: u32) {
+    /// Take the order in `slot` out of its queue and the slab (the caller has
+    /// removed it from the index); its level goes when it is empty.
+    fn unlink(&mut self, slot: u32) {
         let OrderNode { order, prev, next } = self.nodes[slot as usize];
         if prev != NIL {
             self.nodes[prev as usize].next = next;
@@ -310,10 +390,12 @@ impl L3Book {
         if next != NIL {
             self.nodes[next as usize].prev = prev;
         }
-        self.index.remove(&order.id);
         self.free.push(slot);
-        let levels = self.side_vec_mut(order.side);
-        if let Ok(i) = search_side(levels, order.side, order.price, |l| l.price) {
+        let levels = match order.side {
+            BookSide::Bid => &mut self.bids,
+            BookSide::Ask => &mut self.asks,
+        };
+        if let Ok(i) = search(levels, order.side, order.price) {
             let level = &mut levels[i];
             if prev == NIL {
                 level.head = next;
@@ -329,21 +411,16 @@ impl L3Book {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Placement {
-    Tail,
-    Head,
-    After(u32),
-}
-
 impl BookRead for L3Book {
     fn level_count(&self, side: BookSide) -> usize {
         self.side_vec(side).len()
     }
 
+    #[inline]
     fn level(&self, side: BookSide, index: usize) -> Option<Level> {
         let levels = self.side_vec(side);
-        levels.len().checked_sub(index + 1).map(|i| Level { price: levels[i].price, qty: levels[i].total_qty })
+        let i = levels.len().checked_sub(index)?.checked_sub(1)?;
+        Some(Level { price: levels[i].price, qty: levels[i].total_qty })
     }
 
     fn queue_ahead(&self, query: QueueQuery) -> Result<i64, BookError> {

@@ -34,9 +34,10 @@ pub trait BookRead {
         self.best(BookSide::Ask)
     }
 
-    /// Twice the mid price (bid + ask), exact in integers; `None` unless both sides have a level.
+    /// Twice the mid price (bid + ask), exact in integers; `None` unless both
+    /// sides have a level (or if the sum would not fit an `i64`).
     fn mid_x2(&self) -> Option<i64> {
-        Some(self.best_bid()?.price + self.best_ask()?.price)
+        self.best_bid()?.price.checked_add(self.best_ask()?.price)
     }
 
     /// Whether the best bid is at or above the best ask.
@@ -60,15 +61,20 @@ pub trait BookRead {
     }
 
     /// Total size on `side` at prices within `bp` basis points of the mid
-    /// (|price − mid| ≤ mid · bp / 10,000, computed exactly); 0 without a mid.
+    /// (|price − mid| ≤ mid · bp / 10,000, boundary included, computed exactly
+    /// in integers); 0 unless both sides have a level.
     fn volume_within_bp(&self, side: BookSide, bp: u32) -> i64 {
-        let Some(mid_x2) = self.mid_x2() else { return 0 };
+        let (Some(bid), Some(ask)) = (self.best_bid(), self.best_ask()) else { return 0 };
+        // Twice the mid, in i128 so that no price can overflow it.
+        let mid_x2 = i128::from(bid.price) + i128::from(ask.price);
+        let limit = i128::from(bp) * mid_x2;
         let mut total = 0i64;
         let mut index = 0;
         while let Some(level) = self.level(side, index) {
-            // |2·price − 2·mid| · 10,000 ≤ bp · 2·mid
-            let distance = i128::from(2 * level.price - mid_x2).abs();
-            if distance * 10_000 > i128::from(bp) * i128::from(mid_x2) {
+            // |2·price − 2·mid| · 10,000 ≤ bp · 2·mid. Levels run outwards from
+            // the touch, so the first one past the limit ends the walk.
+            let distance = (2 * i128::from(level.price) - mid_x2).abs();
+            if distance * 10_000 > limit {
                 break;
             }
             total = total.saturating_add(level.qty);

@@ -11,6 +11,7 @@ pub enum BookSide {
 }
 
 impl BookSide {
+    #[inline]
     pub fn opposite(self) -> Self {
         match self {
             BookSide::Bid => BookSide::Ask,
@@ -19,6 +20,7 @@ impl BookSide {
     }
 
     /// Whether `a` is a better price than `b` on this side.
+    #[inline]
     pub fn better(self, a: i64, b: i64) -> bool {
         match self {
             BookSide::Bid => a > b,
@@ -36,6 +38,10 @@ pub struct Level {
 
 /// An instrument's grid: prices are multiples of `tick`, sizes multiples of
 /// `lot`, both in the instrument's fixed-point units.
+///
+/// Build it with [`Grid::new`]. The fields are public for reading; a grid
+/// written by hand with a step that is not positive is refused by every check
+/// ([`BookError::InvalidGrid`]) rather than dividing by zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Grid {
     pub tick: i64,
@@ -52,9 +58,13 @@ impl Grid {
     }
 
     /// A positive price on the tick grid.
+    #[inline]
     pub fn check_price(&self, price: i64) -> Result<(), BookError> {
         if price <= 0 {
             return Err(BookError::NonPositivePrice { price });
+        }
+        if self.tick <= 0 {
+            return Err(BookError::InvalidGrid { tick: self.tick, lot: self.lot });
         }
         if price % self.tick != 0 {
             return Err(BookError::OffTickGrid { price, tick: self.tick });
@@ -63,9 +73,13 @@ impl Grid {
     }
 
     /// A positive size in whole lots.
+    #[inline]
     pub fn check_qty(&self, qty: i64) -> Result<(), BookError> {
         if qty <= 0 {
             return Err(BookError::NonPositiveQty { qty });
+        }
+        if self.lot <= 0 {
+            return Err(BookError::InvalidGrid { tick: self.tick, lot: self.lot });
         }
         if qty % self.lot != 0 {
             return Err(BookError::OffLotGrid { qty, lot: self.lot });
@@ -98,13 +112,43 @@ pub struct L3Event {
     pub qty: i64,
 }
 
+/// How many levels at the touch end of a side [`search_side`] scans one by one
+/// before it falls back to a binary search: most updates land there.
+const TOUCH_SCAN_LEVELS: usize = 8;
+
 /// Find `price` (Ok) or where it would go (Err) in one side's levels, kept
 /// sorted so the best price is last (bids ascending, asks descending).
-pub(crate) fn search_side<T>(levels: &[T], side: BookSide, price: i64, price_of: impl Fn(&T) -> i64) -> Result<usize, usize> {
-    match side {
-        BookSide::Bid => levels.binary_search_by(|l| price_of(l).cmp(&price)),
-        BookSide::Ask => levels.binary_search_by(|l| price.cmp(&price_of(l))),
+///
+/// Updates cluster at the touch, so the last few levels are scanned first
+/// (one predictable compare each, no mispredicted halving); a price deeper in
+/// the book is binary-searched.
+#[inline]
+pub(crate) fn search_side<T>(
+    levels: &[T],
+    side: BookSide,
+    price: i64,
+    price_of: impl Fn(&T) -> i64,
+) -> Result<usize, usize> {
+    // Key that grows towards the touch on both sides, so one comparison serves both.
+    let key = |p: i64| match side {
+        BookSide::Bid => p,
+        BookSide::Ask => p.wrapping_neg(),
+    };
+    let target = key(price);
+    let len = levels.len();
+    let scan_from = len.saturating_sub(TOUCH_SCAN_LEVELS);
+    let mut i = len;
+    while i > scan_from {
+        let at = key(price_of(&levels[i - 1]));
+        if at == target {
+            return Ok(i - 1);
+        }
+        if at < target {
+            return Err(i);
+        }
+        i -= 1;
     }
+    levels[..scan_from].binary_search_by(|l| key(price_of(l)).cmp(&target))
 }
 
 /// A trade print: `qty` traded at `price` against resting liquidity on

@@ -13,6 +13,6 @@ mod timeline;
 
 pub use binance::{BookTicker, read_book_tickers};
 pub use error::ReplayError;
-pub use fixed_point::{FixedPointError, parse_fixed};
+pub use fixed_point::{FixedPointError, parse_fixed, parse_fixed_bytes};
 pub use tfns::{LabelledHeadline, SentimentLabel, read_headlines};
 pub use timeline::{ReplayEvent, merge_timeline};
