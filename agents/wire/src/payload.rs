@@ -86,6 +86,9 @@ wire_enum!(
         StalePrice = 10,
         UnknownPosition = 11,
         NotReconciled = 12,
+        /// The kill switch is REDUCING and the order does not reduce its asset's position
+        /// (HALTED vetoes with `KillSwitch`).
+        Reducing = 13,
     }
 );
 wire_enum!(
