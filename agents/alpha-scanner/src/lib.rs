@@ -40,40 +40,38 @@
 //!
 //! # Spoofing and layering ([`BookSignalKind::Spoofing`](qp_wire::BookSignalKind::Spoofing))
 //!
-//! On L3 events ([`SpoofingDetector`]). An add is *large* when its size is at
-//! least `large_order_ratio_pct` of the running typical add size (exponential
-//! average of the non-large adds, trusted after `typical_size_warmup_orders`;
-//! default 4×: background order sizes rarely reach twice their mean, and a fake
-//! wall must be big to move other traders). Large adds at least
-//! `min_distance_ticks` behind their side's touch (default 1: at the touch they
-//! would risk a fill) are tracked. When one is deleted (or half of it cancelled)
-//! and all of these hold, the cancel *qualifies*:
-//! - it was never executed against (a spoof order is not meant to trade);
-//! - it lived at most `max_order_lifetime_ns` (default 1 s: a resting wall is
-//!   real interest, a flash of size is not);
-//! - the other side's liquidity was filled after it was placed, and the cancel
-//!   came at most `cancel_window_ns` after that fill (default 25 ms: a spoofer
-//!   pulls the wall as soon as the real order fills; a wider window catches
-//!   more background coincidences, see the scan).
-//!
-//! When `min_layers` cancels qualify after the same fill (default 1; 2+ looks
-//! for layering only), one alarm goes out for that side and fill. Magnitude:
-//! the cancelled size as a share (bp) of itself plus the depth still resting near
-//! the mid on that side, **signed by the spoofed side's fake pressure**: positive
-//! when the fake orders were bids (pretended buying; the spoofer's real trade
-//! was a sell), negative when they were asks.
+//! On L3 events ([`SpoofingDetector`]; the definition and the reasoning for
+//! every threshold are in its module). In short: a large order (default ≥ 2×
+//! the running typical add size) resting 1–5 ticks behind its side's touch,
+//! never executed, pulled within 1 s of its placement and at most 50 ms after
+//! the other side's fill of a *linked* order: one placed within 40 ms of it
+//! (the spoofer's genuine order, known by its id on the add and the
+//! execution), filled completely, faster than half the feed's typical
+//! placement-to-fill time, and no bigger than the fake order. `min_layers`
+//! qualifying cancels after the same fill raise one alarm for that side and
+//! fill (default 1; 2+ looks for layering only). A trade print names no order,
+//! so it links to nothing (it counts only for the unlinked detector,
+//! `link_window_ns = 0`). Magnitude: the cancelled size as a share (bp) of
+//! itself plus the depth still resting near the mid on that side, **signed by
+//! the spoofed side's fake pressure**: positive when the fake orders were bids
+//! (pretended buying; the spoofer's real trade was a sell), negative when they
+//! were asks.
 //!
 //! # Scoring
 //!
 //! [`simulate`] builds a deterministic (SplitMix64-seeded) L3 flow: background
-//! adds, cancels and executions around a drifting touch, with spoofing episodes
-//! (single order or 3–5 layers) and hard negatives (large orders that rest;
-//! large orders cancelled with no fill of their own; the spoof pattern with
-//! ordinary sizes) injected and labelled. [`score_spoofing`] reports precision
-//! (alarms inside a spoof episode on its side / all alarms) and recall (spoof
-//! episodes with an alarm / spoof episodes); [`spoofing_scan`] runs every
-//! detector configuration × background intensity × episode style
-//! (`qpctl scan spoofing`).
+//! adds, cancels and executions around a drifting touch, including block
+//! orders of 2–8× the mean size that market makers requote within 20–400 ms,
+//! with spoofing episodes (single order or 3–5 layers of 2–6× the mean size, a
+//! genuine order on the other side, jittered timings, partial cancels) and
+//! hard negatives (large orders that rest; large orders pulled with no fill of
+//! their own; the spoof pattern with ordinary sizes; large orders pulled right
+//! after an unrelated fill on the other side) injected and labelled; see the
+//! simulator module. [`score_spoofing`] reports precision (alarms inside a
+//! spoof episode on its side / all alarms) and recall (spoof episodes with an
+//! alarm / spoof episodes); [`spoofing_scan`] runs every detector
+//! configuration × background intensity × episode style on 15 minutes of
+//! simulated flow each (`qpctl scan spoofing`).
 #![forbid(unsafe_code)]
 
 mod liquidity;
@@ -89,7 +87,8 @@ pub use market::{MarketEvent, MarketUpdate};
 pub use ofi::{OrderFlowImbalance, TopOfBook, ofi_increment};
 pub use scanner::{AlphaScanner, AlphaScannerConfig, ImbalanceConfig, ScannerConfigError, ScannerCounts};
 pub use scoring::{
-    ScanRow, SpoofingScore, count_kind, detector_configurations, mix_name, score_spoofing, spoofing_scan,
+    SCAN_DURATION_NS, ScanRow, SpoofingScore, count_kind, detector_configurations, mix_name, score_spoofing,
+    spoofing_scan,
 };
 pub use simulator::{
     BackgroundIntensity, EpisodeKind, EpisodeMix, EpisodeStyle, LabelledEpisode, SimulatedEvent, SimulatedFlow,

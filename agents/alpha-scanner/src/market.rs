@@ -11,6 +11,9 @@ pub enum MarketEvent {
     L3(L3Event),
     /// A price level was set to `qty` (0 removes it) (L2 feeds), already applied.
     LevelSet { side: BookSide, price: i64, qty: i64 },
+    /// Several levels changed at once (an L2 feed's diff), already applied:
+    /// the agents read what they need from the book.
+    Depth,
     /// A trade print. The book is the visible book when the print happened:
     /// a feeder whose print also arrives as a book change (an L3 `Execute`)
     /// hands the print over before applying that change.

@@ -217,7 +217,7 @@ impl AlphaScanner {
                 return Ok(());
             }
             MarketEvent::L3(event) => spoof = scan.spoofing.on_l3(ts_ns, &event, book),
-            MarketEvent::LevelSet { .. } => {}
+            MarketEvent::LevelSet { .. } | MarketEvent::Depth => {}
         }
 
         let ref_price = book.mid_x2().map_or(0, |m| m / 2);

@@ -1,7 +1,44 @@
 //! A deterministic, labelled order-flow simulator for scoring the spoofing
 //! detector: synthetic background flow (adds, cancels, executions around a
-//! drifting touch) with spoofing episodes and hard negatives injected, each
+//! drifting touch, with block orders, some of them requoted within
+//! milliseconds) with spoofing episodes and hard negatives injected, each
 //! episode labelled with its kind, side and time span.
+//!
+//! # A spoofing episode
+//!
+//! Modelled on the pattern of the Coscia case (2015): the spoofer
+//! holds one *genuine* order of ordinary size at the touch on the side it
+//! wants to trade, and rests 1 (single order) or 3–5 (layering, consecutive
+//! levels) *fake* orders of 2–6× the mean size 1–3 ticks behind the touch on
+//! the other side. The genuine order is placed 1–40 ms before or after the fake
+//! ones (45 % each), or, in 10 % of the episodes, 0.5–3 s before them (a
+//! resting order the spoofer then tries to get filled: the detector is not
+//! expected to link those). 50–300 ms after the fake orders go in, marketable
+//! flow sweeps the genuine order's side up to and including it (the orders
+//! ahead of it are filled first); background executions may fill it earlier.
+//! The spoofer reacts to its own fill 1–50 ms later, pulling the fake orders
+//! one after another (0.1–3 ms apart); in a quarter of the episodes it reduces
+//! each by a partial cancel of 40–95 % instead of deleting it.
+//!
+//! # Hard negatives
+//!
+//! - [`EpisodeKind::LargeResting`]: fake-sized orders behind the touch that rest 3–6 s.
+//! - [`EpisodeKind::LargeCancelledWithoutFill`]: the same, pulled after 50–300 ms with no fill
+//!   of their own (background fills land nearby at busy rates).
+//! - [`EpisodeKind::OrdinaryFillAndCancel`]: the whole spoof pattern, genuine order included,
+//!   with ordinary sizes (a market maker re-quoting after a fill).
+//! - [`EpisodeKind::PullAfterUnrelatedFill`]: large orders behind the touch pulled 1–50 ms after
+//!   the other side's front order (an old, unrelated order) is filled: a trader withdrawing after
+//!   the market traded through the other side. The coincidence made certain.
+//!
+//! And in the background, `block_order_pct` of the adds are block orders of
+//! 2–8× the mean size (so "large" alone proves nothing), half of them pulled
+//! again after 20–400 ms (market makers requoting): large, away from the touch,
+//! short-lived and, at busy rates, often cancelled within milliseconds of some
+//! fill on the other side. For scale, in the LOBSTER AAPL sample
+//! (2012-06-21, its first 49 s) 7 % of the adds are at least twice the mean
+//! add size, and 13 of those 34 were cancelled within 0.4 s: the 3 % default
+//! is, if anything, mild.
 use qp_book::{BookSide, L3Event, L3Kind, OrderId};
 
 /// SplitMix64 (Steele, Lea & Flood 2014): small, fast, seedable; enough for a simulator.
@@ -76,6 +113,9 @@ pub enum EpisodeKind {
     LargeCancelledWithoutFill(EpisodeStyle),
     /// Hard negative: the spoof pattern with ordinary-size orders (a market maker re-quoting after a fill).
     OrdinaryFillAndCancel(EpisodeStyle),
+    /// Hard negative: large orders behind the touch pulled right after a fill of an old, unrelated
+    /// order on the other side (withdrawing after the market traded through).
+    PullAfterUnrelatedFill(EpisodeStyle),
 }
 
 impl EpisodeKind {
@@ -155,7 +195,7 @@ pub struct SimulatorConfig {
     pub mix: EpisodeMix,
     /// Mean quiet gap between one episode's end and the next one's start.
     pub episode_gap_ns: u64,
-    /// Share of episodes that are hard negatives (split evenly among the three kinds).
+    /// Share of episodes that are hard negatives (split evenly among the four kinds).
     pub hard_negative_pct: u32,
     /// Mean size of a background order, in lots.
     pub mean_order_lots: i64,
@@ -166,6 +206,9 @@ pub struct SimulatorConfig {
     pub start_bid: i64,
     /// Background orders the book hovers around.
     pub target_orders: usize,
+    /// Percentage of background adds that are block orders (2–8× the mean size;
+    /// half of them are pulled again 20–400 ms later).
+    pub block_order_pct: u32,
 }
 
 impl Default for SimulatorConfig {
@@ -182,6 +225,7 @@ impl Default for SimulatorConfig {
             tick: 100,
             start_bid: 5_850_000,
             target_orders: 200,
+            block_order_pct: 3,
         }
     }
 }
@@ -196,10 +240,36 @@ struct SimOrder {
 
 #[derive(Debug, Clone, Copy)]
 enum Action {
-    /// Execute the oldest order at the best price of a side (the episode's own fill).
-    Fill(BookSide),
-    /// Delete an episode order if it still rests; `episode` is its index, to stamp the end.
-    Cancel { id: OrderId, episode: usize },
+    /// Place the episode's large (or, for [`EpisodeKind::OrdinaryFillAndCancel`], ordinary) orders.
+    PlaceLayers,
+    /// Place the spoofer's genuine order at the other side's touch.
+    PlaceGenuine,
+    /// Marketable flow against the genuine order: everything ahead of it, then it.
+    Sweep,
+    /// Fill the front order at the other side's touch, then pull the layers (unrelated-fill negative).
+    FillFrontThenPull,
+    /// Pull the layers now (schedules the cancels).
+    Pull,
+    /// Cancel one episode order: delete it, or cancel this percentage of it.
+    Cancel { id: OrderId, partial_pct: Option<u32> },
+}
+
+/// The episode being played.
+#[derive(Debug, Clone, Copy)]
+struct Active {
+    index: usize,
+    kind: EpisodeKind,
+    /// The side the layers rest on.
+    side: BookSide,
+    layers: usize,
+    first_behind: i64,
+    ids: [OrderId; 5],
+    placed: bool,
+    genuine: Option<OrderId>,
+    /// A genuine order was placed (and may since have been filled).
+    genuine_placed: bool,
+    reacted: bool,
+    partial: bool,
 }
 
 /// Generates a labelled flow. Deterministic for a given configuration.
@@ -219,6 +289,9 @@ struct Simulator<'c> {
     /// Ids of orders that belong to episodes (the background never cancels them).
     episode_orders: Vec<OrderId>,
     pending: Vec<(u64, Action)>,
+    /// Background block orders a market maker will pull (not episodes).
+    requotes: Vec<(u64, OrderId)>,
+    active: Option<Active>,
     events: Vec<SimulatedEvent>,
     episodes: Vec<LabelledEpisode>,
 }
@@ -233,6 +306,8 @@ impl<'c> Simulator<'c> {
             orders: Vec::new(),
             episode_orders: Vec::new(),
             pending: Vec::new(),
+            requotes: Vec::new(),
+            active: None,
             events: Vec::new(),
             episodes: Vec::new(),
         }
@@ -262,14 +337,20 @@ impl<'c> Simulator<'c> {
     }
 
     fn background_qty(&mut self) -> i64 {
-        // 20 % to 180 % of the mean: never near a large order.
+        // 20 % to 180 % of the mean.
         let mean = self.config.mean_order_lots.max(1) as u64;
         self.rng.between(mean / 5, mean * 9 / 5).max(1) as i64
     }
 
-    fn large_qty(&mut self) -> i64 {
+    fn block_qty(&mut self) -> i64 {
         let mean = self.config.mean_order_lots.max(1) as u64;
-        self.rng.between(mean * 6, mean * 15) as i64
+        self.rng.between(mean * 2, mean * 8) as i64
+    }
+
+    fn large_qty(&mut self) -> i64 {
+        // Fake orders only 2–6× the mean: no bigger than the background's block orders.
+        let mean = self.config.mean_order_lots.max(1) as u64;
+        self.rng.between(mean * 2, mean * 6) as i64
     }
 
     /// A price `ticks_behind` behind a side's touch (a fresh touch if the side is empty).
@@ -285,6 +366,13 @@ impl<'c> Simulator<'c> {
             BookSide::Ask => touch + ticks_behind * tick,
         };
         price.max(tick)
+    }
+
+    fn spread_ticks(&self) -> i64 {
+        match (self.best(BookSide::Bid), self.best(BookSide::Ask)) {
+            (Some(b), Some(a)) => (a - b) / self.config.tick,
+            _ => 1,
+        }
     }
 
     fn random_side(&mut self) -> BookSide {
@@ -346,8 +434,18 @@ impl<'c> Simulator<'c> {
             let behind = (self.rng.below(4) * self.rng.below(4)) as i64;
             self.price_behind(side, behind)
         };
-        let qty = self.background_qty();
-        self.add(side, price, qty);
+        if self.rng.percent(u64::from(self.config.block_order_pct)) {
+            let qty = self.block_qty();
+            let id = self.add(side, price, qty);
+            if self.rng.percent(50) {
+                // A market maker's block quote, requoted within milliseconds.
+                let at = self.now_ns + self.rng.between(20_000_000, 400_000_000);
+                self.requotes.push((at, id));
+            }
+        } else {
+            let qty = self.background_qty();
+            self.add(side, price, qty);
+        }
     }
 
     fn background_cancel(&mut self) {
@@ -369,18 +467,135 @@ impl<'c> Simulator<'c> {
         }
     }
 
-    /// Execute the front order at a side's best price: `qty` of it, or all of it.
-    fn execute_best(&mut self, side: BookSide, qty: Option<i64>) {
-        let Some(best) = self.best(side) else { return };
-        let Some(i) = self.orders.iter().position(|o| o.side == side && o.price == best) else { return };
+    fn requote(&mut self, id: OrderId) {
+        if let Some(i) = self.orders.iter().position(|o| o.id == id) {
+            let order = self.orders.remove(i);
+            self.push(L3Kind::Delete, order, order.qty);
+        }
+    }
+
+    /// Execute `qty` (or all) of the resting order at index `i`; the spoofer reacts to its own fill.
+    fn execute_at(&mut self, i: usize, qty: Option<i64>) {
         let order = self.orders[i];
         let qty = qty.map_or(order.qty, |q| q.min(order.qty));
-        if qty == order.qty {
+        let filled = qty == order.qty;
+        if filled {
             self.orders.remove(i);
         } else {
             self.orders[i].qty -= qty;
         }
         self.push(L3Kind::Execute, order, qty);
+        if filled {
+            self.on_filled(order.id);
+        }
+    }
+
+    /// Index of the front order at a side's best price.
+    fn front(&self, side: BookSide) -> Option<usize> {
+        let best = self.best(side)?;
+        self.orders.iter().position(|o| o.side == side && o.price == best)
+    }
+
+    /// Execute the front order at a side's best price: `qty` of it, or all of it.
+    fn execute_best(&mut self, side: BookSide, qty: Option<i64>) {
+        if let Some(i) = self.front(side) {
+            self.execute_at(i, qty);
+        }
+    }
+
+    fn on_filled(&mut self, id: OrderId) {
+        let Some(active) = self.active else { return };
+        if active.genuine != Some(id) {
+            return;
+        }
+        self.episode_orders.retain(|&o| o != id);
+        if let Some(a) = self.active.as_mut() {
+            a.genuine = None;
+        }
+        if active.placed && !active.reacted {
+            // The reaction to its own fill: 1 to 50 ms.
+            let at = self.now_ns + self.rng.between(1_000_000, 50_000_000);
+            self.schedule_cancels(at);
+        }
+    }
+
+    fn schedule_cancels(&mut self, mut at: u64) {
+        let Some(active) = self.active else { return };
+        if active.reacted {
+            return;
+        }
+        for &id in active.ids.iter().take(active.layers) {
+            let partial_pct = active.partial.then(|| self.rng.between(40, 95) as u32);
+            self.pending.push((at, Action::Cancel { id, partial_pct }));
+            // Layers go one after another, 0.1 to 3 ms apart.
+            at += self.rng.between(100_000, 3_000_000);
+        }
+        if let Some(a) = self.active.as_mut() {
+            a.reacted = true;
+        }
+    }
+
+    fn place_genuine(&mut self) {
+        let Some(active) = self.active else { return };
+        let side = active.side.opposite();
+        let price = if self.spread_ticks() > 1 && self.rng.percent(50) {
+            self.price_behind(side, -1)
+        } else {
+            self.price_behind(side, 0)
+        };
+        let qty = self.background_qty();
+        let id = self.add(side, price, qty);
+        self.episode_orders.push(id);
+        if let Some(a) = self.active.as_mut() {
+            a.genuine = Some(id);
+            a.genuine_placed = true;
+        }
+    }
+
+    fn place_layers(&mut self) {
+        let Some(mut active) = self.active else { return };
+        if let Some(e) = self.episodes.get_mut(active.index) {
+            e.start_ts_ns = self.now_ns;
+            e.end_ts_ns = self.now_ns;
+        }
+        for layer in 0..active.layers {
+            let qty = match active.kind {
+                EpisodeKind::OrdinaryFillAndCancel(_) => self.background_qty(),
+                _ => self.large_qty(),
+            };
+            let price = self.price_behind(active.side, active.first_behind + layer as i64);
+            let id = self.add(active.side, price, qty);
+            active.ids[layer] = id;
+            self.episode_orders.push(id);
+        }
+        active.placed = true;
+        let spoof_like = matches!(active.kind, EpisodeKind::Spoof(_) | EpisodeKind::OrdinaryFillAndCancel(_));
+        self.active = Some(active);
+        if spoof_like && active.genuine_placed && active.genuine.is_none() {
+            // The genuine order was filled before the layers went in: the spoofer places another.
+            self.place_genuine();
+        }
+        // How long the layers rest before the fill (or the pull).
+        let hold_ns = self.rng.between(50_000_000, 300_000_000);
+        let at = self.now_ns + hold_ns;
+        match active.kind {
+            EpisodeKind::Spoof(_) | EpisodeKind::OrdinaryFillAndCancel(_) => self.pending.push((at, Action::Sweep)),
+            EpisodeKind::PullAfterUnrelatedFill(_) => self.pending.push((at, Action::FillFrontThenPull)),
+            EpisodeKind::LargeResting(_) => {
+                let at = self.now_ns + self.rng.between(3_000_000_000, 6_000_000_000);
+                self.pending.push((at, Action::Pull));
+            }
+            EpisodeKind::LargeCancelledWithoutFill(_) => self.pending.push((at, Action::Pull)),
+        }
+    }
+
+    /// Marketable flow against the genuine order's side, in price-time priority, up to and including it.
+    fn sweep(&mut self) {
+        while let Some(genuine) = self.active.and_then(|a| a.genuine) {
+            let Some(side) = self.orders.iter().find(|o| o.id == genuine).map(|o| o.side) else { break };
+            let Some(i) = self.front(side) else { break };
+            self.execute_at(i, None);
+        }
     }
 
     fn start_episode(&mut self) {
@@ -396,10 +611,11 @@ impl<'c> Simulator<'c> {
             }
         };
         let kind = if self.rng.percent(u64::from(self.config.hard_negative_pct)) {
-            match self.rng.below(3) {
+            match self.rng.below(4) {
                 0 => EpisodeKind::LargeResting(style),
                 1 => EpisodeKind::LargeCancelledWithoutFill(style),
-                _ => EpisodeKind::OrdinaryFillAndCancel(style),
+                2 => EpisodeKind::OrdinaryFillAndCancel(style),
+                _ => EpisodeKind::PullAfterUnrelatedFill(style),
             }
         } else {
             EpisodeKind::Spoof(style)
@@ -407,50 +623,85 @@ impl<'c> Simulator<'c> {
         let side = self.random_side();
         let layers = match style {
             EpisodeStyle::SingleOrder => 1,
-            EpisodeStyle::Layering => self.rng.between(3, 5) as i64,
+            EpisodeStyle::Layering => self.rng.between(3, 5) as usize,
         };
         let first_behind = self.rng.between(1, 3) as i64;
-        let episode = self.episodes.len();
+        let index = self.episodes.len();
         self.episodes.push(LabelledEpisode { kind, side, start_ts_ns: self.now_ns, end_ts_ns: self.now_ns });
-        let mut ids = [0; 5];
-        for (layer, id) in ids.iter_mut().enumerate().take(layers as usize) {
-            let qty = match kind {
-                EpisodeKind::OrdinaryFillAndCancel(_) => self.background_qty(),
-                _ => self.large_qty(),
-            };
-            let price = self.price_behind(side, first_behind + layer as i64);
-            *id = self.add(side, price, qty);
-            self.episode_orders.push(*id);
-        }
-        // How long the orders rest before the fill (or the cancel).
-        let hold_ns = self.rng.between(50_000_000, 300_000_000);
-        let mut cancel_at = self.now_ns + hold_ns;
+        let partial = self.rng.percent(25);
+        self.active = Some(Active {
+            index,
+            kind,
+            side,
+            layers,
+            first_behind,
+            ids: [0; 5],
+            placed: false,
+            genuine: None,
+            genuine_placed: false,
+            reacted: false,
+            partial,
+        });
         match kind {
             EpisodeKind::Spoof(_) | EpisodeKind::OrdinaryFillAndCancel(_) => {
-                self.pending.push((self.now_ns + hold_ns, Action::Fill(side.opposite())));
-                // The reaction: 1 to 20 ms after the fill.
-                cancel_at += self.rng.between(1_000_000, 20_000_000);
+                let roll = self.rng.below(100);
+                let offset = self.rng.between(1_000_000, 40_000_000);
+                if roll < 45 {
+                    // Genuine first, the layers 1–40 ms later.
+                    self.place_genuine();
+                    self.pending.push((self.now_ns + offset, Action::PlaceLayers));
+                } else if roll < 90 {
+                    // Layers first, the genuine order 1–40 ms later.
+                    self.place_layers();
+                    self.pending.push((self.now_ns + offset, Action::PlaceGenuine));
+                } else {
+                    // A resting genuine order; the layers 0.5–3 s later.
+                    self.place_genuine();
+                    let at = self.now_ns + self.rng.between(500_000_000, 3_000_000_000);
+                    self.pending.push((at, Action::PlaceLayers));
+                }
             }
-            EpisodeKind::LargeResting(_) => cancel_at = self.now_ns + self.rng.between(3_000_000_000, 6_000_000_000),
-            EpisodeKind::LargeCancelledWithoutFill(_) => {}
-        }
-        for &id in ids.iter().take(layers as usize) {
-            self.pending.push((cancel_at, Action::Cancel { id, episode }));
-            // Layers go one after another, up to 2 ms apart.
-            cancel_at += self.rng.between(100_000, 2_000_000);
+            _ => self.place_layers(),
         }
     }
 
     fn run_action(&mut self, action: Action) {
         match action {
-            Action::Fill(side) => self.execute_best(side, None),
-            Action::Cancel { id, episode } => {
+            Action::PlaceLayers => self.place_layers(),
+            Action::PlaceGenuine => {
+                if self.active.is_some_and(|a| a.genuine.is_none() && !a.reacted) {
+                    self.place_genuine();
+                }
+            }
+            Action::Sweep => self.sweep(),
+            Action::FillFrontThenPull => {
+                let side = self.active.map(|a| a.side.opposite());
+                if let Some(side) = side {
+                    // The front order of the other side's touch: not one of the episode's.
+                    if let Some(i) = self.front(side).filter(|&i| !self.episode_orders.contains(&self.orders[i].id)) {
+                        self.execute_at(i, None);
+                    }
+                    let at = self.now_ns + self.rng.between(1_000_000, 50_000_000);
+                    self.schedule_cancels(at);
+                }
+            }
+            Action::Pull => self.schedule_cancels(self.now_ns),
+            Action::Cancel { id, partial_pct } => {
                 self.episode_orders.retain(|&o| o != id);
                 if let Some(i) = self.orders.iter().position(|o| o.id == id) {
-                    let order = self.orders.remove(i);
-                    self.push(L3Kind::Delete, order, order.qty);
+                    let order = self.orders[i];
+                    let part =
+                        partial_pct.map(|pct| order.qty * i64::from(pct) / 100).filter(|&p| p > 0 && p < order.qty);
+                    if let Some(part) = part {
+                        // The rest stays in the book as an ordinary order.
+                        self.orders[i].qty -= part;
+                        self.push(L3Kind::Cancel, order, part);
+                    } else {
+                        self.orders.remove(i);
+                        self.push(L3Kind::Delete, order, order.qty);
+                    }
                 }
-                if let Some(e) = self.episodes.get_mut(episode) {
+                if let Some(e) = self.active.and_then(|a| self.episodes.get_mut(a.index)) {
                     e.end_ts_ns = self.now_ns;
                 }
             }
@@ -464,25 +715,31 @@ impl<'c> Simulator<'c> {
         // Let the background settle (and the detector learn the typical size) first.
         let mut next_episode = 5_000_000_000 + self.rng.exponential_ns(self.config.episode_gap_ns);
         loop {
-            let next_pending = self.pending.iter().map(|&(ts, _)| ts).min();
-            let episode_due = self.pending.is_empty() && next_episode <= next_background;
-            let pending_due = next_pending.is_some_and(|ts| ts <= next_background);
-            let ts = if pending_due {
-                next_pending.unwrap_or(next_background)
-            } else if episode_due {
-                next_episode
-            } else {
-                next_background
-            };
+            let next_pending = self.pending.iter().map(|&(ts, _)| ts).min().unwrap_or(u64::MAX);
+            let next_requote = self.requotes.iter().map(|&(ts, _)| ts).min().unwrap_or(u64::MAX);
+            let next_start = if self.pending.is_empty() { next_episode } else { u64::MAX };
+            let ts = next_background.min(next_pending).min(next_requote).min(next_start);
+            // Ties: requotes, then the episode's actions, then a new episode, then the background.
+            let requote_due = next_requote == ts;
+            let pending_due = !requote_due && next_pending == ts;
+            let episode_due = !requote_due && !pending_due && next_start == ts;
             if ts > self.config.duration_ns {
                 break;
             }
             self.now_ns = ts;
-            if pending_due {
+            if requote_due {
+                let Some(i) = self.requotes.iter().position(|&(t, _)| t == ts) else { break };
+                let (_, id) = self.requotes.swap_remove(i);
+                self.requote(id);
+            } else if pending_due {
                 let Some(i) = self.pending.iter().position(|&(t, _)| t == ts) else { break };
                 let (_, action) = self.pending.remove(i);
                 self.run_action(action);
                 if self.pending.is_empty() {
+                    // The episode is over (its genuine order, if unfilled, stays as an ordinary order).
+                    if let Some(g) = self.active.take().and_then(|a| a.genuine) {
+                        self.episode_orders.retain(|&o| o != g);
+                    }
                     next_episode = self.now_ns + self.rng.exponential_ns(self.config.episode_gap_ns);
                 }
             } else if episode_due {
@@ -492,7 +749,7 @@ impl<'c> Simulator<'c> {
                 next_background = self.now_ns + self.rng.exponential_ns(gap_ns);
             }
         }
-        if !self.pending.is_empty() {
+        if self.active.is_some() {
             // The run ended inside an episode: it has no complete label.
             self.episodes.pop();
         }

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Subcommand;
-use qp_alpha_scanner::{SimulatorConfig, mix_name, spoofing_scan};
+use qp_alpha_scanner::{SCAN_DURATION_NS, ScanRow, SimulatorConfig, mix_name, spoofing_scan};
 use qp_darkpool_scan::{DarkPoolConfig, score_lobster};
 use serde_json::json;
 
@@ -21,6 +21,10 @@ pub enum ScanCommand {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also run this many further seeds (seed+1, seed+2, ...) and report each
+        /// cell's minimum and mean precision and recall over all of them.
+        #[arg(long, default_value_t = 0)]
+        more_seeds: u64,
     },
     /// DarkPoolScan's hidden-liquidity flag on LOBSTER executions: type 5
     /// (hidden) recall and precision against type 4 (visible), from print + book only.
@@ -39,13 +43,25 @@ pub enum ScanCommand {
 
 pub fn run(command: ScanCommand) -> anyhow::Result<()> {
     match command {
-        ScanCommand::Spoofing { seed, json } => spoofing(seed, json),
+        ScanCommand::Spoofing { seed, json, more_seeds } => spoofing(seed, json, more_seeds),
         ScanCommand::Darkpool { message, orderbook, json } => darkpool(&message, &orderbook, json),
     }
 }
 
-fn spoofing(seed: u64, as_json: bool) -> anyhow::Result<()> {
+/// Per cell (detector, flow, episode style) over several seeds: (min, mean) of precision and of recall.
+fn seed_spread(runs: &[Vec<ScanRow>], i: usize) -> ((f64, f64), (f64, f64)) {
+    let stats = |f: &dyn Fn(&ScanRow) -> f64| {
+        let values: Vec<f64> = runs.iter().map(|rows| f(&rows[i])).collect();
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        (min, values.iter().sum::<f64>() / values.len() as f64)
+    };
+    (stats(&|r| r.score.precision()), stats(&|r| r.score.recall()))
+}
+
+fn spoofing(seed: u64, as_json: bool, more_seeds: u64) -> anyhow::Result<()> {
     let rows = spoofing_scan(seed);
+    let runs: Vec<Vec<ScanRow>> =
+        std::iter::once(rows.clone()).chain((1..=more_seeds).map(|k| spoofing_scan(seed.wrapping_add(k)))).collect();
     if as_json {
         let rows: Vec<_> = rows
             .iter()
@@ -67,10 +83,34 @@ fn spoofing(seed: u64, as_json: bool) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({ "seed": seed, "rows": rows }))?);
+        let mut value = json!({ "seed": seed, "duration_s": SCAN_DURATION_NS / 1_000_000_000, "rows": rows });
+        if more_seeds > 0 {
+            let spread: Vec<_> = runs[0]
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let ((p_min, p_mean), (r_min, r_mean)) = seed_spread(&runs, i);
+                    json!({
+                        "detector": r.detector,
+                        "intensity": r.intensity.name(),
+                        "episode_style": mix_name(r.mix),
+                        "precision_min": p_min,
+                        "precision_mean": p_mean,
+                        "recall_min": r_min,
+                        "recall_mean": r_mean,
+                    })
+                })
+                .collect();
+            value["seeds"] = json!(runs.len());
+            value["spread"] = json!(spread);
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    println!("spoofing detector on the labelled simulator (seed {seed}; targets: precision >= 0.90, recall >= 0.80)");
+    println!(
+        "spoofing detector on the labelled simulator (seed {seed}, {} s of flow per cell; targets: precision >= 0.90, recall >= 0.80)",
+        SCAN_DURATION_NS / 1_000_000_000
+    );
     println!(
         "{:<18} {:<8} {:<13} {:>8} {:>8} {:>9} {:>8} {:>7} {:>9} {:>7} {:>8}",
         "detector",
@@ -101,6 +141,18 @@ fn spoofing(seed: u64, as_json: bool) -> anyhow::Result<()> {
             s.recall(),
             s.events
         );
+    }
+    if more_seeds > 0 {
+        println!("\nover seeds {seed}..={}: precision min / mean, recall min / mean", seed.wrapping_add(more_seeds));
+        for (i, r) in runs[0].iter().enumerate() {
+            let ((p_min, p_mean), (r_min, r_mean)) = seed_spread(&runs, i);
+            println!(
+                "{:<18} {:<8} {:<13} {p_min:>6.3} / {p_mean:.3}   {r_min:>6.3} / {r_mean:.3}",
+                r.detector,
+                r.intensity.name(),
+                mix_name(r.mix)
+            );
+        }
     }
     Ok(())
 }
