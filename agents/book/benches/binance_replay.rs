@@ -12,8 +12,8 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use qp_book::Grid;
-use qp_book::binance::{BinanceDecoder, BinanceReplay, split_feed_line};
+use qp_book::binance::{BinanceDecoder, BinanceMessage, BinanceReplay, DepthSync, PrintReconciler, split_feed_line};
+use qp_book::{BookRead, BookSide, Grid, L2Book, TradePrint};
 
 fn recording() -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/binance/usdm-btcusdt-20240808.gz");
@@ -49,6 +49,43 @@ fn binance_replay(c: &mut Criterion) {
                 replay.apply_json(json).expect("the recording decodes");
             }
             black_box(replay.report())
+        });
+    });
+    // The loop's feed path: the same, plus every trade print reconciled with the
+    // depth stream (held back, judged against the book at its time) by a stand-in
+    // for DarkPoolScan's rule.
+    group.bench_function("decode_apply_reconcile", |b| {
+        let explains = |book: &L2Book, print: &TradePrint| book.qty_at(print.resting_side, print.price) >= print.qty;
+        b.iter(|| {
+            let mut decoder = BinanceDecoder::new(1, 3);
+            let mut sync = DepthSync::new(grid);
+            let mut prints = PrintReconciler::default();
+            let mut seen = 0u64;
+            for json in &lines {
+                match decoder.decode(json).expect("the recording decodes") {
+                    BinanceMessage::Depth(diff) => {
+                        if let Some(ts) = diff.exchange_ts_ns {
+                            prints.before_depth(&mut sync, ts, explains, |_, _| seen += 1);
+                        }
+                        sync.apply_depth(&diff);
+                        prints.on_depth(&mut sync, explains, |_, book| {
+                            seen += u64::from(book.best(BookSide::Bid).is_some())
+                        });
+                    }
+                    BinanceMessage::Snapshot(snapshot) => {
+                        prints.flush(&mut sync, explains, |_, _| seen += 1);
+                        sync.load_snapshot(&snapshot);
+                    }
+                    BinanceMessage::Trade(print) => {
+                        sync.record_trade(print);
+                        prints.on_trade(&mut sync, print, explains, |_, _| seen += 1);
+                    }
+                    BinanceMessage::BookTicker(ticker) => {
+                        let _ = sync.check_ticker(&ticker);
+                    }
+                }
+            }
+            black_box((seen, prints.stats()))
         });
     });
     group.finish();

@@ -23,6 +23,21 @@ pub struct L2Undo {
     previous_qty: i64,
 }
 
+impl L2Undo {
+    /// The level as the update left it (for redoing an undone update).
+    pub(crate) fn redo_of(self, qty_after: i64) -> Self {
+        Self { previous_qty: qty_after, ..self }
+    }
+
+    pub fn side(&self) -> BookSide {
+        self.side
+    }
+
+    pub fn price(&self) -> i64 {
+        self.price
+    }
+}
+
 impl L2Book {
     pub fn new(grid: Grid) -> Self {
         Self::with_capacity(grid, 64)

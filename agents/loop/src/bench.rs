@@ -35,6 +35,60 @@ pub fn signal_pair(origin: u32, i: u64, asset: AssetId, ref_price: i64) -> (Fram
     (FrameBuf::encode(origin, 2 * i, &book), FrameBuf::encode(origin, 2 * i + 1, &sentiment))
 }
 
+/// Binance USD-M messages for a one-level BTCUSDT book (price 1 decimal, size
+/// 3), written into a reused buffer: tests and benchmarks drive the real feed
+/// decoder, book and AlphaScanner with them, without allocating per message.
+#[derive(Debug, Default)]
+pub struct SyntheticMarket {
+    json: String,
+    last_update_id: u64,
+}
+
+impl SyntheticMarket {
+    pub const BID: &'static str = "60000.0";
+    pub const ASK: &'static str = "60000.1";
+
+    /// The REST snapshot at the current update id (100 at first): one level a
+    /// side, `bid_lots`/`ask_lots` thousandths.
+    pub fn snapshot(&mut self, bid_lots: u32, ask_lots: u32) -> &[u8] {
+        use std::fmt::Write;
+        self.json.clear();
+        self.last_update_id = self.last_update_id.max(100);
+        let _ = write!(
+            self.json,
+            r#"{{"lastUpdateId":{},"E":1,"T":1,"bids":[["{}","{}.{:03}"]],"asks":[["{}","{}.{:03}"]]}}"#,
+            self.last_update_id,
+            Self::BID,
+            bid_lots / 1000,
+            bid_lots % 1000,
+            Self::ASK,
+            ask_lots / 1000,
+            ask_lots % 1000
+        );
+        self.json.as_bytes()
+    }
+
+    /// The next depth diff, in sequence, setting both levels' sizes.
+    pub fn depth(&mut self, bid_lots: u32, ask_lots: u32) -> &[u8] {
+        use std::fmt::Write;
+        self.json.clear();
+        let prev = self.last_update_id;
+        self.last_update_id += 1;
+        let _ = write!(
+            self.json,
+            r#"{{"stream":"btcusdt@depth@0ms","data":{{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":{u},"u":{u},"pu":{prev},"b":[["{}","{}.{:03}"]],"a":[["{}","{}.{:03}"]]}}}}"#,
+            Self::BID,
+            bid_lots / 1000,
+            bid_lots % 1000,
+            Self::ASK,
+            ask_lots / 1000,
+            ask_lots % 1000,
+            u = self.last_update_id,
+        );
+        self.json.as_bytes()
+    }
+}
+
 /// Run `warmup` untimed and `iterations` timed closed-loop iterations.
 pub fn bench_loop(config: &LoopConfig, warmup: u64, iterations: u64) -> Result<LoopBenchReport, LoopError> {
     let mut five_step = FiveStepLoop::start(config)?;

@@ -41,7 +41,8 @@ pub struct AssetConfig {
     pub price_decimals: u32,
     /// Lot = 10^-qty_decimals.
     pub qty_decimals: u32,
-    /// Recorded top-of-book feed, relative to the data directory.
+    /// Recorded market-data feed (Binance depth, trades, book tickers),
+    /// relative to the data directory.
     pub feed: String,
 }
 
@@ -53,14 +54,27 @@ pub struct SentimentConfig {
     pub model_id: u32,
 }
 
-/// The baseline top-of-book imbalance detector (AlphaScanner replaces it).
+/// AlphaScanner and DarkPoolScan, reading the book each asset's feed keeps.
+/// (The spoofing detector needs order ids, which Binance's L2 feed does not
+/// carry; it runs on L3 feeds with its defaults.)
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BookConfig {
-    /// |bid qty − ask qty| / (bid qty + ask qty), in basis points, to emit.
-    pub imbalance_threshold_bp: i32,
-    /// At most one signal per asset per this much feed time.
+    /// Order-flow imbalance (Cont, Kukanov & Stoikov) is summed over this much feed time.
+    pub imbalance_window_ms: u64,
+    /// Emit an imbalance signal when |OFI| reaches this many bp of the depth in the band.
+    pub imbalance_threshold_bp: u32,
+    /// At most one imbalance signal per asset per this much feed time.
     pub min_interval_ms: u64,
+    /// Depth is the size within this many bp of the mid.
+    pub liquidity_band_bp: u32,
+    /// Signal when a side's depth falls this many bp below its peak in the window.
+    pub liquidity_drop_bp: u32,
+    pub liquidity_window_ms: u64,
+    /// A print is a block when it takes at least this percentage of the visible
+    /// depth within `block_band_bp` of the mid on its side.
+    pub block_ratio_pct: u32,
+    pub block_band_bp: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -160,8 +174,14 @@ impl LoopConfig {
         if !(0..=qp_wire::SCORE_MAX).contains(&self.alpha.min_abs_score) {
             return invalid("alpha.min_abs_score", "must be 0..=10");
         }
-        if !(1..=10_000).contains(&self.book.imbalance_threshold_bp) {
-            return invalid("book.imbalance_threshold_bp", "must be 1..=10000");
+        if self.book.imbalance_threshold_bp == 0 {
+            return invalid("book.imbalance_threshold_bp", "must be positive");
+        }
+        if !(1..=10_000).contains(&self.book.liquidity_drop_bp) {
+            return invalid("book.liquidity_drop_bp", "must be 1..=10000");
+        }
+        if self.book.imbalance_window_ms == 0 || self.book.liquidity_window_ms == 0 {
+            return invalid("book", "windows must be positive");
         }
         if self.alpha.order_qty_lots <= 0 {
             return invalid("alpha.order_qty_lots", "must be positive");

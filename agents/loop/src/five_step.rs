@@ -1,7 +1,12 @@
-use qp_replay::BookTicker;
+use qp_alpha_scanner::{
+    AlphaScanner, AlphaScannerConfig, ImbalanceConfig, LiquidityDropConfig, MarketEvent, MarketUpdate,
+    ScannerConfigError, SpoofingConfig,
+};
+use qp_book::BookError;
+use qp_darkpool_scan::{DarkPoolConfig, DarkPoolConfigError, DarkPoolScan};
 use qp_runtime::clock::monotonic_ns;
 use qp_runtime::{
-    AgentContext, IngestAgent, LatencyHistogram, Outbox, Percentiles, Pipeline, RuntimeError, StageStats,
+    AgentContext, IngestAgent, LatencyHistogram, Outbox, Percentiles, Pipeline, RateLimiter, RuntimeError, StageStats,
 };
 use qp_sentiment::agent::{NativeModel, SentimentX, TextEvent};
 use qp_sentiment::assets::{AliasError, AliasTable};
@@ -9,11 +14,11 @@ use qp_sentiment::student::StudentError;
 use qp_wire::{AssetId, AssetRegistry, FrameBuf, RegistryError, Stage};
 
 use crate::agents::baseline_alpha::BaselineAlpha;
-use crate::agents::baseline_imbalance::{BaselineImbalance, TickerUpdate};
 use crate::agents::baseline_risk::{AssetScale, BaselineRiskGate};
 use crate::agents::confirm::SignalJoiner;
 use crate::agents::execution_handoff::ExecutionHandoff;
 use crate::config::LoopConfig;
+use crate::market_feed::{FeedChange, MarketFeed};
 
 /// Why the loop could not start.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +33,23 @@ pub enum LoopError {
     NoAssets,
     #[error("SentimentX model: {0}")]
     Model(#[from] StudentError),
+    #[error("AlphaScanner configuration: {0}")]
+    Scanner(#[from] ScannerConfigError),
+    #[error("DarkPoolScan configuration: {0}")]
+    DarkPool(#[from] DarkPoolConfigError),
+    #[error("asset {symbol}: {source}")]
+    AssetGrid { symbol: String, source: BookError },
+}
+
+/// What the ingest side refused or could not use, so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestCounts {
+    /// Market-data messages the feed decoder refused (bad JSON, off-grid prices).
+    pub feed_errors: u64,
+    /// Events an ingest agent refused (bad data).
+    pub agent_errors: u64,
+    /// Market data for an instrument index the loop was not started with.
+    pub unknown_instrument: u64,
 }
 
 /// The five steps running: ingest agents on the caller's thread, the other four
@@ -37,11 +59,16 @@ pub struct FiveStepLoop {
     registry: AssetRegistry,
     pipeline: Pipeline,
     sentiment: SentimentX<NativeModel>,
-    imbalance: BaselineImbalance,
+    /// One per configured asset, in configuration order.
+    feeds: Vec<(AssetId, MarketFeed)>,
+    scanner: AlphaScanner,
+    darkpool: DarkPoolScan,
     outbox: Outbox,
     /// Time inside the ingest agents, per event that produced frames.
     ingest_time: LatencyHistogram,
-    ingest_errors: u64,
+    counts: IngestCounts,
+    /// A bad feed is logged once a second, with a count of what was not.
+    feed_log: RateLimiter,
 }
 
 impl std::fmt::Debug for FiveStepLoop {
@@ -58,10 +85,14 @@ impl FiveStepLoop {
         let mut registry = AssetRegistry::new();
         let aliases = AliasTable::embedded(&mut registry)?;
         let mut configured = Vec::new();
+        let mut feeds = Vec::new();
         for asset in &config.assets {
             let id = registry.intern(&asset.symbol)?;
             configured
                 .push((id, AssetScale { price_decimals: asset.price_decimals, qty_decimals: asset.qty_decimals }));
+            let feed = MarketFeed::new(asset.price_decimals, asset.qty_decimals)
+                .map_err(|source| LoopError::AssetGrid { symbol: asset.symbol.clone(), source })?;
+            feeds.push((id, feed));
         }
         // Scales by asset id; risk vetoes an asset without one (no market data configured).
         let mut scales = vec![None; registry.len()];
@@ -106,15 +137,19 @@ impl FiveStepLoop {
                 aliases,
                 origin,
             ),
-            imbalance: BaselineImbalance::new(
-                assets,
-                config.book.imbalance_threshold_bp,
-                config.book.min_interval_ms * 1_000_000,
-                origin,
-            ),
+            feeds,
+            scanner: AlphaScanner::new(scanner_config(config, assets))?,
+            darkpool: DarkPoolScan::new(DarkPoolConfig {
+                origin_node: origin,
+                max_assets: assets,
+                block_ratio_pct: config.book.block_ratio_pct,
+                block_band_bp: config.book.block_band_bp,
+                ..DarkPoolConfig::default()
+            })?,
             outbox: Outbox::new("ingest"),
             ingest_time: LatencyHistogram::new(),
-            ingest_errors: 0,
+            counts: IngestCounts::default(),
+            feed_log: RateLimiter::new(1_000_000_000),
         })
     }
 
@@ -131,15 +166,45 @@ impl FiveStepLoop {
         let start = monotonic_ns();
         let event = TextEvent { ts_ns, bytes: text.as_bytes() };
         let result = self.sentiment.on_event(AgentContext { now_ns: start }, &event, &mut self.outbox);
-        self.after_ingest(start, result.is_err(), on_output);
+        self.counts.agent_errors += u64::from(result.is_err());
+        self.after_ingest(start, on_output);
     }
 
-    /// Step 1 for a top-of-book update of `asset`.
-    pub fn ingest_ticker(&mut self, asset: AssetId, ticker: &BookTicker, on_output: impl FnMut(&FrameBuf)) {
+    /// Step 1 for one market-data message (a Binance JSON message) of the
+    /// asset configured at `instrument` (its index in `assets`), received at
+    /// `ts_ns` (feed time: the signals' windows run on it). The asset's feed
+    /// decodes it into its book; AlphaScanner and DarkPoolScan then read the book.
+    pub fn ingest_market(&mut self, instrument: usize, ts_ns: u64, json: &[u8], on_output: impl FnMut(&FrameBuf)) {
         let start = monotonic_ns();
-        let result =
-            self.imbalance.on_event(AgentContext { now_ns: start }, &TickerUpdate { asset, ticker }, &mut self.outbox);
-        self.after_ingest(start, result.is_err(), on_output);
+        let Some((asset, feed)) = self.feeds.get_mut(instrument) else {
+            self.counts.unknown_instrument += 1;
+            return;
+        };
+        let asset = *asset;
+        let ctx = AgentContext { now_ns: start };
+        let (scanner, darkpool, outbox, counts) =
+            (&mut self.scanner, &mut self.darkpool, &mut self.outbox, &mut self.counts);
+        let fed = feed.on_message(json, |change, book| {
+            let event = match change {
+                FeedChange::Nothing => return,
+                // The event's fields are not read for a whole diff: the agents read the book.
+                FeedChange::BookChanged { .. } => MarketEvent::Depth,
+                FeedChange::Trade(print) => MarketEvent::Trade(print),
+                FeedChange::Resync => MarketEvent::Resync,
+            };
+            let update = MarketUpdate::new(asset, ts_ns, book, event);
+            let scanned = scanner.on_event(ctx, &update, outbox);
+            let judged = darkpool.on_event(ctx, &update, outbox);
+            counts.agent_errors += u64::from(scanned.is_err()) + u64::from(judged.is_err());
+        });
+        if let Err(err) = fed {
+            self.counts.feed_errors += 1;
+            if let Some(suppressed) = self.feed_log.check(start) {
+                tracing::warn!(asset = asset.get(), error = %err, suppressed, "market-data message refused");
+            }
+            return;
+        }
+        self.after_ingest(start, on_output);
     }
 
     /// Hand a signal frame made elsewhere (another node, a benchmark) to the
@@ -151,8 +216,7 @@ impl FiveStepLoop {
         self.pipeline.push(frame, on_output);
     }
 
-    fn after_ingest(&mut self, start: u64, failed: bool, mut on_output: impl FnMut(&FrameBuf)) {
-        self.ingest_errors += u64::from(failed);
+    fn after_ingest(&mut self, start: u64, mut on_output: impl FnMut(&FrameBuf)) {
         if self.outbox.is_empty() {
             return;
         }
@@ -176,9 +240,23 @@ impl FiveStepLoop {
         self.ingest_time.percentiles()
     }
 
-    /// Ingest events refused by their agent (bad data), so far.
-    pub fn ingest_errors(&self) -> u64 {
-        self.ingest_errors
+    /// What the ingest side refused, so far.
+    pub fn ingest_counts(&self) -> IngestCounts {
+        self.counts
+    }
+
+    /// Each configured asset's feed: its book and synchronisation figures.
+    pub fn feeds(&self) -> impl Iterator<Item = (AssetId, &MarketFeed)> {
+        self.feeds.iter().map(|(asset, feed)| (*asset, feed))
+    }
+
+    /// What AlphaScanner has seen and said, so far.
+    pub fn scanner(&self) -> &AlphaScanner {
+        &self.scanner
+    }
+
+    pub fn darkpool(&self) -> &DarkPoolScan {
+        &self.darkpool
     }
 
     /// Times the feeder found the Confirm ring full.
@@ -186,8 +264,48 @@ impl FiveStepLoop {
         self.pipeline.input_backpressure()
     }
 
-    /// Let everything accepted run through, then stop.
-    pub fn finish(self, on_output: impl FnMut(&FrameBuf)) -> Result<Vec<StageStats>, LoopError> {
+    /// Hand the agents the trade prints the feeds still hold back (see
+    /// [`MarketFeed::flush`]), let everything accepted run through, then stop.
+    pub fn finish(mut self, mut on_output: impl FnMut(&FrameBuf)) -> Result<Vec<StageStats>, LoopError> {
+        let start = monotonic_ns();
+        let ctx = AgentContext { now_ns: start };
+        let (scanner, darkpool, outbox, counts) =
+            (&mut self.scanner, &mut self.darkpool, &mut self.outbox, &mut self.counts);
+        for (asset, feed) in &mut self.feeds {
+            let asset = *asset;
+            feed.flush(|change, book| {
+                // Only prints come out of a flush; no later message gives them a feed
+                // time, so they carry their exchange time.
+                let FeedChange::Trade(print) = change else { return };
+                let update = MarketUpdate::new(asset, print.ts_ns, book, MarketEvent::Trade(print));
+                let scanned = scanner.on_event(ctx, &update, outbox);
+                let judged = darkpool.on_event(ctx, &update, outbox);
+                counts.agent_errors += u64::from(scanned.is_err()) + u64::from(judged.is_err());
+            });
+        }
+        self.after_ingest(start, &mut on_output);
         Ok(self.pipeline.finish(on_output)?)
+    }
+}
+
+/// AlphaScanner as the loop configures it.
+fn scanner_config(config: &LoopConfig, assets: usize) -> AlphaScannerConfig {
+    let book = &config.book;
+    AlphaScannerConfig {
+        origin_node: config.node.origin_node,
+        max_assets: assets,
+        imbalance: ImbalanceConfig {
+            window_ns: book.imbalance_window_ms * 1_000_000,
+            threshold_bp: book.imbalance_threshold_bp,
+            min_interval_ns: book.min_interval_ms * 1_000_000,
+            ..ImbalanceConfig::default()
+        },
+        liquidity: LiquidityDropConfig {
+            band_bp: book.liquidity_band_bp,
+            drop_threshold_bp: book.liquidity_drop_bp,
+            window_ns: book.liquidity_window_ms * 1_000_000,
+            ..LiquidityDropConfig::default()
+        },
+        spoofing: SpoofingConfig::default(),
     }
 }

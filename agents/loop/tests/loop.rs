@@ -1,9 +1,8 @@
 #![allow(clippy::unwrap_used)] // helpers in test files are test code too
 use std::cell::RefCell;
 
-use qp_loop::bench::{bench_loop, signal_pair};
+use qp_loop::bench::{SyntheticMarket, bench_loop, signal_pair};
 use qp_loop::{FiveStepLoop, LoopConfig};
-use qp_replay::BookTicker;
 use qp_wire::*;
 
 fn config() -> LoopConfig {
@@ -41,10 +40,6 @@ fn btc(five_step: &FiveStepLoop) -> AssetId {
     five_step.registry().lookup("BTCUSDT").unwrap()
 }
 
-fn ticker(ts: u64, bid_qty: i64, ask_qty: i64) -> BookTicker {
-    BookTicker { local_ts_ns: ts, update_id: ts, bid_price: 600_000, bid_qty, ask_price: 600_001, ask_qty }
-}
-
 #[test]
 fn embedded_config_is_valid_and_complete() {
     let config = config();
@@ -67,9 +62,9 @@ fn unknown_keys_and_bad_values_are_refused() {
     let err = LoopConfig::from_toml(&text, "node.toml").unwrap_err().to_string();
     assert!(err.contains("unknown field `window_sec`"), "{err}");
 
-    let text = LoopConfig::EMBEDDED_DEFAULT.replace("imbalance_threshold_bp = 6000", "imbalance_threshold_bp = 0");
+    let text = LoopConfig::EMBEDDED_DEFAULT.replace("liquidity_drop_bp = 5000", "liquidity_drop_bp = 0");
     let err = LoopConfig::from_toml(&text, "node.toml").unwrap_err().to_string();
-    assert_eq!(err, "config node.toml: book.imbalance_threshold_bp: must be 1..=10000");
+    assert_eq!(err, "config node.toml: book.liquidity_drop_bp: must be 1..=10000");
 
     let text = LoopConfig::EMBEDDED_DEFAULT.replace("window_ms = 5000", "window_ms = \"soon\"");
     let err = LoopConfig::from_toml(&text, "node.toml").unwrap_err().to_string();
@@ -101,13 +96,20 @@ fn a_confirmed_signal_pair_becomes_an_order_intent_stamped_at_every_stage() {
 }
 
 #[test]
-fn headlines_and_tickers_through_the_real_ingest_agents() {
+fn headlines_and_market_data_through_the_real_ingest_agents() {
     let mut five_step = FiveStepLoop::start(&config()).unwrap();
     let out = Outputs::default();
-    let btc = five_step.registry().lookup("BTCUSDT").unwrap();
+    let mut market = SyntheticMarket::default();
     // A sentiment with no book signal in the window confirms nothing...
     five_step.ingest_headline(1_000_000_000, "Bitcoin surges past resistance", out.sink());
-    five_step.ingest_ticker(btc, &ticker(60_000_000_000, 9_000, 500), out.sink());
+    // A depth diff before the snapshot is buffered: the book is not known yet.
+    five_step.ingest_market(0, 59_000_000_000, market.depth(1_000, 1_000), out.sink());
+    five_step.ingest_market(0, 59_500_000_000, market.snapshot(1_000, 1_000), out.sink());
+    assert!(five_step.feeds().next().unwrap().1.is_synchronised());
+    five_step.ingest_market(0, 59_800_000_000, market.depth(1_000, 1_000), out.sink());
+    // Bids build up against a thin ask: order-flow imbalance is bullish.
+    five_step.ingest_market(0, 60_000_000_000, market.depth(9_000, 1_000), out.sink());
+    assert_eq!(five_step.scanner().counts().imbalance_signals, 1);
     // ...a headline about an unconfigured asset emits nothing...
     five_step.ingest_headline(60_000_000_001, "$AAPL surges on record iPhone sales", out.sink());
     // ...and one within the window of a bullish book becomes a buy.
@@ -119,6 +121,35 @@ fn headlines_and_tickers_through_the_real_ingest_agents() {
     assert_eq!(intents.len(), 1, "{:?}", out.0.borrow());
     assert_eq!(intents[0].side(), Some(Side::Buy));
     assert_eq!(intents[0].limit_price.get(), 600_005);
+}
+
+#[test]
+fn bad_market_data_is_counted_and_the_feed_goes_on() {
+    let mut five_step = FiveStepLoop::start(&config()).unwrap();
+    let out = Outputs::default();
+    let mut market = SyntheticMarket::default();
+    five_step.ingest_market(0, 1, market.snapshot(1_000, 1_000), out.sink());
+    five_step.ingest_market(0, 2, b"{\"stream\":\"btcusdt@depth@0ms\",\"data\":{", out.sink());
+    five_step.ingest_market(
+        0,
+        3,
+        br#"{"stream":"btcusdt@trade","data":{"e":"trade","T":1,"p":"60000.05","q":"1","m":true}}"#,
+        out.sink(),
+    );
+    five_step.ingest_market(7, 4, market.depth(1_000, 1_000), out.sink());
+    five_step.ingest_market(0, 5, market.depth(2_000, 1_000), out.sink());
+    let counts = five_step.ingest_counts();
+    assert_eq!((counts.feed_errors, counts.unknown_instrument), (2, 1), "{counts:?}");
+    let (_, feed) = five_step.feeds().next().unwrap();
+    // The diff sent to an unknown instrument is missing from BTCUSDT's chain: a
+    // gap, and the book waits for a new snapshot rather than guess.
+    assert_eq!(feed.stats().gaps, 1);
+    assert!(!feed.is_synchronised());
+    five_step.ingest_market(0, 6, market.snapshot(1_000, 1_000), out.sink());
+    five_step.ingest_market(0, 7, market.depth(2_000, 1_000), out.sink());
+    let (_, feed) = five_step.feeds().next().unwrap();
+    assert!(feed.is_synchronised(), "a new snapshot resynchronises");
+    five_step.finish(out.sink()).unwrap();
 }
 
 #[test]
@@ -172,4 +203,32 @@ fn the_bench_reports_every_stage_and_the_loop() {
         assert!(json["loop"][key].as_u64().unwrap() > 0);
         assert!(json["stages"]["risk"][key].is_u64());
     }
+}
+
+#[test]
+fn a_trade_print_waits_for_the_depth_stream_to_pass_its_time_then_reaches_darkpool_scan() {
+    let mut five_step = FiveStepLoop::start(&config()).unwrap();
+    let out = Outputs::default();
+    let mut market = SyntheticMarket::default();
+    five_step.ingest_market(0, 1, market.snapshot(1_000, 1_000), out.sink());
+    // Synthetic diffs are stamped 1 ms; the book: bid 60000.0 × 1.000, ask 60000.1 × 1.000.
+    five_step.ingest_market(0, 2, market.depth(1_000, 1_000), out.sink());
+    // A sell print of 0.500 into the bid at 5 ms: the depth stream has not passed 5 ms yet.
+    let trade = br#"{"stream":"btcusdt@trade","data":{"e":"trade","T":5,"p":"60000.0","q":"0.500","m":true}}"#;
+    five_step.ingest_market(0, 3, trade, out.sink());
+    assert_eq!(five_step.darkpool().counts().prints, 0, "held back");
+    assert_eq!(five_step.feeds().next().unwrap().1.pending_prints(), 1);
+    // The diff at 10 ms shows the fill: the print comes out first, judged with the book at 5 ms.
+    let diff = br#"{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":10,"T":10,"U":102,"u":102,"pu":101,"b":[["60000.0","0.500"]],"a":[]}}"#;
+    five_step.ingest_market(0, 4, diff, out.sink());
+    let counts = five_step.darkpool().counts();
+    assert_eq!((counts.prints, counts.hidden), (1, 0), "{counts:?}");
+    // A print the stream never passes is handed over at the end.
+    let trade = br#"{"stream":"btcusdt@trade","data":{"e":"trade","T":20,"p":"60000.0","q":"0.100","m":true}}"#;
+    five_step.ingest_market(0, 5, trade, out.sink());
+    let (_, feed) = five_step.feeds().next().unwrap();
+    let stats = feed.print_stats();
+    assert_eq!((feed.pending_prints(), stats.received, stats.delivered), (1, 2, 1));
+    assert_eq!(five_step.ingest_counts(), qp_loop::IngestCounts::default());
+    five_step.finish(out.sink()).unwrap();
 }

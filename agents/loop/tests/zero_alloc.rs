@@ -8,8 +8,8 @@
 use qp_alloc_counter::{CountingAllocator, allocations};
 use std::cell::Cell;
 
+use qp_loop::bench::SyntheticMarket;
 use qp_loop::{FiveStepLoop, LoopConfig};
-use qp_replay::BookTicker;
 use qp_wire::FrameType;
 
 #[global_allocator]
@@ -18,19 +18,14 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 const HEADLINES: [&str; 2] =
     ["Bitcoin surges to a record as ETF inflows jump", "Bitcoin plunges after exchange hack, analysts see losses"];
 
-/// One loop iteration through all five steps with the real ingest agents:
-/// a book update and a headline that confirm each other, then wait for the order.
-fn iteration(five_step: &mut FiveStepLoop, i: u64, intents: &Cell<u64>) {
+/// One loop iteration through all five steps with the real ingest agents: a
+/// depth diff (decoded, applied to the book, scanned) and a headline that
+/// confirm each other, then wait for the order.
+fn iteration(five_step: &mut FiveStepLoop, market: &mut SyntheticMarket, i: u64, intents: &Cell<u64>) {
     let bullish = i.is_multiple_of(2);
-    let ts = 1_000_000_000 + i * 200_000_000; // 200 ms apart: past the imbalance agent's interval
-    let ticker = BookTicker {
-        local_ts_ns: ts,
-        update_id: i,
-        bid_price: 600_000,
-        bid_qty: if bullish { 9_000 } else { 500 },
-        ask_price: 600_001,
-        ask_qty: if bullish { 500 } else { 9_000 },
-    };
+    // 1.2 s apart: past AlphaScanner's 1 s imbalance window, so each diff's flow stands alone.
+    let ts = 1_000_000_000 + i * 1_200_000_000;
+    let (bid, ask) = if bullish { (9_000, 1_000) } else { (1_000, 9_000) };
     let arrived = Cell::new(false);
     let on_output = |frame: &qp_wire::FrameBuf| {
         if frame.header().frame_type.get() == FrameType::OrderIntent as u16 {
@@ -38,8 +33,7 @@ fn iteration(five_step: &mut FiveStepLoop, i: u64, intents: &Cell<u64>) {
         }
         arrived.set(true);
     };
-    let btc = five_step.registry().lookup("BTCUSDT").unwrap();
-    five_step.ingest_ticker(btc, &ticker, on_output);
+    five_step.ingest_market(0, ts, market.depth(bid, ask), on_output);
     five_step.ingest_headline(ts, HEADLINES[(i % 2) as usize], on_output);
     while !arrived.get() {
         if !five_step.poll_output(on_output) {
@@ -53,14 +47,17 @@ fn the_five_step_loop_allocates_nothing_after_warm_up() {
     let config = LoopConfig::embedded_default().unwrap();
     let mut five_step = FiveStepLoop::start(&config).unwrap();
     let intents = Cell::new(0);
+    let mut market = SyntheticMarket::default();
+    five_step.ingest_market(0, 0, market.snapshot(1_000, 1_000), |_| {});
+    five_step.ingest_market(0, 1, market.depth(1_000, 1_000), |_| {});
     for i in 0..10_000 {
-        iteration(&mut five_step, i, &intents);
+        iteration(&mut five_step, &mut market, i, &intents);
     }
     assert_eq!(intents.get(), 10_000, "warm-up: every iteration ends in an order intent");
 
     let before = allocations();
     for i in 10_000..110_000 {
-        iteration(&mut five_step, i, &intents);
+        iteration(&mut five_step, &mut market, i, &intents);
     }
     let during = allocations() - before;
 

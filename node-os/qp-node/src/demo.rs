@@ -4,8 +4,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use qp_loop::{FiveStepLoop, LoopConfig, LoopError};
-use qp_replay::{ReplayError, ReplayEvent, merge_timeline, read_book_tickers, read_headlines};
+use qp_alpha_scanner::ScannerCounts;
+use qp_book::binance::DepthSyncStats;
+use qp_darkpool_scan::DarkPoolCounts;
+use qp_loop::{FiveStepLoop, IngestCounts, LoopConfig, LoopError};
+use qp_replay::{ReplayError, ReplayEvent, merge_timeline, read_feed, read_headlines};
 use qp_runtime::{LatencySummary, LatencyTable, Percentiles, StageStats};
 use qp_wire::{AssetId, FrameBuf, FrameRef, Side, Stage, VetoReason, decode};
 
@@ -22,8 +25,6 @@ pub enum DemoError {
     Replay(#[from] ReplayError),
     #[error(transparent)]
     Loop(#[from] LoopError),
-    #[error("asset {0} is configured but not registered")]
-    Unregistered(String),
 }
 
 /// Everything the demo prints.
@@ -37,7 +38,11 @@ pub struct DemoReport {
     pub elapsed: Duration,
     pub stats: Vec<StageStats>,
     pub ingest_time: Percentiles,
-    pub ingest_errors: u64,
+    pub ingest_counts: IngestCounts,
+    /// Per configured asset: symbol and its feed's synchronisation figures.
+    pub feeds: Vec<(String, DepthSyncStats)>,
+    pub scanner: ScannerCounts,
+    pub darkpool: DarkPoolCounts,
     pub intents: BTreeMap<(String, &'static str), (u64, i64)>,
     pub vetoes: BTreeMap<String, u64>,
     pub samples: Vec<String>,
@@ -119,18 +124,13 @@ pub fn run_demo(config: &LoopConfig, data: &Path) -> Result<DemoReport, DemoErro
     let mut instruments = Vec::with_capacity(config.assets.len());
     let mut loaded = Vec::new();
     for asset in &config.assets {
-        let tickers = read_book_tickers(&data.join(&asset.feed), asset.price_decimals, asset.qty_decimals)?;
-        loaded.push((asset.symbol.clone(), tickers.len(), asset.feed.clone()));
-        instruments.push(tickers);
+        let feed = read_feed(&data.join(&asset.feed))?;
+        loaded.push((asset.symbol.clone(), feed.lines.len(), asset.feed.clone()));
+        instruments.push(feed);
     }
     let timeline = merge_timeline(&instruments, &headlines);
 
     let mut five_step = FiveStepLoop::start(config)?;
-    let ids = config
-        .assets
-        .iter()
-        .map(|a| five_step.registry().lookup(&a.symbol).ok_or_else(|| DemoError::Unregistered(a.symbol.clone())))
-        .collect::<Result<Vec<AssetId>, _>>()?;
     let workers = five_step.worker_names().iter().map(|s| (*s).to_owned()).collect();
     let mut tally = Tally {
         config,
@@ -146,15 +146,15 @@ pub fn run_demo(config: &LoopConfig, data: &Path) -> Result<DemoReport, DemoErro
     for event in &timeline {
         match *event {
             ReplayEvent::Headline { ts_ns, text } => five_step.ingest_headline(ts_ns, text, |f| tally.record(f)),
-            ReplayEvent::Ticker { instrument, ticker } => {
-                if let Some(&asset) = ids.get(instrument) {
-                    five_step.ingest_ticker(asset, ticker, |f| tally.record(f));
-                }
+            ReplayEvent::Market { instrument, ts_ns, json } => {
+                five_step.ingest_market(instrument, ts_ns, json, |f| tally.record(f));
             }
         }
     }
     let ingest_time = five_step.ingest_time();
-    let ingest_errors = five_step.ingest_errors();
+    let ingest_counts = five_step.ingest_counts();
+    let feeds = five_step.feeds().map(|(asset, feed)| (tally.symbol(asset), feed.stats())).collect();
+    let (scanner, darkpool) = (five_step.scanner().counts(), five_step.darkpool().counts());
     let stats = five_step.finish(|f| tally.record(f))?;
     let elapsed = start.elapsed();
 
@@ -167,7 +167,10 @@ pub fn run_demo(config: &LoopConfig, data: &Path) -> Result<DemoReport, DemoErro
         elapsed,
         stats,
         ingest_time,
-        ingest_errors,
+        ingest_counts,
+        feeds,
+        scanner,
+        darkpool,
         intents: tally.intents,
         vetoes: tally.vetoes,
         samples: tally.samples,
@@ -179,7 +182,7 @@ impl fmt::Display for DemoReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "QuantPype Node demo: recorded data through the five-step loop")?;
         for (symbol, count, feed) in &self.loaded {
-            writeln!(f, "  loaded {count:>7} {symbol} top-of-book updates  ({feed})")?;
+            writeln!(f, "  loaded {count:>7} {symbol} market-data messages  ({feed})")?;
         }
         writeln!(
             f,
@@ -199,9 +202,34 @@ impl fmt::Display for DemoReport {
         writeln!(f, "\nWhat happened")?;
         writeln!(
             f,
-            "  1 ingest   {} signal frames (SentimentX sentiment + book); {} events refused as bad data",
+            "  1 ingest   {} signal frames (SentimentX sentiment + AlphaScanner book + DarkPoolScan prints)",
             confirm.map_or(0, |s| s.frames_in),
-            self.ingest_errors
+        )?;
+        for (symbol, s) in &self.feeds {
+            writeln!(
+                f,
+                "             {symbol} book: {} of {} depth diffs applied, {} gaps, {} crossed; {} trades; \
+                 book tickers that line up with a diff: {}/{} agree",
+                s.applied, s.depth_updates, s.gaps, s.crossed, s.trades, s.ticker_matched, s.ticker_compared
+            )?;
+        }
+        let c = &self.scanner;
+        writeln!(
+            f,
+            "             AlphaScanner: {} imbalance, {} liquidity-drop, {} spoofing signals; \
+             DarkPoolScan: {} prints, {} hidden, {} blocks",
+            c.imbalance_signals,
+            c.liquidity_signals,
+            c.spoofing_signals,
+            self.darkpool.prints,
+            self.darkpool.hidden,
+            self.darkpool.blocks
+        )?;
+        let bad = &self.ingest_counts;
+        writeln!(
+            f,
+            "             refused as bad data: {} feed messages, {} agent events",
+            bad.feed_errors, bad.agent_errors
         )?;
         writeln!(
             f,

@@ -77,7 +77,8 @@ fn parity(path: &Path, assets: &[String], window: usize, as_json: bool) -> anyho
     }
     println!("risk parity over the last {window} returns ({} iterations)", report.solution.iterations);
     println!("  {:<8} {:>12} {:>14}", "asset", "weight", "risk share");
-    for ((asset, w), rc) in report.assets.iter().zip(&report.solution.weights).zip(&report.solution.risk_contributions) {
+    for ((asset, w), rc) in report.assets.iter().zip(&report.solution.weights).zip(&report.solution.risk_contributions)
+    {
         println!("  {asset:<8} {w:>12.8} {rc:>14.12}");
     }
     Ok(())

@@ -27,7 +27,9 @@ fn demo_replays_the_shared_data_through_all_five_steps() {
     let output = run("qp-node", &["demo", "--data", data.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("loaded   66089 BTCUSDT top-of-book updates"), "{stdout}");
+    assert!(stdout.contains("loaded   93954 BTCUSDT market-data messages"), "{stdout}");
+    assert!(stdout.contains("BTCUSDT book: 6547 of 6551 depth diffs applied, 0 gaps, 0 crossed"), "{stdout}");
+    assert!(stdout.contains("book tickers that line up with a diff: 126/126 agree"), "{stdout}");
     assert!(stdout.contains("loaded    9543 headlines"), "{stdout}");
     for step in ["1 ingest", "2 confirm", "3 decide", "4 risk", "5 execute"] {
         assert!(stdout.contains(step), "{step} missing: {stdout}");
@@ -230,4 +232,80 @@ fn bench_sentiment_reports_both_backends() {
     for backend in ["native", "onnxruntime"] {
         assert!(json[backend]["p99_ns"].as_u64().unwrap() > 0, "{backend}: {json}");
     }
+}
+
+fn json_output(name: &str, args: &[&str]) -> serde_json::Value {
+    let output = run(name, args);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn lobster(kind: &str) -> String {
+    shared_data().join(format!("lobster/AAPL_2012-06-21_34200000_57600000_{kind}_10.csv")).to_str().unwrap().to_owned()
+}
+
+#[test]
+fn book_lobster_checks_every_step_on_the_determined_levels() {
+    let (message, orderbook) = (lobster("message"), lobster("orderbook"));
+    let json = json_output("qpctl", &["book", "lobster", "--message", &message, "--orderbook", &orderbook, "--json"]);
+    assert_eq!(json["messages"], 999);
+    assert_eq!(json["rows_compared"], 998);
+    assert_eq!(json["rows_matched"], 998);
+    assert_eq!(json["rows_unknowable_level"], 318);
+    assert!(json["first_mismatch"].is_null());
+    assert!(json["continuous_rows_matched"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn book_binance_keeps_a_book_the_exchange_tickers_agree_with() {
+    let file = shared_data().join("binance/usdm-btcusdt-20240808.gz");
+    let json = json_output("qpctl", &["book", "binance", file.to_str().unwrap(), "--passes", "1", "--json"]);
+    for (key, value) in [("events", 93_954), ("depth_updates", 6_551), ("trades", 21_313), ("gaps", 0), ("crossed", 0)]
+    {
+        assert_eq!(json[key], value, "{key}: {json}");
+    }
+    assert_eq!(json["ticker_compared"], 126);
+    assert_eq!(json["ticker_matched"], 126);
+    assert!(json["events_per_s"].as_f64().unwrap() > 0.0);
+
+    let output =
+        run("qpctl", &["book", "binance", "/nonexistent/feed.gz", "--price-decimals", "1", "--qty-decimals", "3"]);
+    assert!(!output.status.success());
+    assert!(stderr_line(&output).contains("/nonexistent/feed.gz"));
+}
+
+#[test]
+fn scan_darkpool_scores_the_hidden_executions() {
+    let (message, orderbook) = (lobster("message"), lobster("orderbook"));
+    let json = json_output("qpctl", &["scan", "darkpool", "--message", &message, "--orderbook", &orderbook, "--json"]);
+    assert_eq!(json["type5_prints"], 61);
+    assert!(json["recall"].as_f64().unwrap() >= 0.9, "{json}");
+}
+
+#[test]
+fn risk_parity_matches_riskfolio_and_var_reports_its_backtest() {
+    let prices = shared_data().join("riskfolio/stock_prices.csv");
+    let prices = prices.to_str().unwrap();
+    let assets = "JCI,TGT,CMCSA,CPB,MO,AMZN,APA,MMC,JPM,ZION";
+    let json =
+        json_output("qpctl", &["risk", "parity", "--prices", prices, "--assets", assets, "--window", "200", "--json"]);
+    // Riskfolio-Lib's MV weights (Classic_RP.csv), to 1e-5.
+    for (asset, riskfolio) in
+        [("AMZN", 0.104_461_529), ("APA", 0.044_959_045), ("CPB", 0.141_291_406), ("ZION", 0.076_042_592)]
+    {
+        let w = json["weights"][asset].as_f64().unwrap();
+        assert!((w - riskfolio).abs() < 1e-5, "{asset}: {w} vs {riskfolio}");
+        let share = json["risk_contributions"][asset].as_f64().unwrap();
+        assert!((share - 0.1).abs() < 1e-9, "{asset}: risk share {share}");
+    }
+    let json = json_output("qpctl", &["risk", "var", "--prices", prices, "--assets", assets, "--json"]);
+    let historical = json["historical"]["var"].as_f64().unwrap();
+    assert!(historical > 0.0 && json["historical"]["cvar"].as_f64().unwrap() >= historical, "{json}");
+    let zone = json["backtest"]["historical"]["traffic_light"].as_str().unwrap();
+    assert!(["green", "yellow", "red"].contains(&zone), "{json}");
+    assert!(json["backtest"]["parametric"]["kupiec_p_value"].is_f64());
+
+    let output = run("qpctl", &["risk", "parity", "--prices", prices, "--assets", "JCI,NOPE"]);
+    assert!(!output.status.success());
+    assert!(stderr_line(&output).contains("NOPE"));
 }

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use qp_book::binance::{
     BinanceDecoder, BinanceError, BinanceMessage, BinanceReplay, BookTickerUpdate, DepthSnapshot, DepthSync,
-    DepthUpdate, MAX_JSON_DEPTH, SyncState, TickerCheck, split_feed_line,
+    DepthUpdate, MAX_JSON_DEPTH, PrintBook, PrintReconciler, PrintReconcilerStats, PrintTiming, ReconciledPrint,
+    SyncState, TickerCheck, split_feed_line,
 };
-use qp_book::{BookRead, BookSide, Grid, Level, TradePrint};
+use qp_book::{BookRead, BookSide, Grid, L2Book, Level, TradePrint};
 use qp_replay::FixedPointError;
 
 fn recording(name: &str) -> Vec<u8> {
@@ -114,7 +115,7 @@ fn lv(price: i64, qty: i64) -> Level {
 }
 
 fn diff<'d>(first: u64, last: u64, prev: Option<u64>, bids: &'d [Level], asks: &'d [Level]) -> DepthUpdate<'d> {
-    DepthUpdate { first_update_id: first, last_update_id: last, prev_update_id: prev, bids, asks }
+    DepthUpdate { first_update_id: first, last_update_id: last, prev_update_id: prev, exchange_ts_ns: None, bids, asks }
 }
 
 fn snapshot_at(id: u64) -> DepthSnapshot<'static> {
@@ -240,6 +241,7 @@ fn decodes_each_kind_of_message() {
             first_update_id: 5,
             last_update_id: 9,
             prev_update_id: Some(4),
+            exchange_ts_ns: None,
             bids: &[lv(15, 0)],
             asks: &[]
         }))
@@ -376,4 +378,263 @@ fn every_truncation_of_real_lines_is_an_error_not_a_panic() {
         }
     }
     assert_eq!(kinds, [true; 4]);
+}
+
+// ---- Trade prints judged around their exchange time (PrintReconciler) ----
+
+/// DarkPoolScan's rule (`qp_darkpool_scan::hidden_reason`, which this crate cannot
+/// depend on), by reason: 0 explained, 1 empty side, 2 inside the spread, 3 no
+/// visible level, 4 exceeds the visible size.
+fn hidden_kind(book: &L2Book, print: &TradePrint) -> usize {
+    let side = print.resting_side;
+    let Some(touch) = book.best(side) else { return 1 };
+    if side.better(print.price, touch.price) {
+        let inside = book.best(side.opposite()).is_none_or(|o| side.opposite().better(print.price, o.price));
+        return if inside { 2 } else { 3 };
+    }
+    match book.qty_at(side, print.price) {
+        0 => 3,
+        visible if print.qty > visible => 4,
+        _ => 0,
+    }
+}
+
+fn explains(book: &L2Book, print: &TradePrint) -> bool {
+    hidden_kind(book, print) == 0
+}
+
+/// Prints of a recording judged at arrival and reconciled: (hidden by reason at arrival, after, stats).
+fn print_figures(name: &str, price_decimals: u32, qty_decimals: u32) -> ([u64; 5], [u64; 5], PrintReconcilerStats) {
+    let bytes = recording(name);
+    let mut decoder = BinanceDecoder::new(price_decimals, qty_decimals);
+    let mut sync = DepthSync::new(grid());
+    let mut prints = PrintReconciler::default();
+    let (mut before, mut after) = ([0u64; 5], [0u64; 5]);
+    let mut judge = |r: ReconciledPrint, book: &L2Book| {
+        let kind = hidden_kind(book, &r.print);
+        assert_eq!(kind == 0, r.book != PrintBook::Unexplained);
+        after[kind] += 1;
+    };
+    for line in lines(&bytes) {
+        match decoder.decode(split_feed_line(line).unwrap().1).unwrap() {
+            BinanceMessage::Depth(diff) => {
+                let applied = sync.last_applied_update_id();
+                if let Some(ts) = diff.exchange_ts_ns {
+                    prints.before_depth(&mut sync, ts, explains, &mut judge);
+                }
+                sync.apply_depth(&diff);
+                if sync.is_synchronised() && sync.last_applied_update_id() != applied {
+                    prints.on_depth(&mut sync, explains, &mut judge);
+                }
+            }
+            BinanceMessage::Snapshot(snapshot) => {
+                prints.flush(&mut sync, explains, &mut judge);
+                sync.load_snapshot(&snapshot);
+            }
+            BinanceMessage::Trade(print) => {
+                if sync.is_synchronised() {
+                    before[hidden_kind(sync.book(), &print)] += 1;
+                }
+                prints.on_trade(&mut sync, print, explains, &mut judge);
+            }
+            BinanceMessage::BookTicker(_) => {}
+        }
+    }
+    prints.flush(&mut sync, explains, &mut judge);
+    (before, after, prints.stats())
+}
+
+/// The figures of the three recordings, before (each print judged against the
+/// book at its arrival) and after (reconciled), by reason
+/// [explained, empty side, inside the spread, no visible level, exceeds visible size]:
+///
+/// | file | prints judged | before | after | same ms (B) | within aggregate (C) |
+/// |---|---|---|---|---|---|
+/// | usdm-btcusdt | 21,308 (5 dropped before the snapshot) | 1,560 (0/327/1,037/196) | 2 (0/1/1/0) | 345 | 1,407 |
+/// | spot-btcusdt | 9,756 (1 dropped) | 2,236 (0/152/2,023/61) | 453 (0/0/453/0) | 2 | 1,193 |
+/// | spot-ethusdt | 6,106 | 648 (0/55/552/41) | 11 (0/0/11/0) | 0 | 506 |
+///
+/// No print was judged late (every one waited for a later diff).
+#[test]
+fn judged_around_their_time_the_usdm_prints_are_all_but_explained() {
+    let (before, after, stats) = print_figures("usdm-btcusdt", 1, 3);
+    let prints = stats.delivered;
+    assert_eq!((stats.received, stats.dropped_unsynchronised, prints), (21_313, 5, 21_308));
+    assert_eq!(before.iter().sum::<u64>(), prints);
+    assert_eq!(after.iter().sum::<u64>(), prints);
+    // At arrival: 1,560 "hidden" (7.3 %); USD-M futures have no hidden orders.
+    assert!(prints - before[0] > 1_500, "{before:?}");
+    // Reconciled: 2 (0.01 %).
+    assert!(prints - after[0] <= prints / 200, "{after:?} {stats:?}");
+    assert_eq!(stats.unexplained, prints - after[0]);
+    assert!(stats.explained_before_same_ms > 0 && stats.explained_within_aggregate > 0, "{stats:?}");
+    assert_eq!((stats.judged_after_depth, stats.judged_late, stats.judged_flushed), (prints, 0, 0));
+
+    for (name, qty_decimals, at_most) in [("spot-btcusdt", 6, 500), ("spot-ethusdt", 5, 20)] {
+        let (before, after, stats) = print_figures(name, 2, qty_decimals);
+        println!("{name}: before {before:?} after {after:?} {stats:?}");
+        assert!(prints - after[0] > 0);
+        assert!(
+            stats.unexplained <= at_most && stats.unexplained * 4 < stats.delivered - before[0],
+            "{name} {stats:?}"
+        );
+        assert_eq!(stats.received, stats.delivered + stats.dropped_unsynchronised, "{name}");
+    }
+}
+
+fn diff_at<'d>(first: u64, prev: u64, ts_ms: u64, bids: &'d [Level], asks: &'d [Level]) -> DepthUpdate<'d> {
+    DepthUpdate {
+        first_update_id: first,
+        last_update_id: first,
+        prev_update_id: Some(prev),
+        exchange_ts_ns: Some(ts_ms * 1_000_000),
+        bids,
+        asks,
+    }
+}
+
+fn print_at(ts_ms: u64, price: i64, qty: i64, resting_side: BookSide) -> TradePrint {
+    TradePrint { ts_ns: ts_ms * 1_000_000, price, qty, resting_side }
+}
+
+/// A synchronised book at id 15: bid 100 × 5, ask 101 × 7.
+fn synchronised() -> DepthSync {
+    let mut sync = DepthSync::new(grid());
+    sync.load_snapshot(&snapshot_at(15));
+    sync
+}
+
+/// What came out of one reconciler call: each print with its verdict and the book's touch it came with.
+type Delivered = Vec<(ReconciledPrint, Option<Level>, Option<Level>)>;
+
+fn collect(out: &mut Delivered) -> impl FnMut(ReconciledPrint, &L2Book) + '_ {
+    |r, book| out.push((r, book.best_bid(), book.best_ask()))
+}
+
+#[test]
+fn a_print_after_the_diff_that_took_its_liquidity_is_judged_before_that_diff() {
+    // (a) The diff at 10 ms removes the ask at 101; the print it shows (at 5 ms) arrives after it.
+    let mut sync = synchronised();
+    let mut prints = PrintReconciler::default();
+    let mut out = Delivered::new();
+    sync.apply_depth(&diff_at(16, 15, 10, &[], &[lv(101, 0), lv(102, 3)]));
+    prints.on_depth(&mut sync, explains, collect(&mut out));
+    assert!(out.is_empty());
+    // At arrival the book cannot explain it (no ask at 101 any more) ...
+    let print = print_at(5, 101, 7, BookSide::Ask);
+    assert!(!explains(sync.book(), &print));
+    // ... but the depth stream has passed 5 ms: judged at once, against the book before the diff.
+    prints.on_trade(&mut sync, print, explains, collect(&mut out));
+    assert_eq!(out.len(), 1);
+    let (r, bid, ask) = out[0];
+    assert_eq!((r.print, r.book, r.timing), (print, PrintBook::AtPrint, PrintTiming::AfterDepth));
+    assert_eq!((bid, ask), (Some(lv(100, 5)), Some(lv(101, 7))));
+    // The book is current again.
+    assert_eq!(sync.book().best_ask(), Some(lv(102, 3)));
+}
+
+#[test]
+fn a_print_that_arrives_before_the_diffs_showing_its_liquidity_waits_for_them() {
+    // (b) A buy print at 99 at 15 ms while the book still says bid 100 / ask 101.
+    let mut sync = synchronised();
+    let mut prints = PrintReconciler::default();
+    let mut out = Delivered::new();
+    sync.apply_depth(&diff_at(16, 15, 10, &[lv(100, 6)], &[]));
+    prints.on_depth(&mut sync, explains, collect(&mut out));
+    let print = print_at(15, 99, 2, BookSide::Ask);
+    prints.on_trade(&mut sync, print, explains, collect(&mut out));
+    assert!(out.is_empty(), "the depth stream has not passed 15 ms");
+    assert_eq!(prints.pending(), 1);
+    // The diff at 14 ms moves the market down: the ask at 99 appears. Still not past 15 ms.
+    sync.apply_depth(&diff_at(17, 16, 14, &[lv(100, 0), lv(98, 4)], &[lv(99, 5)]));
+    prints.on_depth(&mut sync, explains, collect(&mut out));
+    assert!(out.is_empty());
+    // The diff at 20 ms (the print's fill and more) passes it: judged with the book at 15 ms.
+    sync.apply_depth(&diff_at(18, 17, 20, &[], &[lv(99, 0), lv(100, 1)]));
+    prints.on_depth(&mut sync, explains, collect(&mut out));
+    assert_eq!(out.len(), 1);
+    let (r, bid, ask) = out[0];
+    assert_eq!((r.book, r.timing), (PrintBook::AtPrint, PrintTiming::AfterDepth));
+    assert_eq!((bid, ask), (Some(lv(98, 4)), Some(lv(99, 5))));
+    assert_eq!(sync.book().best_ask(), Some(lv(100, 1)));
+    assert_eq!(prints.pending(), 0);
+}
+
+#[test]
+fn within_one_millisecond_either_order_explains_the_print() {
+    // The diff at 10 ms takes the ask at 101 (the print's own fill); the print is stamped 10 ms too.
+    let mut sync = synchronised();
+    let mut prints = PrintReconciler::default();
+    let mut out = Delivered::new();
+    sync.apply_depth(&diff_at(16, 15, 10, &[], &[lv(101, 0), lv(102, 3)]));
+    prints.on_depth(&mut sync, explains, collect(&mut out));
+    let print = print_at(10, 101, 7, BookSide::Ask);
+    prints.on_trade(&mut sync, print, explains, collect(&mut out));
+    assert!(out.is_empty(), "a diff of the same millisecond does not pass the print");
+    sync.apply_depth(&diff_at(17, 16, 11, &[lv(99, 1)], &[]));
+    prints.on_depth(&mut sync, explains, collect(&mut out));
+    // State A (every diff up to 10 ms) has no ask at 101; state B (before the 10 ms diff) has it.
+    assert_eq!(out.len(), 1);
+    let (r, _, ask) = out[0];
+    assert_eq!(r.book, PrintBook::BeforeSameMs);
+    assert_eq!(ask, Some(lv(101, 7)), "the agent sees the book that explains the print");
+    assert_eq!(prints.stats().explained_before_same_ms, 1);
+}
+
+#[test]
+fn liquidity_shown_and_taken_inside_one_aggregate_is_visible_but_an_untouched_level_is_not() {
+    let mut sync = synchronised();
+    let mut prints = PrintReconciler::default();
+    let mut out = Delivered::new();
+    // A buy print at 99 at 15 ms; the next diff (20 ms, an aggregate) moved the market
+    // down and shows what the print left at 99. Neither the book at 15 ms nor before shows it.
+    prints.on_trade(&mut sync, print_at(15, 99, 2, BookSide::Ask), explains, collect(&mut out));
+    sync.apply_depth(&diff_at(16, 15, 20, &[lv(100, 0), lv(98, 4)], &[lv(99, 1)]));
+    prints.on_depth(&mut sync, explains, collect(&mut out));
+    let (r, bid, ask) = out[0];
+    assert_eq!(r.book, PrintBook::WithinAggregate);
+    // State C: the book after the aggregate with the print's fill put back.
+    assert_eq!((bid, ask), (Some(lv(98, 4)), Some(lv(99, 3))));
+    assert_eq!(sync.book().best_ask(), Some(lv(99, 1)));
+
+    // A buy print of 9 at 101, where 7 rest and no diff touches the level: hidden (an iceberg's reserve).
+    let print = print_at(25, 101, 9, BookSide::Ask);
+    prints.on_trade(&mut sync, print, explains, collect(&mut out));
+    sync.apply_depth(&diff_at(17, 16, 30, &[lv(97, 1)], &[]));
+    prints.on_depth(&mut sync, explains, collect(&mut out));
+    let (r, bid, ask) = out[1];
+    assert_eq!((r.print, r.book), (print, PrintBook::Unexplained));
+    assert_eq!((bid, ask), (Some(lv(98, 4)), Some(lv(99, 1))), "an unexplained print comes with state A");
+    let stats = prints.stats();
+    assert_eq!((stats.explained_within_aggregate, stats.unexplained), (1, 1));
+    assert_eq!(sync.book().level_count(BookSide::Bid), 2);
+}
+
+#[test]
+fn the_queue_is_bounded_in_prints_and_in_time_and_loses_nothing_silently() {
+    let mut sync = DepthSync::new(grid());
+    let mut prints = PrintReconciler::new(2, 1_000_000_000);
+    let mut out = Delivered::new();
+    // Before the snapshot there is no book: dropped and counted.
+    prints.on_trade(&mut sync, print_at(1, 100, 1, BookSide::Bid), explains, collect(&mut out));
+    sync.load_snapshot(&snapshot_at(15));
+    for ms in 2..=4 {
+        prints.on_trade(&mut sync, print_at(ms, 100, 1, BookSide::Bid), explains, collect(&mut out));
+    }
+    // The third waiting print pushed the oldest out, judged with what is known.
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].0.print.ts_ns, out[0].0.timing), (2_000_000, PrintTiming::Late));
+    assert_eq!(prints.pending(), 2);
+    // The feed's exchange clock runs 1 s past the print at 3 ms: it goes, late; 4 ms stays.
+    prints.on_trade(&mut sync, print_at(1_003, 100, 1, BookSide::Bid), explains, collect(&mut out));
+    assert_eq!(out.len(), 2);
+    assert_eq!((out[1].0.print.ts_ns, out[1].0.timing), (3_000_000, PrintTiming::Late));
+    assert_eq!(prints.pending(), 2);
+    prints.flush(&mut sync, explains, collect(&mut out));
+    assert_eq!(out.len(), 4);
+    assert!(out[2..].iter().all(|(r, _, _)| r.timing == PrintTiming::Flushed && r.book == PrintBook::AtPrint));
+    let stats = prints.stats();
+    assert_eq!(stats.received, 5);
+    assert_eq!(stats.received, stats.delivered + stats.dropped_unsynchronised);
+    assert_eq!((stats.judged_late, stats.judged_flushed, stats.dropped_unsynchronised), (2, 2, 1));
 }

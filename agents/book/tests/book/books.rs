@@ -389,8 +389,9 @@ proptest! {
             prop_assert_eq!(l3_levels(&l3), l2_levels(&l2), "after {:?}", event);
         }
         let _ = l3_state(&l3);
-        // A long stream is not mostly refusals.
-        prop_assert!(ops.len() < 30 || accepted * 3 >= ops.len(), "{accepted} of {} accepted", ops.len());
+        // A long stream is not all refusals (a draw of mostly reduces on an empty book can
+        // legitimately refuse most of them, so this asks for some acceptance, not a rate).
+        prop_assert!(ops.len() < 30 || accepted > 0, "{accepted} of {} accepted", ops.len());
     }
 
     /// Applying an event then undoing it restores the L3 book exactly (queues

@@ -77,6 +77,15 @@ impl Agent for SignalJoiner {
                     }
                 }
             }
+            // DarkPoolScan's prints inform the alpha agent's features (issue 7); the
+            // baseline join does not use them, and they confirm nothing by themselves.
+            FrameRef::BlockPrint(f) => {
+                let asset = f.payload.asset();
+                self.latest
+                    .get(asset)
+                    .map(|_| ())
+                    .ok_or(AgentError::UnknownAsset { agent: "signal-joiner", asset: asset.get() })
+            }
             other => Err(AgentError::UnexpectedFrame { agent: "signal-joiner", frame_type: other.frame_type() }),
         }
     }

@@ -4,7 +4,6 @@
 //! loop's own.
 
 pub mod baseline_alpha;
-pub mod baseline_imbalance;
 pub mod baseline_risk;
 pub mod confirm;
 pub mod execution_handoff;
