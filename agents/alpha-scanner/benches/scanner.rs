@@ -2,10 +2,10 @@
 //! AlphaScanner per book event, on the labelled simulator's L3 flow (normal
 //! intensity, spoofing episodes included). Criterion measures the book's apply
 //! alone and apply + scanner; the scanner's own cost is the difference. Then a
-//! pass times each scanner call with `Instant` (clock overhead subtracted) and
-//! prints p50/p99 per event.
+//! pass times each scanner call (`qp_runtime::PerCallTimer`, clock overhead
+//! subtracted) and prints p50/p99/p99.9/max per event.
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use qp_alpha_scanner::{
@@ -13,7 +13,7 @@ use qp_alpha_scanner::{
     simulate,
 };
 use qp_book::{Grid, L3Book};
-use qp_runtime::{AgentContext, IngestAgent, Outbox};
+use qp_runtime::{AgentContext, IngestAgent, Outbox, PerCallTimer};
 use qp_wire::AssetId;
 
 fn flow() -> SimulatedFlow {
@@ -95,55 +95,27 @@ fn bench_scanner(c: &mut Criterion) {
     group.finish();
 }
 
-fn percentile(sorted: &[u64], q: f64) -> u64 {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
-
-/// Time every scanner call over three passes of the flow.
+/// Time every scanner call (and the book's apply before it) over three passes of the flow.
 fn per_event_percentiles(_c: &mut Criterion) {
     let flow = flow();
-    let mut overhead: Vec<u64> = (0..100_000)
-        .map(|_| {
-            let t = Instant::now();
-            black_box(());
-            t.elapsed().as_nanos() as u64
-        })
-        .collect();
-    overhead.sort_unstable();
-    let clock_ns = percentile(&overhead, 0.5);
-
     let mut replay = Replay::new(&flow);
     let mut scanner = scanner(&flow);
     let mut out = Outbox::new("bench");
-    let mut samples = Vec::with_capacity(flow.events.len() * 3);
-    let mut apply = Vec::with_capacity(flow.events.len() * 3);
+    let mut scan = PerCallTimer::new();
+    let mut apply = PerCallTimer::with_overhead(scan.overhead_ns());
     for pass in 0..4 {
+        if pass == 1 {
+            // The first pass warms caches and the branch predictors.
+            scan.reset();
+            apply.reset();
+        }
         for _ in 0..flow.events.len() {
-            let t = Instant::now();
-            let (wrapped, i) = replay.step();
-            let applied = t.elapsed().as_nanos() as u64;
-            let t = Instant::now();
-            scan_one(&mut scanner, &replay, i, wrapped, &mut out);
-            let scanned = t.elapsed().as_nanos() as u64;
-            if pass > 0 {
-                // The first pass warms caches and the branch predictors.
-                samples.push(scanned.saturating_sub(clock_ns));
-                apply.push(applied.saturating_sub(clock_ns));
-            }
+            let (wrapped, i) = apply.time(|| replay.step());
+            scan.time(|| scan_one(&mut scanner, &replay, i, wrapped, &mut out));
         }
     }
-    samples.sort_unstable();
-    apply.sort_unstable();
-    println!(
-        "alpha_scanner per event ({} events, clock overhead {clock_ns} ns subtracted): scanner p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns; book apply p50 {} ns, p99 {} ns",
-        samples.len(),
-        percentile(&samples, 0.5),
-        percentile(&samples, 0.99),
-        percentile(&samples, 0.999),
-        samples[samples.len() - 1],
-        percentile(&apply, 0.5),
-        percentile(&apply, 0.99),
-    );
+    println!("{}", scan.summary_line("alpha_scanner/scanner per event"));
+    println!("{}", apply.summary_line("alpha_scanner/book_apply per event"));
 }
 
 criterion_group!(benches, bench_scanner, per_event_percentiles);

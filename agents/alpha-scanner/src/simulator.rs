@@ -41,42 +41,31 @@
 //! is, if anything, mild.
 use qp_book::{BookSide, L3Event, L3Kind, OrderId};
 
-/// SplitMix64 (Steele, Lea & Flood 2014): small, fast, seedable; enough for a simulator.
-#[derive(Debug, Clone)]
-pub struct SplitMix64 {
-    state: u64,
+/// The simulator's generator (`qp-seeded-random`), re-exported as part of its API.
+pub use qp_seeded_random::SplitMix64;
+
+/// The simulator's own draws. Like every draw of a range here (`below_multiply_shift`), they
+/// use the high bits of a draw: the labelled flows, and the scores in the README, depend on
+/// this exact stream.
+trait SimulatorDraws {
+    /// Uniform in `lo..=hi`.
+    fn between(&mut self, lo: u64, hi: u64) -> u64;
+    /// True with probability `pct`/100.
+    fn percent(&mut self, pct: u64) -> bool;
+    /// An exponential gap with the given mean, in integer ns (at least 1).
+    fn exponential_ns(&mut self, mean_ns: u64) -> u64;
 }
 
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        Self { state: seed }
+impl SimulatorDraws for SplitMix64 {
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below_multiply_shift((hi.saturating_sub(lo) + 1) as usize) as u64
     }
 
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    fn percent(&mut self, pct: u64) -> bool {
+        (self.below_multiply_shift(100) as u64) < pct
     }
 
-    /// Uniform in `0..n` (`n` ≥ 1).
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n.max(1))) >> 64) as u64
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi.saturating_sub(lo) + 1)
-    }
-
-    /// True with probability `pct`/100.
-    pub fn percent(&mut self, pct: u64) -> bool {
-        self.below(100) < pct
-    }
-
-    /// An exponential gap with the given mean, in integer ns (at least 1).
-    pub fn exponential_ns(&mut self, mean_ns: u64) -> u64 {
+    fn exponential_ns(&mut self, mean_ns: u64) -> u64 {
         // −ln(U)·mean with U in (0, 1]; 53 random bits.
         let u = ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64;
         ((-u.ln() * mean_ns as f64) as u64).max(1)
@@ -404,7 +393,7 @@ impl<'c> Simulator<'c> {
 
     fn background_event(&mut self) {
         let tick = self.config.tick;
-        let roll = self.rng.below(100) as u32;
+        let roll = self.rng.below_multiply_shift(100) as u32;
         let thin = [BookSide::Bid, BookSide::Ask].into_iter().find(|&s| self.side_count(s) < 5);
         let add_pct = if self.orders.len() < self.config.target_orders { 58 } else { 42 };
         if let Some(side) = thin.filter(|_| roll >= self.config.execution_pct) {
@@ -431,7 +420,7 @@ impl<'c> Simulator<'c> {
             self.price_behind(side, -1)
         } else {
             // Geometric-ish distance behind the touch: mostly near it.
-            let behind = (self.rng.below(4) * self.rng.below(4)) as i64;
+            let behind = (self.rng.below_multiply_shift(4) * self.rng.below_multiply_shift(4)) as i64;
             self.price_behind(side, behind)
         };
         if self.rng.percent(u64::from(self.config.block_order_pct)) {
@@ -452,7 +441,7 @@ impl<'c> Simulator<'c> {
         if self.orders.is_empty() {
             return;
         }
-        let i = self.rng.below(self.orders.len() as u64) as usize;
+        let i = self.rng.below_multiply_shift(self.orders.len());
         let order = self.orders[i];
         if self.episode_orders.contains(&order.id) {
             return;
@@ -611,7 +600,7 @@ impl<'c> Simulator<'c> {
             }
         };
         let kind = if self.rng.percent(u64::from(self.config.hard_negative_pct)) {
-            match self.rng.below(4) {
+            match self.rng.below_multiply_shift(4) {
                 0 => EpisodeKind::LargeResting(style),
                 1 => EpisodeKind::LargeCancelledWithoutFill(style),
                 2 => EpisodeKind::OrdinaryFillAndCancel(style),
@@ -644,7 +633,7 @@ impl<'c> Simulator<'c> {
         });
         match kind {
             EpisodeKind::Spoof(_) | EpisodeKind::OrdinaryFillAndCancel(_) => {
-                let roll = self.rng.below(100);
+                let roll = self.rng.below_multiply_shift(100);
                 let offset = self.rng.between(1_000_000, 40_000_000);
                 if roll < 45 {
                     // Genuine first, the layers 1–40 ms later.

@@ -5,8 +5,8 @@
 //! orders over ~100 levels) p99 ≤ 300 ns each.
 //!
 //! Criterion reports means. The targets are p99s, so after the criterion groups
-//! this bench also times single operations (`qp_runtime::clock::monotonic_ns`
-//! on each side of one update, the clock's own median cost subtracted) and
+//! this bench also times single operations (`qp_runtime::PerCallTimer`: the
+//! clock read on each side of one update, its own median cost subtracted) and
 //! prints p50 / p99 / p99.9 / max per operation.
 //!
 //! The flows are generated (SplitMix64, fixed seeds), shaped like the LOBSTER
@@ -21,32 +21,26 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use qp_book::{BookRead, BookSide, Grid, L2Book, L3Book, L3Event, L3Kind, OrderId, RestingOrder};
-use qp_runtime::LatencyHistogram;
-use qp_runtime::clock::monotonic_ns;
+use qp_runtime::{PerCallTimer, clock_overhead_ns};
+use qp_seeded_random::SplitMix64;
 
 const TICK: i64 = 10;
 const LOT: i64 = 1_000;
 const CENTER: i64 = 600_000 * TICK;
 
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn side(&mut self) -> BookSide {
-        if self.next() & 1 == 0 { BookSide::Bid } else { BookSide::Ask }
-    }
+/// The flows' draws beyond [`SplitMix64`]'s own.
+trait BookDraws {
+    /// Bid or ask, from the lowest bit of a draw.
+    fn side(&mut self) -> BookSide;
     /// 1..=n, nearer 1 more often (the smaller of two uniform draws).
-    fn near_touch(&mut self, n: u64) -> i64 {
+    fn near_touch(&mut self, n: usize) -> i64;
+}
+
+impl BookDraws for SplitMix64 {
+    fn side(&mut self) -> BookSide {
+        if self.next_u64() & 1 == 0 { BookSide::Bid } else { BookSide::Ask }
+    }
+    fn near_touch(&mut self, n: usize) -> i64 {
         1 + self.below(n).min(self.below(n)) as i64
     }
 }
@@ -77,9 +71,9 @@ struct L2Flow {
 impl L2Flow {
     /// `deep_percent` of the updates land anywhere in the 1,000 levels, the
     /// rest within 20 ticks of the center; one in seven removes its level.
-    fn new(deep_percent: u64, seed: u64) -> Self {
+    fn new(deep_percent: usize, seed: u64) -> Self {
         let mut book = L2Book::with_capacity(grid(), 2 * L2_LEVELS as usize);
-        let mut rng = Rng(seed);
+        let mut rng = SplitMix64::new(seed);
         for side in [BookSide::Bid, BookSide::Ask] {
             for ticks in 1..=L2_LEVELS {
                 let _ =
@@ -90,7 +84,7 @@ impl L2Flow {
             .map(|_| {
                 let side = rng.side();
                 let ticks =
-                    if rng.below(100) < deep_percent { rng.near_touch(L2_LEVELS as u64) } else { rng.near_touch(20) };
+                    if rng.below(100) < deep_percent { rng.near_touch(L2_LEVELS as usize) } else { rng.near_touch(20) };
                 let qty = if rng.below(7) == 0 { 0 } else { (1 + rng.below(100) as i64) * LOT };
                 (side, price(side, ticks), qty)
             })
@@ -109,7 +103,7 @@ impl L2Flow {
 // ---------------------------------------------------------------------------
 // L3: ~4,000 orders over ~100 levels (50 a side).
 
-const L3_LEVELS_PER_SIDE: u64 = 50;
+const L3_LEVELS_PER_SIDE: usize = 50;
 const L3_ORDERS: usize = 4_000;
 /// Operations timed between two untimed restores of the book's shape.
 const BLOCK: usize = 64;
@@ -123,7 +117,7 @@ enum L3Op {
 
 struct L3Flow {
     book: L3Book,
-    rng: Rng,
+    rng: SplitMix64,
     /// Ids that may still rest (stale ones are skipped when drawn).
     live: Vec<OrderId>,
     next_id: OrderId,
@@ -137,8 +131,8 @@ struct L3Flow {
 impl L3Flow {
     fn new(seed: u64) -> Self {
         let mut flow = Self {
-            book: L3Book::with_capacity(grid(), 2 * L3_ORDERS, 4 * L3_LEVELS_PER_SIDE as usize),
-            rng: Rng(seed),
+            book: L3Book::with_capacity(grid(), 2 * L3_ORDERS, 4 * L3_LEVELS_PER_SIDE),
+            rng: SplitMix64::new(seed),
             live: Vec::with_capacity(4 * L3_ORDERS),
             next_id: 1,
             events: Vec::with_capacity(2 * BLOCK),
@@ -171,7 +165,7 @@ impl L3Flow {
     /// A random resting order, taken out of `live`.
     fn draw_resting(&mut self) -> RestingOrder {
         loop {
-            let at = self.rng.below(self.live.len() as u64) as usize;
+            let at = self.rng.below(self.live.len());
             let id = self.live.swap_remove(at);
             if let Some(order) = self.book.order(id) {
                 return order;
@@ -195,7 +189,7 @@ impl L3Flow {
                     let lots = o.qty / LOT;
                     let (kind, qty) = if lots > 1 && self.rng.below(4) == 0 {
                         self.kept.push(o.id);
-                        (L3Kind::Cancel, (1 + self.rng.below(lots as u64 - 1) as i64) * LOT)
+                        (L3Kind::Cancel, (1 + self.rng.below(lots as usize - 1) as i64) * LOT)
                     } else {
                         (L3Kind::Delete, o.qty)
                     };
@@ -210,7 +204,7 @@ impl L3Flow {
                     for o in book.queue(side, level.price) {
                         let lots = o.qty / LOT;
                         let first = if lots > 1 && rng.below(3) == 0 {
-                            (1 + rng.below(lots as u64 - 1) as i64) * LOT
+                            (1 + rng.below(lots as usize - 1) as i64) * LOT
                         } else {
                             o.qty
                         };
@@ -281,18 +275,14 @@ impl L3Flow {
         total
     }
 
-    /// Time `n` ops of one kind one by one into `histogram`.
-    fn time_each(&mut self, op: L3Op, n: usize, clock_ns: u64, histogram: &mut LatencyHistogram) {
+    /// Time `n` ops of one kind one by one.
+    fn time_each(&mut self, op: L3Op, n: usize, timer: &mut PerCallTimer) {
         let mut done = 0;
         while done < n {
             self.prepare(op, BLOCK);
             let mut ok = true;
             for event in &self.events {
-                let start = monotonic_ns();
-                let result = black_box(self.book.apply(black_box(event)));
-                let end = monotonic_ns();
-                ok &= result.is_ok();
-                histogram.record(end.saturating_sub(start).saturating_sub(clock_ns));
+                ok &= timer.time(|| self.book.apply(black_box(event))).is_ok();
             }
             assert!(ok, "a timed {op:?} was refused");
             done += self.events.len();
@@ -331,19 +321,8 @@ criterion_group! {
 // ---------------------------------------------------------------------------
 // Percentiles of single operations.
 
-/// The clock's own cost: the median of back-to-back readings.
-fn clock_overhead_ns() -> u64 {
-    let mut histogram = LatencyHistogram::new();
-    for _ in 0..1_000_000 {
-        let a = monotonic_ns();
-        let b = black_box(monotonic_ns());
-        histogram.record(b - a);
-    }
-    histogram.percentiles().p50_ns
-}
-
-fn report(name: &str, histogram: &LatencyHistogram, target_ns: Option<u64>, smoke: bool) {
-    let p = histogram.percentiles();
+fn report(name: &str, timer: &PerCallTimer, target_ns: Option<u64>, smoke: bool) {
+    let p = timer.percentiles();
     let verdict = match target_ns.filter(|_| !smoke) {
         Some(t) if p.p99_ns <= t => format!("p99 ≤ {t} ns: met"),
         Some(t) => format!("p99 ≤ {t} ns: MISSED"),
@@ -367,26 +346,22 @@ fn percentiles(smoke: bool) {
         for _ in 0..L2_UPDATES {
             let _ = flow.step();
         }
-        let mut histogram = LatencyHistogram::new();
+        let mut timer = PerCallTimer::with_overhead(clock_ns);
         let mut ok = 0usize;
         for _ in 0..l2_ops {
-            let start = monotonic_ns();
-            let applied = flow.step();
-            let end = monotonic_ns();
-            ok += usize::from(applied);
-            histogram.record(end.saturating_sub(start).saturating_sub(clock_ns));
+            ok += usize::from(timer.time(|| flow.step()));
         }
         assert_eq!(ok, l2_ops, "every L2 update applies");
-        report(name, &histogram, target, smoke);
+        report(name, &timer, target, smoke);
     }
 
     for (name, op) in [("l3/add", L3Op::Add), ("l3/cancel (75% delete)", L3Op::Cancel), ("l3/execute", L3Op::Execute)] {
         let mut flow = L3Flow::new(4);
-        let mut histogram = LatencyHistogram::new();
-        flow.time_each(op, l3_ops / 10, clock_ns, &mut histogram); // warm-up
-        histogram.reset();
-        flow.time_each(op, l3_ops, clock_ns, &mut histogram);
-        report(name, &histogram, Some(300), smoke);
+        let mut timer = PerCallTimer::with_overhead(clock_ns);
+        flow.time_each(op, l3_ops / 10, &mut timer); // warm-up
+        timer.reset();
+        flow.time_each(op, l3_ops, &mut timer);
+        report(name, &timer, Some(300), smoke);
         let levels = flow.book.level_count(BookSide::Bid) + flow.book.level_count(BookSide::Ask);
         println!("{:<42} (book after: {} orders, {levels} levels)", "", flow.book.order_count());
     }

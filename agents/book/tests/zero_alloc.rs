@@ -10,6 +10,7 @@ use std::io::Read;
 use qp_alloc_counter::{CountingAllocator, allocations};
 use qp_book::binance::BinanceReplay;
 use qp_book::{BookRead, BookSide, Grid, L2Book, L3Book, L3Event, L3Kind, Level, OrderId, QueueQuery};
+use qp_seeded_random::SplitMix64;
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -24,23 +25,9 @@ const L3_BAND_TICKS: i64 = 60;
 /// L2 levels per side (Binance futures depth is about 1,000).
 const L2_LEVELS: i64 = 1_000;
 
-/// SplitMix64: a deterministic stream that allocates nothing.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn side(&mut self) -> BookSide {
-        if self.next() & 1 == 0 { BookSide::Bid } else { BookSide::Ask }
-    }
+/// Bid or ask, from the lowest bit of a draw ([`SplitMix64`] allocates nothing).
+fn side(rng: &mut SplitMix64) -> BookSide {
+    if rng.next_u64() & 1 == 0 { BookSide::Bid } else { BookSide::Ask }
 }
 
 /// `ticks` away from the center on `side` (never crossing the other side).
@@ -53,7 +40,7 @@ fn price(side: BookSide, ticks: i64) -> i64 {
 
 /// The books and what the driver knows of them.
 struct Flow {
-    rng: Rng,
+    rng: SplitMix64,
     l3: L3Book,
     /// Fed the same events as `l3`.
     l2_of_l3: L2Book,
@@ -68,7 +55,7 @@ impl Flow {
     fn new() -> Self {
         let grid = Grid::new(TICK, LOT).unwrap();
         Self {
-            rng: Rng(7),
+            rng: SplitMix64::new(7),
             l3: L3Book::with_capacity(grid, MAX_ORDERS, 2 * L3_BAND_TICKS as usize),
             l2_of_l3: L2Book::with_capacity(grid, 2 * L3_BAND_TICKS as usize),
             l2: L2Book::with_capacity(grid, 2 * L2_LEVELS as usize),
@@ -92,22 +79,22 @@ impl Flow {
     fn step(&mut self) {
         let r = self.rng.below(100);
         if self.live.len() < MAX_ORDERS / 2 || (r < 48 && self.live.len() < MAX_ORDERS) {
-            let side = self.rng.side();
+            let side = side(&mut self.rng);
             // Closer to the touch more often: the minimum of two draws.
-            let ticks = 1 + self.rng.below(L3_BAND_TICKS as u64).min(self.rng.below(L3_BAND_TICKS as u64)) as i64;
+            let ticks = 1 + self.rng.below(L3_BAND_TICKS as usize).min(self.rng.below(L3_BAND_TICKS as usize)) as i64;
             let qty = (1 + self.rng.below(10) as i64) * LOT;
             let id = self.next_id;
             self.next_id += 1;
             self.apply(&L3Event { kind: L3Kind::Add, id, side, price: price(side, ticks), qty });
             self.live.push(id);
         } else {
-            let at = self.rng.below(self.live.len() as u64) as usize;
+            let at = self.rng.below(self.live.len());
             let id = self.live[at];
             let order = self.l3.order(id).unwrap();
             let (kind, qty) = match r {
                 48..=77 => (L3Kind::Delete, order.qty),
                 78..=89 => (L3Kind::Cancel, (order.qty - LOT).max(LOT)),
-                _ => (L3Kind::Execute, LOT * (1 + self.rng.below((order.qty / LOT) as u64) as i64)),
+                _ => (L3Kind::Execute, LOT * (1 + self.rng.below((order.qty / LOT) as usize) as i64)),
             };
             self.apply(&L3Event { kind, id, side: order.side, price: order.price, qty });
             if qty == order.qty {
@@ -115,8 +102,8 @@ impl Flow {
             }
         }
 
-        let side = self.rng.side();
-        let ticks = 1 + self.rng.below(L2_LEVELS as u64).min(self.rng.below(L2_LEVELS as u64)) as i64;
+        let side = side(&mut self.rng);
+        let ticks = 1 + self.rng.below(L2_LEVELS as usize).min(self.rng.below(L2_LEVELS as usize)) as i64;
         let qty = if self.rng.below(5) == 0 { 0 } else { (1 + self.rng.below(50) as i64) * LOT };
         let _ = self.l2.set_level(side, price(side, ticks), qty).unwrap();
     }
@@ -125,7 +112,7 @@ impl Flow {
     fn read(&mut self) {
         let mut depth = [Level::default(); 10];
         let n = self.l3.depth(BookSide::Bid, &mut depth) + self.l2.depth(BookSide::Ask, &mut depth);
-        let id = self.live[self.rng.below(self.live.len() as u64) as usize];
+        let id = self.live[self.rng.below(self.live.len())];
         self.checksum = self
             .checksum
             .wrapping_add(n as i64)

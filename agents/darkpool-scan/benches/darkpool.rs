@@ -1,13 +1,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // bench code
-//! DarkPoolScan per trade print against a 10-level book, then p50/p99 per print
-//! timed with `Instant` (clock overhead subtracted).
+//! DarkPoolScan per trade print against a 10-level book, then p50/p99/p99.9/max per print
+//! timed call by call (`qp_runtime::PerCallTimer`, clock overhead subtracted).
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use qp_book::{BookSide, Grid, L2Book, TradePrint};
 use qp_darkpool_scan::{DarkPoolConfig, DarkPoolScan, MarketEvent, MarketUpdate};
-use qp_runtime::{AgentContext, IngestAgent, Outbox};
+use qp_runtime::{AgentContext, IngestAgent, Outbox, PerCallTimer};
 use qp_wire::AssetId;
 
 fn book() -> L2Book {
@@ -60,30 +60,11 @@ fn bench_darkpool(c: &mut Criterion) {
     });
     group.finish();
 
-    let mut overhead: Vec<u64> = (0..100_000)
-        .map(|_| {
-            let t = Instant::now();
-            black_box(());
-            t.elapsed().as_nanos() as u64
-        })
-        .collect();
-    overhead.sort_unstable();
-    let clock_ns = overhead[overhead.len() / 2];
-    let mut samples: Vec<u64> = (0..200_000)
-        .map(|i| {
-            let t = Instant::now();
-            run(&mut scan, &book, &prints[i % prints.len()], &mut out);
-            (t.elapsed().as_nanos() as u64).saturating_sub(clock_ns)
-        })
-        .collect();
-    samples.sort_unstable();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
-    println!(
-        "darkpool_scan per print (clock overhead {clock_ns} ns subtracted): p50 {} ns, p99 {} ns, p99.9 {} ns",
-        at(0.5),
-        at(0.99),
-        at(0.999)
-    );
+    let mut timer = PerCallTimer::new();
+    for i in 0..200_000 {
+        timer.time(|| run(&mut scan, &book, &prints[i % prints.len()], &mut out));
+    }
+    println!("{}", timer.summary_line("darkpool_scan per print"));
 }
 
 criterion_group!(benches, bench_darkpool);

@@ -202,3 +202,89 @@ fn bad_ticks_are_refused() {
     bad.max_orders_per_tick = OUTBOX_CAPACITY + 1;
     assert!(matches!(Guardian::new(&bad), Err(GuardianError::InvalidConfig { .. })));
 }
+
+/// Guardian's rebalancing decisions are only proposals: each goes through RiskSentinel,
+/// which approves it into an order intent or vetoes it with a reason. Guardian itself
+/// never makes an intent.
+#[test]
+fn rebalancing_decisions_still_pass_risk_sentinel() {
+    use qp_risk_sentinel::{InstrumentSpec, RiskSentinel};
+    use qp_wire::VetoReason;
+
+    let (returns, last) = market();
+    // One scale for both agents: prices in cents, quantities in whole shares, lots of one.
+    let simple = |i: usize| GuardedAsset {
+        asset: AssetId::from_wire(i as u32 + 1),
+        price_decimals: 2,
+        qty_decimals: 0,
+        lot_size: 1,
+    };
+    let guardian_config = GuardianConfig { assets: (0..ASSETS.len()).map(simple).collect(), ..config(10) };
+    let prices: Vec<i64> = last.iter().map(|p| (p * 100.0).round() as i64).collect();
+    let positions = positions();
+    let instruments = ASSETS
+        .iter()
+        .enumerate()
+        .map(|(i, symbol)| InstrumentSpec {
+            asset: AssetId::from_wire(i as u32 + 1),
+            symbol: (*symbol).to_owned(),
+            class: "equity".to_owned(),
+            groups: vec!["region:us".to_owned()],
+            price_decimals: 2,
+            qty_decimals: 0,
+            contract_multiplier: 1,
+        })
+        .collect();
+    // The example limits' global sections and equity class (a class, group or instrument
+    // table this book does not hold is refused as a likely typo).
+    let example = include_str!("../../risk-sentinel/limits.example.toml");
+    let (global, rest) = example.split_once("[classes.crypto]").expect("crypto table");
+    let equity = &rest[rest.find("[classes.equity]").expect("equity table")..];
+    let equity = &equity[..equity.find("\n[groups").expect("groups follow")];
+    let limits = format!("{global}{equity}\n");
+    let mut sentinel = RiskSentinel::new(instruments, &returns, &limits).expect("sentinel");
+    let now_ns = 1_000_000_000;
+    for (i, &price) in prices.iter().enumerate() {
+        sentinel.update_price(AssetId::from_wire(i as u32 + 1), price, now_ns).expect("price");
+    }
+    let held: Vec<(AssetId, i64)> =
+        positions.iter().enumerate().map(|(i, &lots)| (AssetId::from_wire(i as u32 + 1), lots)).collect();
+
+    let mut guardian = Guardian::new(&guardian_config).expect("guardian");
+    let mut out = Outbox::new("guardian");
+    let tick = RebalanceTick { returns: &returns, positions_lots: &positions, prices: &prices };
+    guardian.on_event(AgentContext { now_ns }, &tick, &mut out).expect("tick");
+    let decisions: Vec<_> = out
+        .pending()
+        .iter()
+        .map(|frame| match decode(frame.as_frame_bytes()).expect("decode") {
+            FrameRef::Decision(d) => *d.payload,
+            _ => panic!("Guardian emitted something other than a Decision"),
+        })
+        .collect();
+    assert!(!decisions.is_empty());
+
+    // Before positions are reconciled, RiskSentinel is closed: every proposal is vetoed.
+    for d in &decisions {
+        assert_eq!(sentinel.check(now_ns, d).expect_err("not reconciled").reason, VetoReason::NotReconciled);
+    }
+    sentinel.reconciled(&held).expect("reconcile");
+    let mut approved = 0;
+    for d in &decisions {
+        match sentinel.check(now_ns + 1_000, d) {
+            Ok(intent) => {
+                let intent = intent.into_inner();
+                assert_eq!((intent.decision_id, intent.asset, intent.qty), (d.decision_id, d.asset, d.qty));
+                approved += 1;
+            }
+            Err(veto) => assert_ne!(veto.reason, VetoReason::None, "a veto says why"),
+        }
+    }
+    assert!(approved > 0, "a rebalance of a small, liquid book is within the example limits");
+
+    // Halted, nothing passes, however good the reason for the trade.
+    sentinel.command(qp_risk_sentinel::KillSwitchCommand::Halt).expect("halt");
+    for d in &decisions {
+        assert_eq!(sentinel.check(now_ns + 2_000, d).expect_err("halted").reason, VetoReason::KillSwitch);
+    }
+}

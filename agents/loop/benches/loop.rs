@@ -1,22 +1,28 @@
 #![allow(clippy::expect_used)] // a bench that cannot start has nothing to measure
 //! The whole in-process loop, signal frames in to order intent out, without
 //! model inference. Target: ≤ 20 µs p99 (percentiles: `qpctl bench loop --json`;
-//! criterion gives the mean round).
+//! criterion gives the mean round). A quote for the asset goes in before the first round
+//! and every `QUOTE_INTERVAL_NS` after, so RiskSentinel has a fresh reference price.
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use qp_loop::bench::signal_pair;
+use qp_loop::bench::{QUOTE_INTERVAL_NS, quote_frame, signal_pair, synthetic_history};
 use qp_loop::{FiveStepLoop, LoopConfig};
 
 fn whole_loop(c: &mut Criterion) {
     let config = LoopConfig::embedded_default().expect("embedded config");
-    let mut five_step = FiveStepLoop::start(&config).expect("loop starts");
+    let mut five_step = FiveStepLoop::start(&config, &synthetic_history(config.assets.len())).expect("loop starts");
     let btc = five_step.registry().lookup("BTCUSDT").expect("BTCUSDT configured");
     let mut i = 0u64;
+    let mut quoted: Option<Instant> = None;
     c.bench_function("loop/signal_pair_to_order_intent", |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
             for _ in 0..iters {
+                if quoted.is_none_or(|at| at.elapsed().as_nanos() >= u128::from(QUOTE_INTERVAL_NS)) {
+                    five_step.inject(quote_frame(1, i, btc, 600_000), |_| {});
+                    quoted = Some(Instant::now());
+                }
                 let (book, sentiment) = signal_pair(1, i, btc, 600_000);
                 i += 1;
                 let arrived = std::cell::Cell::new(false);

@@ -4,8 +4,17 @@
 //! and a sentiment signal that confirm each other, then waits for the order
 //! intent at the far end. Latency is read off the intent's stamps (Ingest →
 //! Execute, and each stage's share), so it is the pipeline's own measure.
+//!
+//! The risk stage is RiskSentinel, which vetoes a decision without a fresh reference
+//! price: the bench injects a `Quote` frame for the asset before the first iteration and
+//! again whenever [`QUOTE_INTERVAL_NS`] has passed, as a live feed's top-of-book changes
+//! would (the recordings' BTCUSDT top changes about 20 times a second). Quotes and the
+//! execution reports of the loop's stand-in execution go through the stages but end at risk,
+//! so the latency table holds order intents only.
+use qp_risk_model::ReturnMatrix;
+use qp_runtime::clock::monotonic_ns;
 use qp_runtime::{LatencySummary, LatencyTable, StageStats};
-use qp_wire::{AssetId, BookSignal, BookSignalKind, FrameBuf, FrameType, SentimentSignal, Stage};
+use qp_wire::{AssetId, BookSignal, BookSignalKind, FrameBuf, FrameType, Quote, SentimentSignal, Stage};
 use serde::Serialize;
 
 use crate::config::LoopConfig;
@@ -34,6 +43,35 @@ pub fn signal_pair(origin: u32, i: u64, asset: AssetId, ref_price: i64) -> (Fram
     let sentiment = SentimentSignal::new(asset, if bullish { 6 } else { -6 }, 9_000, event_ts, 0);
     (FrameBuf::encode(origin, 2 * i, &book), FrameBuf::encode(origin, 2 * i + 1, &sentiment))
 }
+
+/// A quote whose mid is `ref_price` (bid one tick below, ask one above), the price
+/// [`signal_pair`]'s decisions are made at.
+pub fn quote_frame(origin: u32, sequence: u64, asset: AssetId, ref_price: i64) -> FrameBuf {
+    FrameBuf::encode(origin, sequence, &Quote::new(asset, (ref_price - 1, 1_000), (ref_price + 1, 1_000), 0))
+}
+
+/// Scenario rows of [`synthetic_history`]: as many as the demo's replay history has
+/// (one-second mids over the recordings' six minutes).
+pub const SYNTHETIC_HISTORY_ROWS: usize = 344;
+
+/// A VaR history for the benchmark and tests, where no recording is read: a fixed,
+/// deterministic pattern of returns between −5 and +5 basis points, one column per asset.
+/// **Synthetic, not market data**: it gives RiskSentinel's VaR pass its realistic length
+/// (the check is one pass over the rows), nothing more. The demo derives its history from
+/// the recordings ([`crate::history`]).
+pub fn synthetic_history(assets: usize) -> ReturnMatrix {
+    let values = (0..SYNTHETIC_HISTORY_ROWS * assets)
+        .map(|i| {
+            let (row, asset) = (i / assets.max(1), i % assets.max(1));
+            ((row * 7 + asset * 3) % 11) as f64 * 1e-4 - 5e-4
+        })
+        .collect();
+    // Finite values, dimensions that match: cannot fail.
+    ReturnMatrix::new(SYNTHETIC_HISTORY_ROWS, assets, values).unwrap_or_else(|_| unreachable!())
+}
+
+/// Loop time between the quotes the bench injects.
+pub const QUOTE_INTERVAL_NS: u64 = 50_000_000;
 
 /// Binance USD-M messages for a one-level BTCUSDT book (price 1 decimal, size
 /// 3), written into a reused buffer: tests and benchmarks drive the real feed
@@ -91,7 +129,7 @@ impl SyntheticMarket {
 
 /// Run `warmup` untimed and `iterations` timed closed-loop iterations.
 pub fn bench_loop(config: &LoopConfig, warmup: u64, iterations: u64) -> Result<LoopBenchReport, LoopError> {
-    let mut five_step = FiveStepLoop::start(config)?;
+    let mut five_step = FiveStepLoop::start(config, &synthetic_history(config.assets.len()))?;
     let workers = five_step.worker_names().iter().map(|s| (*s).to_owned()).collect();
     // The first configured asset, the one with market data.
     let asset =
@@ -99,10 +137,18 @@ pub fn bench_loop(config: &LoopConfig, warmup: u64, iterations: u64) -> Result<L
     let origin = config.node.origin_node;
     let mut table = LatencyTable::new(Stage::Ingest, Stage::Execute);
     let mut intents = 0u64;
+    let mut quoted_at: Option<u64> = None;
+    let mut quotes = 0u64;
     for i in 0..warmup + iterations {
         if i == warmup {
             table.reset();
             intents = 0;
+        }
+        let now = monotonic_ns();
+        if quoted_at.is_none_or(|at| now.saturating_sub(at) >= QUOTE_INTERVAL_NS) {
+            quotes += 1;
+            five_step.inject(quote_frame(origin, quotes, asset, 600_000), |_| {});
+            quoted_at = Some(now);
         }
         let (book, sentiment) = signal_pair(origin, i, asset, 600_000);
         let arrived = std::cell::Cell::new(false);

@@ -37,6 +37,12 @@ pub struct RuntimeConfig {
 #[serde(deny_unknown_fields)]
 pub struct AssetConfig {
     pub symbol: String,
+    /// RiskSentinel's instrument class (`"crypto"`, `"equity"`, …): selects the class limits
+    /// of the risk limits file, which must have a `[classes.<class>]` table for it.
+    pub class: String,
+    /// RiskSentinel's groups (`"venue:binance"`, `"quote:usdt"`): group limits apply to the sum
+    /// over the instruments in a group. May be empty.
+    pub groups: Vec<String>,
     /// Price tick = 10^-price_decimals.
     pub price_decimals: u32,
     /// Lot = 10^-qty_decimals.
@@ -96,15 +102,46 @@ pub struct AlphaConfig {
     pub limit_offset_ticks: i64,
 }
 
-/// The baseline limit gate (RiskSentinel replaces it).
+/// RiskSentinel, the risk stage. Its instruments are `[[assets]]` (symbol, class, groups,
+/// decimals; contract multiplier 1: spot and linear contracts); positions start reconciled
+/// flat (see [`crate::FiveStepLoop::start`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RiskConfig {
-    pub max_order_qty_lots: i64,
-    /// In quote-currency units (price × quantity, decimals applied).
-    pub max_order_notional: i64,
-    /// Absolute position per asset, in lots, counting every approved order as filled.
-    pub max_position_lots: i64,
+    /// The limits file (RiskSentinel's format, `agents/risk-sentinel/limits.example.toml`):
+    /// `"embedded"` for `agents/loop/default-risk-limits.toml` built into the binaries, or a
+    /// path (relative to the working directory).
+    pub limits: String,
+    /// Where the VaR scenarios come from.
+    pub history: HistoryConfig,
+    /// The ingest side re-publishes an asset's unchanged top of book as a `Quote` after this
+    /// much loop time (a changed top is published at once), so a quiet book's reference
+    /// price does not go stale at the risk stage. Must be below the limits file's
+    /// `fail_closed.max_price_age_ms` to be of use.
+    pub quote_refresh_ms: u64,
+}
+
+/// The VaR history: one scenario return per asset and row, the `[[assets]]` in order.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "source", rename_all = "lowercase", deny_unknown_fields)]
+pub enum HistoryConfig {
+    /// Returns of each asset's mid price in its own market-data recording, sampled every
+    /// `interval_ms` of feed time over the span all recordings share. The VaR horizon is then
+    /// `interval_ms`, not a day (see `default-risk-limits.toml`).
+    Replay { interval_ms: u64 },
+    /// Daily closes, `Date,SYMBOL,…` CSV (one column per configured asset, others ignored),
+    /// relative to the working directory: a live node's history.
+    Csv { path: String },
+}
+
+/// `risk.limits` value naming the embedded limits file.
+const EMBEDDED: &str = "embedded";
+
+/// A risk limits file's text, and what to call it in errors.
+#[derive(Debug, Clone)]
+pub struct RiskLimitsText {
+    pub source_name: String,
+    pub text: String,
 }
 
 /// Why a configuration was refused. Displays as one line naming the source,
@@ -122,6 +159,8 @@ pub enum ConfigError {
 impl LoopConfig {
     /// The configuration built into the binaries.
     pub const EMBEDDED_DEFAULT: &'static str = include_str!("../default-config.toml");
+    /// The risk limits built into the binaries (`risk.limits = "embedded"`).
+    pub const EMBEDDED_RISK_LIMITS: &'static str = include_str!("../default-risk-limits.toml");
 
     /// Parse and validate TOML; `source_name` (a path, or "embedded default") names it in errors.
     pub fn from_toml(text: &str, source_name: &str) -> Result<Self, ConfigError> {
@@ -189,9 +228,33 @@ impl LoopConfig {
         if self.alpha.limit_offset_ticks < 0 {
             return invalid("alpha.limit_offset_ticks", "must not be negative");
         }
-        if self.risk.max_order_qty_lots <= 0 || self.risk.max_order_notional <= 0 || self.risk.max_position_lots <= 0 {
-            return invalid("risk", "limits must be positive");
+        if self.risk.limits.trim().is_empty() {
+            return invalid("risk.limits", "must be \"embedded\" or a path");
+        }
+        match &self.risk.history {
+            HistoryConfig::Replay { interval_ms: 0 } => return invalid("risk.history.interval_ms", "must be positive"),
+            HistoryConfig::Csv { path } if path.trim().is_empty() => {
+                return invalid("risk.history.path", "must name a CSV file");
+            }
+            _ => {}
+        }
+        if self.risk.quote_refresh_ms == 0 {
+            return invalid("risk.quote_refresh_ms", "must be positive");
         }
         Ok(())
+    }
+
+    /// The risk limits file's text and a name for it in errors: the embedded default or the
+    /// file `risk.limits` names.
+    pub fn risk_limits(&self) -> Result<RiskLimitsText, ConfigError> {
+        if self.risk.limits == EMBEDDED {
+            return Ok(RiskLimitsText {
+                source_name: "embedded default-risk-limits.toml".to_owned(),
+                text: Self::EMBEDDED_RISK_LIMITS.to_owned(),
+            });
+        }
+        let path = &self.risk.limits;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        Ok(RiskLimitsText { source_name: path.clone(), text })
     }
 }

@@ -4,6 +4,10 @@ use qp_alpha_scanner::{
 };
 use qp_book::BookError;
 use qp_darkpool_scan::{DarkPoolConfig, DarkPoolConfigError, DarkPoolScan};
+use qp_risk_model::ReturnMatrix;
+use qp_risk_sentinel::{
+    CommandError, InstrumentSpec, RiskSentinel, RiskSentinelAgent, SentinelError, approved_order_ring,
+};
 use qp_runtime::clock::monotonic_ns;
 use qp_runtime::{
     AgentContext, IngestAgent, LatencyHistogram, Outbox, Percentiles, Pipeline, RateLimiter, RuntimeError, StageStats,
@@ -14,10 +18,11 @@ use qp_sentiment::student::StudentError;
 use qp_wire::{AssetId, AssetRegistry, FrameBuf, RegistryError, Stage};
 
 use crate::agents::baseline_alpha::BaselineAlpha;
-use crate::agents::baseline_risk::{AssetScale, BaselineRiskGate};
+use crate::agents::baseline_execution::{BaselineExecution, LoopOrderSink};
 use crate::agents::confirm::SignalJoiner;
 use crate::agents::execution_handoff::ExecutionHandoff;
-use crate::config::LoopConfig;
+use crate::agents::quote_publisher::QuotePublisher;
+use crate::config::{ConfigError, LoopConfig};
 use crate::market_feed::{FeedChange, MarketFeed};
 
 /// Why the loop could not start.
@@ -39,6 +44,13 @@ pub enum LoopError {
     DarkPool(#[from] DarkPoolConfigError),
     #[error("asset {symbol}: {source}")]
     AssetGrid { symbol: String, source: BookError },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// RiskSentinel refused its instruments, history or limits; `source_name` is the limits file.
+    #[error("risk limits {source_name}: {source}")]
+    Risk { source_name: String, source: SentinelError },
+    #[error("risk sentinel: reconciling flat positions: {0}")]
+    Reconcile(#[from] CommandError),
 }
 
 /// What the ingest side refused or could not use, so far.
@@ -63,6 +75,10 @@ pub struct FiveStepLoop {
     feeds: Vec<(AssetId, MarketFeed)>,
     scanner: AlphaScanner,
     darkpool: DarkPoolScan,
+    quotes: QuotePublisher,
+    /// Takes the risk stage's approved orders (the FIX executors' place, issue 6).
+    execution: BaselineExecution,
+    reports_sent: u64,
     outbox: Outbox,
     /// Time inside the ingest agents, per event that produced frames.
     ingest_time: LatencyHistogram,
@@ -77,30 +93,46 @@ impl std::fmt::Debug for FiveStepLoop {
     }
 }
 
+/// Room on the approved-order ring between the risk stage and the execution side.
+const APPROVED_RING_CAPACITY: usize = 1024;
+
 impl FiveStepLoop {
-    /// Register the configured assets and start the stages.
-    pub fn start(config: &LoopConfig) -> Result<Self, LoopError> {
+    /// Register the configured assets and start the stages. `history` is RiskSentinel's VaR
+    /// history, one column per configured asset in `[[assets]]` order (see
+    /// [`crate::history::load_history`]).
+    ///
+    /// Positions start **reconciled flat**: the loop has no venue to ask. A live node
+    /// reconciles with the venue before trading (the FIX executors, issue 6).
+    pub fn start(config: &LoopConfig, history: &ReturnMatrix) -> Result<Self, LoopError> {
         // SentimentX's alias table names the assets texts can be about; the
         // configured assets (those with market data) are among them or added.
         let mut registry = AssetRegistry::new();
         let aliases = AliasTable::embedded(&mut registry)?;
-        let mut configured = Vec::new();
+        let mut instruments = Vec::new();
         let mut feeds = Vec::new();
         for asset in &config.assets {
             let id = registry.intern(&asset.symbol)?;
-            configured
-                .push((id, AssetScale { price_decimals: asset.price_decimals, qty_decimals: asset.qty_decimals }));
+            instruments.push(InstrumentSpec {
+                asset: id,
+                symbol: asset.symbol.clone(),
+                class: asset.class.clone(),
+                groups: asset.groups.clone(),
+                // Validated 0..=9 with the configuration.
+                price_decimals: asset.price_decimals as u8,
+                qty_decimals: asset.qty_decimals as u8,
+                contract_multiplier: 1,
+            });
             let feed = MarketFeed::new(asset.price_decimals, asset.qty_decimals)
                 .map_err(|source| LoopError::AssetGrid { symbol: asset.symbol.clone(), source })?;
             feeds.push((id, feed));
         }
-        // Scales by asset id; risk vetoes an asset without one (no market data configured).
-        let mut scales = vec![None; registry.len()];
-        for (id, scale) in configured {
-            if let Some(slot) = scales.get_mut(id.get() as usize - 1) {
-                *slot = Some(scale);
-            }
-        }
+        // RiskSentinel guards the configured assets (others are vetoed UnknownPosition).
+        let limits = config.risk_limits()?;
+        let risk_error = |source| LoopError::Risk { source_name: limits.source_name.clone(), source };
+        let flat: Vec<(AssetId, i64)> = instruments.iter().map(|i| (i.asset, 0)).collect();
+        let mut sentinel = RiskSentinel::new(instruments, history, &limits.text).map_err(risk_error)?;
+        sentinel.reconciled(&flat)?;
+        let (approved, approved_out) = approved_order_ring(APPROVED_RING_CAPACITY);
         let assets = registry.len();
         let origin = config.node.origin_node;
         let pipeline = Pipeline::builder()
@@ -114,15 +146,7 @@ impl FiveStepLoop {
                     config.alpha.limit_offset_ticks,
                 )),
             )
-            .stage(
-                Stage::Risk,
-                Box::new(BaselineRiskGate::new(
-                    &scales,
-                    config.risk.max_order_qty_lots,
-                    config.risk.max_order_notional,
-                    config.risk.max_position_lots,
-                )),
-            )
+            .stage(Stage::Risk, Box::new(RiskSentinelAgent::new(sentinel, LoopOrderSink::new(approved))))
             .stage(Stage::Execute, Box::new(ExecutionHandoff))
             .ring_capacity(config.runtime.ring_capacity)
             .placement(config.runtime.placement)
@@ -146,6 +170,9 @@ impl FiveStepLoop {
                 block_band_bp: config.book.block_band_bp,
                 ..DarkPoolConfig::default()
             })?,
+            quotes: QuotePublisher::new(origin, assets, config.risk.quote_refresh_ms * 1_000_000),
+            execution: BaselineExecution::new(approved_out, origin),
+            reports_sent: 0,
             outbox: Outbox::new("ingest"),
             ingest_time: LatencyHistogram::new(),
             counts: IngestCounts::default(),
@@ -182,8 +209,8 @@ impl FiveStepLoop {
         };
         let asset = *asset;
         let ctx = AgentContext { now_ns: start };
-        let (scanner, darkpool, outbox, counts) =
-            (&mut self.scanner, &mut self.darkpool, &mut self.outbox, &mut self.counts);
+        let (scanner, darkpool, quotes, outbox, counts) =
+            (&mut self.scanner, &mut self.darkpool, &mut self.quotes, &mut self.outbox, &mut self.counts);
         let fed = feed.on_message(json, |change, book| {
             let event = match change {
                 FeedChange::Nothing => return,
@@ -193,9 +220,12 @@ impl FiveStepLoop {
                 FeedChange::Resync => MarketEvent::Resync,
             };
             let update = MarketUpdate::new(asset, ts_ns, book, event);
+            // Reference prices first: a decision the scanners' signals lead to finds them.
+            let quoted = quotes.on_event(ctx, &update, outbox);
             let scanned = scanner.on_event(ctx, &update, outbox);
             let judged = darkpool.on_event(ctx, &update, outbox);
-            counts.agent_errors += u64::from(scanned.is_err()) + u64::from(judged.is_err());
+            counts.agent_errors +=
+                u64::from(quoted.is_err()) + u64::from(scanned.is_err()) + u64::from(judged.is_err());
         });
         if let Err(err) = fed {
             self.counts.feed_errors += 1;
@@ -209,14 +239,37 @@ impl FiveStepLoop {
 
     /// Hand a signal frame made elsewhere (another node, a benchmark) to the
     /// Confirm step, stamping Ingest now if it has no Ingest stamp yet.
-    pub fn inject(&mut self, mut frame: FrameBuf, on_output: impl FnMut(&FrameBuf)) {
+    pub fn inject(&mut self, mut frame: FrameBuf, mut on_output: impl FnMut(&FrameBuf)) {
+        self.settle_approved(&mut on_output);
         if frame.header().stamp(Stage::Ingest).is_none() {
             frame.stamp(Stage::Ingest, monotonic_ns());
         }
         self.pipeline.push(frame, on_output);
     }
 
+    /// The execution side's turn: take the approved orders waiting on the approved-order
+    /// ring and hand their execution reports to the risk stage (through Confirm and Decide,
+    /// which pass them on), so RiskSentinel releases what it reserved for them.
+    fn settle_approved(&mut self, on_output: &mut impl FnMut(&FrameBuf)) {
+        while let Some(mut report) = self.execution.next_report() {
+            report.stamp(Stage::Ingest, monotonic_ns());
+            self.reports_sent += 1;
+            self.pipeline.push(report, &mut *on_output);
+        }
+    }
+
+    /// Execution reports handed to the risk stage so far (they pass Confirm and Decide).
+    pub fn reports_sent(&self) -> u64 {
+        self.reports_sent
+    }
+
     fn after_ingest(&mut self, start: u64, mut on_output: impl FnMut(&FrameBuf)) {
+        self.settle_approved(&mut on_output);
+        self.push_ingested(start, on_output);
+    }
+
+    /// Stamp what the ingest agents emitted and hand it to the Confirm step.
+    fn push_ingested(&mut self, start: u64, mut on_output: impl FnMut(&FrameBuf)) {
         if self.outbox.is_empty() {
             return;
         }
@@ -231,8 +284,21 @@ impl FiveStepLoop {
     }
 
     /// Take whatever the Execute step has produced so far.
-    pub fn poll_output(&mut self, on_output: impl FnMut(&FrameBuf)) -> bool {
-        self.pipeline.poll_output(on_output)
+    pub fn poll_output(&mut self, mut on_output: impl FnMut(&FrameBuf)) -> bool {
+        let polled = self.pipeline.poll_output(&mut on_output);
+        self.settle_approved(&mut on_output);
+        polled
+    }
+
+    /// Quote frames the ingest side has published (top-of-book changes and refreshes).
+    pub fn quotes_published(&self) -> u64 {
+        self.quotes.published()
+    }
+
+    /// Approved orders the execution side took off the approved-order ring (each also left
+    /// the loop as an `OrderIntent` frame).
+    pub fn approved_orders(&self) -> u64 {
+        self.execution.taken()
     }
 
     /// Time the ingest agents took per event that produced frames (event in → frames stamped).
@@ -283,8 +349,12 @@ impl FiveStepLoop {
                 counts.agent_errors += u64::from(scanned.is_err()) + u64::from(judged.is_err());
             });
         }
-        self.after_ingest(start, &mut on_output);
-        Ok(self.pipeline.finish(on_output)?)
+        // No more execution reports: what risk approved from here on is only counted.
+        self.push_ingested(start, &mut on_output);
+        let stats = self.pipeline.finish(&mut on_output)?;
+        // What risk approved last: taken off the ring (the stages have stopped).
+        while self.execution.next_report().is_some() {}
+        Ok(stats)
     }
 }
 

@@ -8,17 +8,20 @@
 //! the bridge later); the other four steps are [`qp_runtime`] stages. Headlines
 //! go to SentimentX (the shipped, distilled model). Market data goes to each
 //! asset's [`MarketFeed`] (Binance decoder and depth synchroniser), whose book
-//! AlphaScanner and DarkPoolScan read. The other steps' agents are later
-//! issues' (the alpha agent, RiskSentinel, the FIX executors); the `baseline_*`
-//! agents here stand in for them and say so in their names.
+//! AlphaScanner and DarkPoolScan read, and QuotePublisher turns its top of book into
+//! `Quote` frames: the risk stage's reference prices. The risk step is RiskSentinel
+//! (`qp-risk-sentinel`), built from the configuration's assets, limits file and VaR
+//! history ([`history`]). The other steps' agents are later issues' (the alpha agent, the
+//! FIX executors); the `baseline_*` agents here stand in for them and say so in their names.
 #![forbid(unsafe_code)]
 
 pub mod agents;
 pub mod bench;
 mod config;
 mod five_step;
+pub mod history;
 mod market_feed;
 
-pub use config::{AssetConfig, ConfigError, LoopConfig};
+pub use config::{AssetConfig, ConfigError, HistoryConfig, LoopConfig, RiskConfig, RiskLimitsText};
 pub use five_step::{FiveStepLoop, IngestCounts, LoopError};
 pub use market_feed::{FeedChange, MarketFeed};

@@ -1,12 +1,22 @@
 #![allow(clippy::unwrap_used)] // helpers in test files are test code too
 use std::cell::RefCell;
 
-use qp_loop::bench::{SyntheticMarket, bench_loop, signal_pair};
-use qp_loop::{FiveStepLoop, LoopConfig};
+use qp_loop::bench::{SyntheticMarket, bench_loop, quote_frame, signal_pair, synthetic_history};
+use qp_loop::{FiveStepLoop, HistoryConfig, LoopConfig};
 use qp_wire::*;
 
 fn config() -> LoopConfig {
     LoopConfig::embedded_default().unwrap()
+}
+
+/// The loop on `config`, with the synthetic VaR history (no recording is read here).
+fn start(config: &LoopConfig) -> FiveStepLoop {
+    FiveStepLoop::start(config, &synthetic_history(config.assets.len())).unwrap()
+}
+
+/// A fresh quote for `asset` with its mid at `mid` (bid one tick below, ask one above).
+fn quote(asset: AssetId, mid: i64) -> FrameBuf {
+    quote_frame(1, 0, asset, mid)
 }
 
 /// Collects what comes out of the Execute step.
@@ -77,8 +87,9 @@ fn unknown_keys_and_bad_values_are_refused() {
 
 #[test]
 fn a_confirmed_signal_pair_becomes_an_order_intent_stamped_at_every_stage() {
-    let mut five_step = FiveStepLoop::start(&config()).unwrap();
+    let mut five_step = start(&config());
     let out = Outputs::default();
+    five_step.inject(quote(btc(&five_step), 600_000), out.sink());
     let (book, sentiment) = signal_pair(1, 0, btc(&five_step), 600_000);
     five_step.inject(book, out.sink());
     five_step.inject(sentiment, out.sink());
@@ -97,7 +108,7 @@ fn a_confirmed_signal_pair_becomes_an_order_intent_stamped_at_every_stage() {
 
 #[test]
 fn headlines_and_market_data_through_the_real_ingest_agents() {
-    let mut five_step = FiveStepLoop::start(&config()).unwrap();
+    let mut five_step = start(&config());
     let out = Outputs::default();
     let mut market = SyntheticMarket::default();
     // A sentiment with no book signal in the window confirms nothing...
@@ -116,16 +127,20 @@ fn headlines_and_market_data_through_the_real_ingest_agents() {
     five_step.ingest_headline(60_100_000_000, "Bitcoin rallies as inflows jump", out.sink());
     // A bearish headline against a bullish book: no agreement, no trade.
     five_step.ingest_headline(60_200_000_000, "Bitcoin plunges", out.sink());
+    // The ingest side published a quote for the snapshot's top and one for the diff that
+    // changed it (the diff that repeated it, none), and they gave risk its reference price.
+    assert_eq!(five_step.quotes_published(), 2);
     five_step.finish(out.sink()).unwrap();
     let intents = out.intents();
     assert_eq!(intents.len(), 1, "{:?}", out.0.borrow());
     assert_eq!(intents[0].side(), Some(Side::Buy));
     assert_eq!(intents[0].limit_price.get(), 600_005);
+    assert!(out.vetoes().is_empty(), "{:?}", out.vetoes());
 }
 
 #[test]
 fn bad_market_data_is_counted_and_the_feed_goes_on() {
-    let mut five_step = FiveStepLoop::start(&config()).unwrap();
+    let mut five_step = start(&config());
     let out = Outputs::default();
     let mut market = SyntheticMarket::default();
     five_step.ingest_market(0, 1, market.snapshot(1_000, 1_000), out.sink());
@@ -152,31 +167,169 @@ fn bad_market_data_is_counted_and_the_feed_goes_on() {
     five_step.finish(out.sink()).unwrap();
 }
 
+/// Feed one signal pair for `asset` (bullish when `i` is even) with the decision's
+/// reference price `ref_price`.
+fn pair(five_step: &mut FiveStepLoop, out: &Outputs, i: u64, asset: AssetId, ref_price: i64) {
+    let (book, sentiment) = signal_pair(1, i, asset, ref_price);
+    five_step.inject(book, out.sink());
+    five_step.inject(sentiment, out.sink());
+}
+
 #[test]
-fn risk_vetoes_what_breaks_the_position_limit_and_only_risk_makes_intents() {
-    let mut five_step = FiveStepLoop::start(&config()).unwrap();
+fn risk_sentinel_vetoes_with_its_reasons_and_only_risk_makes_intents() {
+    let mut five_step = start(&config());
     let out = Outputs::default();
-    // Always bullish: 10 lots each, position limit 30 → three approvals, then vetoes.
-    for i in 0..5u64 {
-        let (book, sentiment) = signal_pair(1, 2 * i, btc(&five_step), 600_000);
-        five_step.inject(book, out.sink());
-        five_step.inject(sentiment, out.sink());
+    let btc = btc(&five_step);
+    let eth = five_step.registry().lookup("ETHUSDT").unwrap();
+    // No quote yet: fail-closed, StalePrice.
+    pair(&mut five_step, &out, 0, btc, 600_000);
+    // A fresh quote: approved (IOC, and the stand-in execution reports it expired unfilled,
+    // which releases it: the alternating orders after it are approved too).
+    five_step.inject(quote(btc, 600_000), out.sink());
+    for i in 1..=4 {
+        pair(&mut five_step, &out, i, btc, 600_000);
     }
+    // A limit 1 % from the quote's mid: outside the 50 bp collar.
+    pair(&mut five_step, &out, 5, btc, 606_000);
+    // ETHUSDT has had no quote: stale, whatever BTCUSDT's quotes say.
+    pair(&mut five_step, &out, 6, eth, 300_000);
     // Frames that only risk may create, injected directly, never come out.
-    let decision = Decision::new(99, btc(&five_step), Side::Buy, 1, 600_000, 0);
+    let decision = Decision::new(99, btc, Side::Buy, 1, 600_000, 0);
     five_step.inject(FrameBuf::encode(1, 900, &OrderIntent::new(99, &decision, TimeInForce::Day)), out.sink());
     five_step.inject(FrameBuf::encode(1, 901, &decision), out.sink());
     let stats = five_step.finish(out.sink()).unwrap();
-    assert_eq!(out.intents().len(), 3);
-    let vetoes = out.vetoes();
-    assert_eq!(vetoes.len(), 2);
-    assert!(vetoes.iter().all(|v| v.reason() == Some(VetoReason::Exposure)));
+    let intents = out.intents();
+    assert_eq!(intents.len(), 4, "{:?}", out.0.borrow());
+    assert_eq!(intents.iter().map(|i| i.intent_id.get()).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert!(intents.iter().all(|i| i.time_in_force == TimeInForce::ImmediateOrCancel as u8));
+    let reasons: Vec<_> = out.vetoes().iter().map(|v| v.reason().unwrap()).collect();
+    assert_eq!(reasons, [VetoReason::StalePrice, VetoReason::PriceCollar, VetoReason::StalePrice]);
     assert_eq!(stats[0].agent_errors, 2, "confirm refused the forged intent and decision: {stats:?}");
+    assert!(stats.iter().skip(1).all(|s| s.agent_errors == 0 && s.decode_errors == 0), "{stats:?}");
+}
+
+#[test]
+fn an_oversize_decision_is_vetoed_max_quantity() {
+    // The baseline alpha trades 60 lots; the embedded limits allow BTCUSDT 50 an order.
+    let mut config = config();
+    config.alpha.order_qty_lots = 60;
+    let mut five_step = start(&config);
+    let out = Outputs::default();
+    let btc = btc(&five_step);
+    five_step.inject(quote(btc, 600_000), out.sink());
+    pair(&mut five_step, &out, 0, btc, 600_000);
+    five_step.finish(out.sink()).unwrap();
+    assert!(out.intents().is_empty());
+    let vetoes = out.vetoes();
+    assert_eq!(vetoes.len(), 1);
+    assert_eq!((vetoes[0].reason(), vetoes[0].decision_id.get()), (Some(VetoReason::MaxQuantity), 1));
+}
+
+#[test]
+fn risk_limits_and_history_errors_name_the_file_and_key() {
+    let dir = std::env::temp_dir().join(format!("qp-loop-limits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let history = synthetic_history(2);
+
+    // A limit out of range: the file and the key.
+    let limits = dir.join("limits.toml");
+    std::fs::write(
+        &limits,
+        LoopConfig::EMBEDDED_RISK_LIMITS.replacen("max_order_qty_lots = 50", "max_order_qty_lots = -5", 1),
+    )
+    .unwrap();
+    let mut config = config();
+    config.risk.limits = limits.display().to_string();
+    let err = FiveStepLoop::start(&config, &history).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!("risk limits {}: limits: classes.crypto.max_order_qty_lots is -5, must be positive", limits.display())
+    );
+    // An asset whose class has no table.
+    let mut config = self::config();
+    config.assets[1].class = "equity".to_owned();
+    let err = FiveStepLoop::start(&config, &history).unwrap_err().to_string();
+    assert!(err.starts_with("risk limits embedded default-risk-limits.toml: "), "{err}");
+    assert!(err.contains("ETHUSDT") && err.contains("[classes.equity]"), "{err}");
+    // A file that is not there.
+    let mut config = self::config();
+    config.risk.limits = dir.join("missing.toml").display().to_string();
+    let err = FiveStepLoop::start(&config, &history).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("config {}: ", dir.join("missing.toml").display())), "{err}");
+    // A history with a column too few.
+    let err = FiveStepLoop::start(&self::config(), &synthetic_history(1)).unwrap_err().to_string();
+    assert!(err.contains("VaR history has 1 columns, expected one per instrument (2)"), "{err}");
+
+    // History keys are checked with the configuration.
+    let text = LoopConfig::EMBEDDED_DEFAULT.replace("interval_ms = 1000", "interval_ms = 0");
+    let err = LoopConfig::from_toml(&text, "node.toml").unwrap_err().to_string();
+    assert_eq!(err, "config node.toml: risk.history.interval_ms: must be positive");
+    let text = LoopConfig::EMBEDDED_DEFAULT.replace(
+        r#"history = { source = "replay", interval_ms = 1000 }"#,
+        r#"history = { source = "csv", path = "closes.csv" }"#,
+    );
+    let config = LoopConfig::from_toml(&text, "node.toml").unwrap();
+    assert_eq!(config.risk.history, HistoryConfig::Csv { path: "closes.csv".to_owned() });
+    let text = LoopConfig::EMBEDDED_DEFAULT.replace(r#"source = "replay""#, r#"source = "daily""#);
+    let err = LoopConfig::from_toml(&text, "node.toml").unwrap_err().to_string();
+    assert!(err.contains("unknown variant `daily`"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn csv_history_takes_the_configured_columns_in_order() {
+    let config = config();
+    let csv =
+        "Date,ETHUSDT,SOLUSDT,BTCUSDT\n2024-08-06,2000,100,50000\n2024-08-07,2100,90,51000\n2024-08-08,2100,95,49980\n";
+    let returns = qp_loop::history::csv_returns(&config, csv, "closes.csv").unwrap();
+    assert_eq!((returns.rows(), returns.assets()), (2, 2));
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+    assert!(close(returns.row(0)[0], 0.02) && close(returns.row(0)[1], 0.05), "{:?}", returns.row(0));
+    assert!(close(returns.row(1)[0], -0.02) && close(returns.row(1)[1], 0.0), "{:?}", returns.row(1));
+    let err = qp_loop::history::csv_returns(&config, "Date,BTCUSDT\nd,1\ne,2\n", "closes.csv").unwrap_err();
+    assert_eq!(err.to_string(), "risk history closes.csv: no column for asset ETHUSDT");
+}
+
+#[test]
+fn replay_history_samples_the_recorded_mids_at_the_interval() {
+    use qp_replay::{FeedLine, FeedRecording};
+    let mut config = config();
+    config.assets.truncate(1);
+    // BTCUSDT: a snapshot at t = 0, then one diff per 250 ms for 150 s that moves the bid up
+    // a tick every second (the ask stays): the mid rises half a tick a second.
+    let mut recording = FeedRecording::default();
+    let mut push = |ts_ns: u64, json: &str| {
+        let start = recording.bytes.len();
+        recording.bytes.extend_from_slice(json.as_bytes());
+        let line_no = recording.lines.len() + 1;
+        recording.lines.push(FeedLine { local_ts_ns: ts_ns, json: start..recording.bytes.len(), line_no });
+    };
+    push(0, r#"{"lastUpdateId":100,"E":1,"T":1,"bids":[["50000.0","1.000"]],"asks":[["50100.0","1.000"]]}"#);
+    for step in 1..=600u64 {
+        let bid = 500_000 + step / 4;
+        let json = format!(
+            r#"{{"stream":"btcusdt@depth@0ms","data":{{"e":"depthUpdate","E":1,"T":1,"U":{u},"u":{u},"pu":{p},"b":[["{}.{}","1.000"]],"a":[]}}}}"#,
+            bid / 10,
+            bid % 10,
+            u = 100 + step,
+            p = 99 + step,
+        );
+        push(step * 250_000_000, &json);
+    }
+    let returns = qp_loop::history::replay_returns(&config, std::slice::from_ref(&recording), 1_000).unwrap();
+    // Samples at 0, 1, …, 150 s: 150 returns.
+    assert_eq!((returns.rows(), returns.assets()), (150, 1));
+    // From 1 s on, the bid is one tick (0.1) higher each second: the mid 0.05 higher.
+    let expected = 0.05 / (50_050.0 + 0.05 * 1.0);
+    assert!((returns.row(1)[0] - expected).abs() < 1e-9, "{} vs {expected}", returns.row(1)[0]);
+    // Too short a span for 100 scenarios.
+    let err = qp_loop::history::replay_returns(&config, std::slice::from_ref(&recording), 2_000).unwrap_err();
+    assert_eq!(err.to_string(), "risk history: the recordings share 76 samples of 2000 ms, at least 101 are needed");
 }
 
 #[test]
 fn unknown_assets_and_garbage_frames_do_not_stop_the_loop() {
-    let mut five_step = FiveStepLoop::start(&config()).unwrap();
+    let mut five_step = start(&config());
     let out = Outputs::default();
     let mut garbage = FrameBuf::default();
     garbage.as_slot_bytes_mut().fill(0x5A);
@@ -184,6 +337,7 @@ fn unknown_assets_and_garbage_frames_do_not_stop_the_loop() {
     let (book, sentiment) = signal_pair(1, 0, AssetId::from_wire(1_000_000), 600_000);
     five_step.inject(book, out.sink());
     five_step.inject(sentiment, out.sink());
+    five_step.inject(quote(btc(&five_step), 600_000), out.sink());
     let (book, sentiment) = signal_pair(1, 0, btc(&five_step), 600_000);
     five_step.inject(book, out.sink());
     five_step.inject(sentiment, out.sink());
@@ -207,7 +361,7 @@ fn the_bench_reports_every_stage_and_the_loop() {
 
 #[test]
 fn a_trade_print_waits_for_the_depth_stream_to_pass_its_time_then_reaches_darkpool_scan() {
-    let mut five_step = FiveStepLoop::start(&config()).unwrap();
+    let mut five_step = start(&config());
     let out = Outputs::default();
     let mut market = SyntheticMarket::default();
     five_step.ingest_market(0, 1, market.snapshot(1_000, 1_000), out.sink());

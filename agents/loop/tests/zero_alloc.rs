@@ -8,7 +8,7 @@
 use qp_alloc_counter::{CountingAllocator, allocations};
 use std::cell::Cell;
 
-use qp_loop::bench::SyntheticMarket;
+use qp_loop::bench::{SyntheticMarket, synthetic_history};
 use qp_loop::{FiveStepLoop, LoopConfig};
 use qp_wire::FrameType;
 
@@ -19,8 +19,10 @@ const HEADLINES: [&str; 2] =
     ["Bitcoin surges to a record as ETF inflows jump", "Bitcoin plunges after exchange hack, analysts see losses"];
 
 /// One loop iteration through all five steps with the real ingest agents: a
-/// depth diff (decoded, applied to the book, scanned) and a headline that
-/// confirm each other, then wait for the order.
+/// depth diff (decoded, applied to the book, scanned, its changed top published as a
+/// quote) and a headline that confirm each other, then wait for the order. RiskSentinel
+/// checks it against the quote; the stand-in execution's report of the previous order
+/// (expired unfilled) goes back to it on the next iteration.
 fn iteration(five_step: &mut FiveStepLoop, market: &mut SyntheticMarket, i: u64, intents: &Cell<u64>) {
     let bullish = i.is_multiple_of(2);
     // 1.2 s apart: past AlphaScanner's 1 s imbalance window, so each diff's flow stands alone.
@@ -45,7 +47,7 @@ fn iteration(five_step: &mut FiveStepLoop, market: &mut SyntheticMarket, i: u64,
 #[test]
 fn the_five_step_loop_allocates_nothing_after_warm_up() {
     let config = LoopConfig::embedded_default().unwrap();
-    let mut five_step = FiveStepLoop::start(&config).unwrap();
+    let mut five_step = FiveStepLoop::start(&config, &synthetic_history(config.assets.len())).unwrap();
     let intents = Cell::new(0);
     let mut market = SyntheticMarket::default();
     five_step.ingest_market(0, 0, market.snapshot(1_000, 1_000), |_| {});
@@ -63,6 +65,8 @@ fn the_five_step_loop_allocates_nothing_after_warm_up() {
 
     assert_eq!(intents.get(), 110_000, "100,000 measured iterations, each an order intent");
     assert_eq!(during, 0, "allocations on the hot path after warm-up");
+    assert!(five_step.quotes_published() >= 110_000, "a quote per diff: {}", five_step.quotes_published());
+    assert!(five_step.approved_orders() >= 109_999, "the execution side took the approvals");
     let stats = five_step.finish(|_| {}).unwrap();
     assert!(stats.iter().all(|s| s.decode_errors == 0 && s.agent_errors == 0), "{stats:?}");
 

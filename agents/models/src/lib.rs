@@ -20,7 +20,6 @@ mod model_file;
 mod native;
 pub mod onnx_proto;
 mod onnxruntime;
-mod seeded_random;
 
 use std::path::Path;
 
@@ -34,7 +33,8 @@ pub use native::{MAX_INT8_DEPTH, NativeBackend, NativePrecision};
 pub use onnxruntime::{
     ORT_DYLIB_PATH_ENV, OnnxRuntimeBackend, onnxruntime_available, onnxruntime_environment, onnxruntime_session,
 };
-pub use seeded_random::SplitMix64;
+/// The project's seeded generator (`qp-seeded-random`), for seeded weights and test inputs.
+pub use qp_seeded_random::SplitMix64;
 
 /// A loaded model that runs one example (batch 1) at a time.
 ///
@@ -98,7 +98,7 @@ mod tests {
 
     use super::*;
 
-    use crate::seeded_random::SplitMix64 as Rng;
+    use crate::SplitMix64 as Rng;
 
     fn mutate(valid: &[u8], rng: &mut Rng) -> Vec<u8> {
         let mut bytes = valid.to_vec();
@@ -147,7 +147,7 @@ mod tests {
             );
         }
         let path = Path::new("/fuzz/model.onnx");
-        let mut rng = Rng(0x5eed);
+        let mut rng = Rng::new(0x5eed);
         let (mut loaded, mut rejected) = (0usize, 0usize);
         for round in 0..5000 {
             let bytes = mutate(&valid[round % valid.len()], &mut rng);

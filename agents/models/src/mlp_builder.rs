@@ -8,12 +8,12 @@
 
 use std::path::Path;
 
+use crate::SplitMix64;
 use crate::error::ModelError;
 use crate::onnx_proto::{
     AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetId, TensorProto, ValueInfoProto,
     attribute_type, data_type,
 };
-use crate::seeded_random::SplitMix64;
 
 /// ONNX IR version written.
 pub const WRITTEN_IR_VERSION: i64 = 8;
@@ -100,11 +100,11 @@ impl DenseLayer {
     /// A layer with deterministic pseudo-random parameters: Xavier-uniform
     /// weights and biases uniform in ±0.1, from `seed`.
     pub fn seeded(inputs: usize, outputs: usize, activation: Activation, seed: u64) -> Result<Self, ModelError> {
-        let mut rng = SplitMix64(seed);
+        let mut rng = SplitMix64::new(seed);
         let limit = (6.0 / (inputs + outputs).max(1) as f32).sqrt();
         let count = inputs.saturating_mul(outputs);
-        let weights = (0..count).map(|_| rng.uniform(limit)).collect();
-        let bias = (0..outputs).map(|_| rng.uniform(0.1)).collect();
+        let weights = (0..count).map(|_| rng.uniform_symmetric_f32(limit)).collect();
+        let bias = (0..outputs).map(|_| rng.uniform_symmetric_f32(0.1)).collect();
         Self::new(inputs, outputs, weights, bias, activation)
     }
 

@@ -49,7 +49,7 @@ trait RandomVec {
 
 impl RandomVec for Rng {
     fn vec(&mut self, len: usize, scale: f32) -> Vec<f32> {
-        (0..len).map(|_| self.uniform(scale)).collect()
+        (0..len).map(|_| self.uniform_symmetric_f32(scale)).collect()
     }
 }
 
@@ -88,7 +88,7 @@ fn argmax_agreement(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
 }
 
 fn random_inputs(len: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     (0..EXAMPLES).map(|_| rng.vec(len, 2.0)).collect()
 }
 
@@ -206,7 +206,7 @@ fn model(graph: GraphProto) -> ModelProto {
 /// Tanh → Reshape(Constant shape) → Gemm(alpha, beta, transB=0, C [1, 5]) → Add(skip)
 /// → Softmax. Covers every natively supported op besides DequantizeLinear.
 fn mixed_ops_model() -> ModelProto {
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     let shape_constant =
         TensorProto { dims: vec![2], data_type: data_type::INT64, int64_data: vec![1, -1], ..TensorProto::default() };
     let graph = GraphProto {
@@ -287,7 +287,7 @@ fn expect_load_error(path: &Path, kind: BackendKind) -> ModelError {
 
 fn corrupt_files(dir: &Path) -> Vec<(&'static str, PathBuf)> {
     let valid = classifier(WeightStorage::F32).to_bytes().unwrap();
-    let mut rng = Rng(1234);
+    let mut rng = Rng::new(1234);
     let random: Vec<u8> = (0..4096).map(|_| rng.next_u64() as u8).collect();
     vec![
         ("truncated", write(dir, "truncated.onnx", &valid[..valid.len() / 2])),

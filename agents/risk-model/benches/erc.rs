@@ -9,26 +9,10 @@ use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use qp_risk_model::{Covariance, ErcOptions, RiskParitySolver};
-
-/// SplitMix64.
-struct Rng(u64);
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Standard normal (Box–Muller).
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform().max(1e-300), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
+use qp_seeded_random::SplitMix64;
 
 fn factor_covariance(n: usize, factors: usize, seed: u64) -> Covariance {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let factor_vol: Vec<f64> =
         (0..factors).map(|k| if k == 0 { 0.01 } else { 0.005 + 0.015 * rng.uniform() }).collect();
     let loadings: Vec<f64> = (0..n * factors)

@@ -9,6 +9,7 @@ use qp_risk_model::{
     normal_quantile, parametric_tail_risk, parity_report, risk_budget_weights, traffic_light, traffic_light_bounds,
     var_report,
 };
+use qp_seeded_random::SplitMix64;
 
 /// The shared test data: `X/../shared/data` for the repository at `X`.
 fn shared_data() -> PathBuf {
@@ -203,31 +204,15 @@ mod value_at_risk {
         assert!((direct.var - risk.parametric.var).abs() < 1e-12 * sigma);
     }
 
-    /// Deterministic pseudo-random numbers (SplitMix64).
-    struct Rng(u64);
-    impl Rng {
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        fn uniform(&mut self) -> f64 {
-            (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
-
     #[test]
     fn incremental_historical_var_is_exactly_the_full_revaluation() {
         // Dyadic returns (k/1024) and integer exposures: every sum is exact, so the
         // incremental P&L and a from-scratch revaluation agree bit for bit.
-        let mut rng = Rng(7);
+        let mut rng = SplitMix64::new(7);
         let (scenarios, assets) = (250, 20);
-        let values: Vec<f64> =
-            (0..scenarios * assets).map(|_| ((rng.next_u64() % 81) as f64 - 40.0) / 1024.0).collect();
+        let values: Vec<f64> = (0..scenarios * assets).map(|_| (rng.below(81) as f64 - 40.0) / 1024.0).collect();
         let returns = ReturnMatrix::new(scenarios, assets, values).expect("returns");
-        let exposures: Vec<f64> = (0..assets).map(|_| (rng.next_u64() % 2_000) as f64 - 500.0).collect();
+        let exposures: Vec<f64> = (0..assets).map(|_| rng.below(2_000) as f64 - 500.0).collect();
         let mut risk = PortfolioRisk::new(&returns, &exposures, 0.99).expect("risk");
         for (asset, delta) in [(0, 300.0), (5, -1_200.0), (19, 7.0), (3, 0.0)] {
             let change = risk.incremental_var(asset, delta).expect("incremental");
@@ -244,14 +229,14 @@ mod value_at_risk {
 
     #[test]
     fn incremental_var_matches_full_revaluation_on_random_data_and_after_fills() {
-        let mut rng = Rng(11);
+        let mut rng = SplitMix64::new(11);
         let (scenarios, assets) = (250, 50);
         let values: Vec<f64> = (0..scenarios * assets).map(|_| (rng.uniform() - 0.5) * 0.06).collect();
         let returns = ReturnMatrix::new(scenarios, assets, values).expect("returns");
         let mut exposures: Vec<f64> = (0..assets).map(|_| rng.uniform() * 1e6).collect();
         let mut risk = PortfolioRisk::new(&returns, &exposures, 0.99).expect("risk");
         for step in 0..20 {
-            let asset = (rng.next_u64() % assets as u64) as usize;
+            let asset = rng.below(assets);
             let delta = (rng.uniform() - 0.5) * 4e6;
             let change = risk.incremental_var(asset, delta).expect("incremental");
             exposures[asset] += delta;

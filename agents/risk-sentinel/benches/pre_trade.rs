@@ -4,16 +4,18 @@
 //! Target: p99.9 ≤ 2 µs.
 //!
 //! Besides criterion's mean (check plus the untimed-elsewhere withdrawal that keeps the book
-//! steady), it times 200,000 single checks with `Instant` and prints p50/p99/p99.9, less the
-//! clock's own cost (the p50 of 200,000 empty timings). Every timed order passes every check
-//! (the longest path); the approval is withdrawn outside the timing.
+//! steady), it times 200,000 single checks (`qp_runtime::PerCallTimer`) and prints
+//! p50/p99/p99.9/max, less the clock's own cost (the median of back-to-back readings). Every
+//! timed order passes every check (the longest path); the approval is withdrawn outside the
+//! timing.
 #![allow(clippy::expect_used)] // a bench that cannot build its inputs has nothing to measure
 use std::hint::black_box;
-use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use qp_risk_model::ReturnMatrix;
 use qp_risk_sentinel::{InstrumentSpec, RiskSentinel};
+use qp_runtime::PerCallTimer;
+use qp_seeded_random::SplitMix64;
 use qp_wire::{AssetId, Decision, Side};
 
 const ASSETS: usize = 1_000;
@@ -69,28 +71,6 @@ max_gross_notional = 800000000
 max_net_long_notional = 200000000
 "#;
 
-/// SplitMix64.
-struct Rng(u64);
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform().max(1e-300), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-}
-
 fn sector(i: usize) -> String {
     const SECTORS: [&str; 11] = [
         "banks",
@@ -111,7 +91,7 @@ fn sector(i: usize) -> String {
 /// 1,000 instruments (equities, futures, crypto) in 5 regions and 11 sectors, one market
 /// factor plus noise with fat-tailed regimes, random long/short positions.
 fn book() -> (RiskSentinel, Vec<Decision>) {
-    let mut rng = Rng(2024);
+    let mut rng = SplitMix64::new(2024);
     let betas: Vec<f64> = (0..ASSETS).map(|_| 0.5 + rng.uniform()).collect();
     let mut values = Vec::with_capacity(ASSETS * DAYS);
     for _ in 0..DAYS {
@@ -148,7 +128,7 @@ fn book() -> (RiskSentinel, Vec<Decision>) {
     sentinel.reconciled(&positions).expect("reconcile");
     let orders = (0..4_096u64)
         .map(|k| {
-            let i = rng.below(ASSETS as u64) as usize;
+            let i = rng.below(ASSETS);
             let side = if rng.uniform() < 0.5 { Side::Buy } else { Side::Sell };
             let offset_bp = rng.below(150) as i64 - 75;
             let price = prices[i] * (10_000 + offset_bp) / 10_000;
@@ -156,21 +136,6 @@ fn book() -> (RiskSentinel, Vec<Decision>) {
         })
         .collect();
     (sentinel, orders)
-}
-
-fn percentiles(label: &str, samples_ns: &mut [f64], overhead_ns: f64) {
-    samples_ns.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        (samples_ns[((samples_ns.len() as f64 * q) as usize).min(samples_ns.len() - 1)] - overhead_ns).max(0.0)
-    };
-    println!(
-        "{label}: p50 {:.0} ns, p99 {:.0} ns, p99.9 {:.0} ns, max {:.0} ns ({} calls, clock overhead {overhead_ns:.0} ns subtracted)",
-        at(0.5),
-        at(0.99),
-        at(0.999),
-        at(1.0),
-        samples_ns.len()
-    );
 }
 
 fn pre_trade(c: &mut Criterion) {
@@ -183,27 +148,14 @@ fn pre_trade(c: &mut Criterion) {
         sentinel.withdraw(approved);
     }
 
-    let mut empty: Vec<f64> = (0..CALLS)
-        .map(|_| {
-            let start = Instant::now();
-            black_box(());
-            start.elapsed().as_nanos() as f64
-        })
-        .collect();
-    empty.sort_by(f64::total_cmp);
-    let overhead_ns = empty[CALLS / 2];
-
-    let mut samples: Vec<f64> = Vec::with_capacity(CALLS);
+    let mut timer = PerCallTimer::new();
     for k in 0..CALLS {
         now_ns += 1_000;
         let order = &orders[k % orders.len()];
-        let start = Instant::now();
-        let result = black_box(sentinel.check(black_box(now_ns), black_box(order)));
-        let elapsed = start.elapsed().as_nanos() as f64;
-        samples.push(elapsed);
+        let result = timer.time(|| sentinel.check(black_box(now_ns), black_box(order)));
         sentinel.withdraw(result.expect("approved"));
     }
-    percentiles("risk_sentinel/check (1000 instruments × 250 days, approved)", &mut samples, overhead_ns);
+    println!("{}", timer.summary_line("risk_sentinel/check (1000 instruments × 250 days, approved)"));
 
     let mut k = 0;
     c.bench_function("risk_sentinel/check_and_withdraw_1000x250", |b| {

@@ -1,10 +1,24 @@
 //! RiskSentinel as a loop agent: `Decision` frames in, an `OrderIntent` frame (audit trail,
 //! pipeline) or a `RiskVerdict` veto frame out; every approval also goes, typed, to the
-//! execution side's [`ApprovedOrderSink`]. `ExecReport` frames update positions.
+//! execution side's [`ApprovedOrderSink`]. `ExecReport` frames update positions; `Quote`
+//! frames set reference prices.
+//!
+//! # Reference prices from `Quote` frames
+//!
+//! The reference price is the quote's **mid** (`Quote::mid_price`, rounded down to a tick).
+//! RiskSentinel keeps one reference per instrument and uses it to mark positions, value
+//! exposure, margin and VaR, and for the price collar; the mid is the side-neutral mark for the
+//! first four, and a collar of a few basis points of the mid already tolerates the half-spread
+//! a marketable order crosses. The price's time is the frame's `Ingest` stamp: the node's
+//! monotonic clock, the one the stage hands the agent as `ctx.now_ns`, so
+//! `fail_closed.max_price_age_ms` compares like with like. The exchange timestamp in the quote
+//! is the venue's clock and is not used for freshness. A quote without an `Ingest` stamp is
+//! refused (its age is unknown).
 use qp_runtime::{Agent, AgentContext, AgentError, Outbox};
-use qp_wire::{FrameRef, RiskVerdict, Verdict, VetoReason};
+use qp_wire::{FrameRef, RiskVerdict, Stage, Verdict, VetoReason};
 
 use crate::approved::ApprovedOrderSink;
+use crate::error::CommandError;
 use crate::sentinel::RiskSentinel;
 
 const AGENT: &str = "risk-sentinel";
@@ -67,6 +81,16 @@ impl<S: ApprovedOrderSink + Send> Agent for RiskSentinelAgent<S> {
             FrameRef::ExecReport(f) => {
                 self.sentinel.on_exec_report(f.payload);
                 Ok(())
+            }
+            FrameRef::Quote(f) => {
+                let q = f.payload;
+                let Some(observed_ns) = f.header.stamp(Stage::Ingest) else {
+                    return Err(AgentError::Rejected { agent: AGENT, detail: "quote without an Ingest stamp" });
+                };
+                self.sentinel.update_price(q.asset(), q.mid_price(), observed_ns).map_err(|err| match err {
+                    CommandError::UnknownAsset(asset) => AgentError::UnknownAsset { agent: AGENT, asset: asset.get() },
+                    _ => AgentError::Rejected { agent: AGENT, detail: "quote mid price not positive" },
+                })
             }
             other => Err(AgentError::UnexpectedFrame { agent: AGENT, frame_type: other.frame_type() }),
         }

@@ -4,6 +4,8 @@ use hdrhistogram::Histogram;
 use qp_wire::{FrameHeader, Stage};
 use serde::Serialize;
 
+use crate::clock::monotonic_ns;
+
 /// Percentiles of one latency distribution, in nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Percentiles {
@@ -46,6 +48,84 @@ impl LatencyHistogram {
 }
 
 impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Back-to-back clock readings [`clock_overhead_ns`] takes the median of.
+const CLOCK_OVERHEAD_SAMPLES: usize = 200_001;
+
+/// The clock's own cost: the median difference of two back-to-back
+/// [`monotonic_ns`](crate::clock::monotonic_ns) readings, which is what timing a call
+/// with one reading on each side adds to it.
+pub fn clock_overhead_ns() -> u64 {
+    let mut samples: Vec<u64> = (0..CLOCK_OVERHEAD_SAMPLES)
+        .map(|_| {
+            let start = monotonic_ns();
+            let end = std::hint::black_box(monotonic_ns());
+            end.saturating_sub(start)
+        })
+        .collect();
+    let middle = samples.len() / 2;
+    *samples.select_nth_unstable(middle).1
+}
+
+/// Times single calls: a clock reading on each side of each call, less the clock's own
+/// cost, into a [`LatencyHistogram`]. For benches whose targets are per-call percentiles
+/// (criterion reports means). Recording never allocates.
+#[derive(Debug)]
+pub struct PerCallTimer {
+    overhead_ns: u64,
+    histogram: LatencyHistogram,
+}
+
+impl PerCallTimer {
+    /// Measures the clock's cost first ([`clock_overhead_ns`]).
+    pub fn new() -> Self {
+        Self::with_overhead(clock_overhead_ns())
+    }
+
+    /// Subtracts `overhead_ns` from every call: one measurement shared by several timers.
+    pub fn with_overhead(overhead_ns: u64) -> Self {
+        Self { overhead_ns, histogram: LatencyHistogram::new() }
+    }
+
+    /// Runs `call` once, records how long it took, and hands back its result (through
+    /// `black_box`, so the call is not optimised away).
+    pub fn time<R>(&mut self, call: impl FnOnce() -> R) -> R {
+        let start = monotonic_ns();
+        let result = std::hint::black_box(call());
+        let end = monotonic_ns();
+        self.histogram.record(end.saturating_sub(start).saturating_sub(self.overhead_ns));
+        result
+    }
+
+    /// What is subtracted from each call.
+    pub fn overhead_ns(&self) -> u64 {
+        self.overhead_ns
+    }
+
+    /// Forget the calls timed so far (after warm-up).
+    pub fn reset(&mut self) {
+        self.histogram.reset();
+    }
+
+    pub fn percentiles(&self) -> Percentiles {
+        self.histogram.percentiles()
+    }
+
+    /// One line: `label: p50 … ns, p99 … ns, p99.9 … ns, max … ns (N calls, clock overhead … ns subtracted)`.
+    pub fn summary_line(&self, label: &str) -> String {
+        let p = self.percentiles();
+        format!(
+            "{label}: p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns ({} calls, clock overhead {} ns subtracted)",
+            p.p50_ns, p.p99_ns, p.p999_ns, p.max_ns, p.count, self.overhead_ns
+        )
+    }
+}
+
+impl Default for PerCallTimer {
     fn default() -> Self {
         Self::new()
     }

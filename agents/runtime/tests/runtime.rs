@@ -174,6 +174,22 @@ fn latency_table_reads_stage_deltas_from_stamps() {
 }
 
 #[test]
+fn per_call_timer_times_each_call_less_the_clock() {
+    let mut timer = PerCallTimer::with_overhead(u64::MAX);
+    assert_eq!(timer.time(|| 6 * 7), 42);
+    // The overhead is subtracted (saturating): every call records the 1 ns floor.
+    timer.time(|| std::thread::sleep(Duration::from_micros(50)));
+    assert_eq!((timer.percentiles().count, timer.percentiles().max_ns), (2, 1));
+    let mut timer = PerCallTimer::with_overhead(0);
+    timer.time(|| std::thread::sleep(Duration::from_micros(50)));
+    assert!(timer.percentiles().max_ns >= 50_000, "{:?}", timer.percentiles());
+    assert!(timer.summary_line("sleep").starts_with("sleep: p50 "));
+    timer.reset();
+    assert_eq!(timer.percentiles().count, 0);
+    assert!(clock_overhead_ns() < 1_000_000);
+}
+
+#[test]
 fn rate_limiter_lets_one_through_per_interval_and_counts_the_rest() {
     let mut limit = RateLimiter::new(1_000);
     assert_eq!(limit.check(10), Some(0));

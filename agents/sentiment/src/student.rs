@@ -249,12 +249,12 @@ impl StudentWeights {
         scale: f32,
     ) -> Result<Self, StudentError> {
         let mut weights = Self::zeros(features, dim, hidden)?;
-        let mut rng = qp_models::SplitMix64(seed);
+        let mut rng = qp_models::SplitMix64::new(seed);
         let params = weights.params_mut();
         for slice in
             [params.embedding, params.hidden_weight, params.hidden_bias, params.output_weight, params.output_bias]
         {
-            slice.iter_mut().for_each(|w| *w = rng.uniform(scale));
+            slice.iter_mut().for_each(|w| *w = rng.uniform_symmetric_f32(scale));
         }
         Ok(weights)
     }

@@ -45,7 +45,7 @@ const EXTRAS: [&str; 8] = ["$AAPL", "$TSLA", "4.5%", "$1.2B", "10k", "https://t.
 
 /// Seeded tweet-like texts.
 fn texts(count: usize, seed: u64) -> Vec<String> {
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     (0..count)
         .map(|_| {
             let words = 3 + rng.below(20);
@@ -73,8 +73,8 @@ fn features(buckets: u32, seed: u64) -> FeatureConfig {
 /// the bag is a mean, so they get a larger range.
 fn weights(dim: usize, hidden: usize, seed: u64) -> StudentWeights {
     let mut weights = StudentWeights::seeded(features(1 << 12, seed), dim, hidden, seed, 0.5).unwrap();
-    let mut rng = SplitMix64(seed ^ 0xabc);
-    weights.params_mut().embedding.iter_mut().for_each(|w| *w = rng.uniform(3.0));
+    let mut rng = SplitMix64::new(seed ^ 0xabc);
+    weights.params_mut().embedding.iter_mut().for_each(|w| *w = rng.uniform_symmetric_f32(3.0));
     weights
 }
 
@@ -246,7 +246,7 @@ fn missing_truncated_and_corrupt_files_are_typed_errors_naming_the_file() {
     let error = NativeStudent::load(&empty).unwrap_err();
     assert!(matches!(error, StudentError::Malformed { .. }), "{error:?}");
     assert_names_file(&error, &empty);
-    let mut rng = SplitMix64(5);
+    let mut rng = SplitMix64::new(5);
     for _ in 0..200 {
         let len = rng.below(good.len());
         std::fs::write(&truncated, &good[..len]).unwrap();

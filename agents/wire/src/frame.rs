@@ -3,7 +3,7 @@ use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 use crate::error::DecodeError;
 use crate::header::{FrameHeader, FrameType, HEADER_LEN, MAGIC, Stage, WIRE_VERSION};
 use crate::payload::{
-    BlockPrint, BookSignal, Confirmed, Decision, ExecReport, OrderIntent, Payload, RiskVerdict, SentimentSignal,
+    BlockPrint, BookSignal, Confirmed, Decision, ExecReport, OrderIntent, Payload, Quote, RiskVerdict, SentimentSignal,
 };
 
 /// Room for the largest frame; every ring slot is one [`FrameBuf`].
@@ -28,6 +28,7 @@ pub enum FrameRef<'a> {
     OrderIntent(Framed<'a, OrderIntent>),
     ExecReport(Framed<'a, ExecReport>),
     Confirmed(Framed<'a, Confirmed>),
+    Quote(Framed<'a, Quote>),
 }
 
 impl<'a> FrameRef<'a> {
@@ -41,6 +42,7 @@ impl<'a> FrameRef<'a> {
             FrameRef::OrderIntent(f) => f.header,
             FrameRef::ExecReport(f) => f.header,
             FrameRef::Confirmed(f) => f.header,
+            FrameRef::Quote(f) => f.header,
         }
     }
 
@@ -54,6 +56,7 @@ impl<'a> FrameRef<'a> {
             FrameRef::OrderIntent(_) => FrameType::OrderIntent,
             FrameRef::ExecReport(_) => FrameType::ExecReport,
             FrameRef::Confirmed(_) => FrameType::Confirmed,
+            FrameRef::Quote(_) => FrameType::Quote,
         }
     }
 
@@ -79,6 +82,7 @@ fn payload_len(frame_type: FrameType) -> usize {
         FrameType::OrderIntent => size_of::<OrderIntent>(),
         FrameType::ExecReport => size_of::<ExecReport>(),
         FrameType::Confirmed => size_of::<Confirmed>(),
+        FrameType::Quote => size_of::<Quote>(),
     }
 }
 
@@ -125,6 +129,7 @@ pub fn decode(bytes: &[u8]) -> Result<FrameRef<'_>, DecodeError> {
         FrameType::OrderIntent => FrameRef::OrderIntent(framed(header, body)?),
         FrameType::ExecReport => FrameRef::ExecReport(framed(header, body)?),
         FrameType::Confirmed => FrameRef::Confirmed(framed(header, body)?),
+        FrameType::Quote => FrameRef::Quote(framed(header, body)?),
     })
 }
 

@@ -23,11 +23,14 @@ pub enum FrameType {
     ExecReport = 7,
     /// A sentiment and a book signal on one asset, joined by the Confirm step.
     Confirmed = 8,
+    /// An asset's top of book (best bid and ask), from the ingest side: the risk stage's
+    /// reference prices.
+    Quote = 9,
 }
 
 impl FrameType {
     /// All frame types, in wire order.
-    pub const ALL: [FrameType; 8] = [
+    pub const ALL: [FrameType; 9] = [
         FrameType::Sentiment,
         FrameType::Book,
         FrameType::BlockPrint,
@@ -36,6 +39,7 @@ impl FrameType {
         FrameType::OrderIntent,
         FrameType::ExecReport,
         FrameType::Confirmed,
+        FrameType::Quote,
     ];
 
     /// The type for a wire value, if it is one.

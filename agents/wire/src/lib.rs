@@ -23,6 +23,6 @@ pub use frame::{FRAME_CAPACITY, FrameBuf, FrameRef, Framed, decode, decode_as};
 pub use header::{FrameHeader, FrameType, HEADER_LEN, MAGIC, STAGE_COUNT, Stage, WIRE_VERSION};
 pub use payload::{
     BLOCK_PRINT_HIDDEN, BlockPrint, BookSignal, BookSignalKind, CONFIDENCE_MAX_BP, Confirmed, Decision, ExecReport,
-    ExecStatus, OrderIntent, Payload, RiskVerdict, SCORE_MAX, SCORE_MIN, SentimentSignal, Side, TimeInForce, Verdict,
-    VetoReason,
+    ExecStatus, OrderIntent, Payload, Quote, RiskVerdict, SCORE_MAX, SCORE_MIN, SentimentSignal, Side, TimeInForce,
+    Verdict, VetoReason,
 };

@@ -484,3 +484,61 @@ impl Payload for Confirmed {
         check_positive(Self::FRAME_TYPE, "ref_price", self.ref_price.get())
     }
 }
+
+/// One asset's top of book as the ingest side saw it: the best bid and ask with their sizes.
+/// The risk stage takes its reference prices from these; the time that counts for freshness
+/// is the frame's `Ingest` stamp (the node's monotonic clock), not `feed_ts_ns`, which is on
+/// the feed's clock and is kept for the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct Quote {
+    pub asset: U32,
+    pub _reserved: U32,
+    /// Best bid, in the instrument's ticks.
+    pub bid_price: I64,
+    /// Size at the best bid, in lots.
+    pub bid_qty: I64,
+    /// Best ask, in ticks.
+    pub ask_price: I64,
+    /// Size at the best ask, in lots.
+    pub ask_qty: I64,
+    /// Feed time of the book state (Unix ns: the exchange's event time, or the receive time
+    /// where the feed gives none; the loop passes each market-data message's feed time).
+    pub feed_ts_ns: U64,
+}
+
+impl Quote {
+    pub fn new(asset: AssetId, bid: (i64, i64), ask: (i64, i64), feed_ts_ns: u64) -> Self {
+        Self {
+            asset: U32::new(asset.get()),
+            _reserved: U32::ZERO,
+            bid_price: I64::new(bid.0),
+            bid_qty: I64::new(bid.1),
+            ask_price: I64::new(ask.0),
+            ask_qty: I64::new(ask.1),
+            feed_ts_ns: U64::new(feed_ts_ns),
+        }
+    }
+    pub fn asset(&self) -> AssetId {
+        AssetId::from_wire(self.asset.get())
+    }
+    /// The mid price in ticks, rounded down (a decoded quote has `0 < bid < ask`, so the
+    /// mid is positive and between them).
+    pub fn mid_price(&self) -> i64 {
+        let (bid, ask) = (self.bid_price.get(), self.ask_price.get());
+        bid.saturating_add(ask.saturating_sub(bid) / 2)
+    }
+}
+
+impl Payload for Quote {
+    const FRAME_TYPE: FrameType = FrameType::Quote;
+    fn validate(&self) -> Result<(), DecodeError> {
+        check_positive(Self::FRAME_TYPE, "bid_price", self.bid_price.get())?;
+        check_positive(Self::FRAME_TYPE, "ask_price", self.ask_price.get())?;
+        if self.bid_price.get() >= self.ask_price.get() {
+            return Err(invalid(Self::FRAME_TYPE, "ask_price", self.ask_price.get()));
+        }
+        check_positive(Self::FRAME_TYPE, "bid_qty", self.bid_qty.get())?;
+        check_positive(Self::FRAME_TYPE, "ask_qty", self.ask_qty.get())
+    }
+}

@@ -41,6 +41,7 @@ fn sample_frames() -> Vec<FrameBuf> {
                 &BookSignal::new(asset, BookSignalKind::Imbalance, 900, 6_000_000, 6),
             ),
         ),
+        FrameBuf::encode(1, 9, &Quote::new(asset, (5_999_990, 1_250), (6_000_010, 40), 7)),
     ]
 }
 
@@ -83,7 +84,8 @@ fn layout_is_fixed_little_endian() {
         assert_eq!(FrameType::from_wire(ty as u16), Some(ty));
     }
     assert_eq!(FrameType::from_wire(0), None);
-    assert_eq!(FrameType::from_wire(9), None);
+    assert_eq!(FrameType::from_wire(9), Some(FrameType::Quote), "appended, never renumbered");
+    assert_eq!(FrameType::from_wire(10), None);
 }
 
 #[test]
@@ -173,6 +175,35 @@ fn out_of_range_fields_are_typed_errors() {
     assert!(decode(FrameBuf::encode(1, 1, &verdict).as_frame_bytes()).is_err());
     let veto = RiskVerdict::new(1, asset, Verdict::Veto, VetoReason::None);
     assert!(decode(FrameBuf::encode(1, 1, &veto).as_frame_bytes()).is_err());
+}
+
+#[test]
+fn quotes_carry_a_valid_top_of_book() {
+    let asset = AssetId::from_wire(2);
+    let quote = Quote::new(asset, (600_000, 1_000), (600_003, 250), 1_723_161_255_000_000_000);
+    let buf = FrameBuf::encode(1, 1, &quote);
+    assert_eq!(buf.as_frame_bytes().len(), HEADER_LEN + 48);
+    let framed = decode_as::<Quote>(buf.as_frame_bytes()).unwrap();
+    assert_eq!(framed.payload.asset(), asset);
+    assert_eq!(framed.payload.mid_price(), 600_001, "rounded down");
+    assert_eq!(framed.payload.feed_ts_ns.get(), 1_723_161_255_000_000_000);
+    assert_eq!(decode(buf.as_frame_bytes()).unwrap().frame_type(), FrameType::Quote);
+
+    let refused = |bid: (i64, i64), ask: (i64, i64)| match decode(
+        FrameBuf::encode(1, 1, &Quote::new(asset, bid, ask, 0)).as_frame_bytes(),
+    ) {
+        Err(DecodeError::InvalidField { frame_type: FrameType::Quote, field, .. }) => field,
+        other => panic!("{bid:?} {ask:?}: {other:?}"),
+    };
+    assert_eq!(refused((0, 1), (10, 1)), "bid_price");
+    assert_eq!(refused((-5, 1), (10, 1)), "bid_price");
+    assert_eq!(refused((10, 1), (0, 1)), "ask_price");
+    assert_eq!(refused((10, 1), (10, 1)), "ask_price", "a locked book is no quote");
+    assert_eq!(refused((11, 1), (10, 1)), "ask_price", "nor a crossed one");
+    assert_eq!(refused((10, 0), (11, 1)), "bid_qty");
+    assert_eq!(refused((10, 1), (11, -1)), "ask_qty");
+    let err = decode(FrameBuf::encode(1, 1, &Quote::new(asset, (10, 1), (9, 1), 0)).as_frame_bytes()).unwrap_err();
+    assert_eq!(err.to_string(), "Quote frame has invalid ask_price = 9");
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use qp_alpha_scanner::ScannerCounts;
 use qp_book::binance::DepthSyncStats;
 use qp_darkpool_scan::DarkPoolCounts;
+use qp_loop::history::{HistoryError, load_history};
 use qp_loop::{FiveStepLoop, IngestCounts, LoopConfig, LoopError};
 use qp_replay::{ReplayError, ReplayEvent, merge_timeline, read_feed, read_headlines};
 use qp_runtime::{LatencySummary, LatencyTable, Percentiles, StageStats};
@@ -25,6 +26,8 @@ pub enum DemoError {
     Replay(#[from] ReplayError),
     #[error(transparent)]
     Loop(#[from] LoopError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
 }
 
 /// Everything the demo prints.
@@ -35,6 +38,12 @@ pub struct DemoReport {
     pub loaded: Vec<(String, usize, String)>,
     pub headlines: usize,
     pub events: usize,
+    /// RiskSentinel's VaR history: scenarios and where they came from.
+    pub history: (usize, String),
+    /// Quote frames the ingest side published.
+    pub quotes: u64,
+    /// Execution reports (the stand-in execution's) sent back to risk.
+    pub reports: u64,
     pub elapsed: Duration,
     pub stats: Vec<StageStats>,
     pub ingest_time: Percentiles,
@@ -129,8 +138,16 @@ pub fn run_demo(config: &LoopConfig, data: &Path) -> Result<DemoReport, DemoErro
         instruments.push(feed);
     }
     let timeline = merge_timeline(&instruments, &headlines);
+    // RiskSentinel's VaR history (the recordings' own mids, or daily closes: see the config).
+    let history = load_history(config, &instruments)?;
+    let history_source = match &config.risk.history {
+        qp_loop::HistoryConfig::Replay { interval_ms } => {
+            format!("recorded mids every {interval_ms} ms: a {interval_ms} ms VaR horizon")
+        }
+        qp_loop::HistoryConfig::Csv { path } => format!("daily closes in {path}"),
+    };
 
-    let mut five_step = FiveStepLoop::start(config)?;
+    let mut five_step = FiveStepLoop::start(config, &history)?;
     let workers = five_step.worker_names().iter().map(|s| (*s).to_owned()).collect();
     let mut tally = Tally {
         config,
@@ -155,6 +172,8 @@ pub fn run_demo(config: &LoopConfig, data: &Path) -> Result<DemoReport, DemoErro
     let ingest_counts = five_step.ingest_counts();
     let feeds = five_step.feeds().map(|(asset, feed)| (tally.symbol(asset), feed.stats())).collect();
     let (scanner, darkpool) = (five_step.scanner().counts(), five_step.darkpool().counts());
+    // Read before `finish`, which sends no more execution reports.
+    let (quotes, reports) = (five_step.quotes_published(), five_step.reports_sent());
     let stats = five_step.finish(|f| tally.record(f))?;
     let elapsed = start.elapsed();
 
@@ -164,6 +183,9 @@ pub fn run_demo(config: &LoopConfig, data: &Path) -> Result<DemoReport, DemoErro
         loaded,
         headlines: headlines.len(),
         events: timeline.len(),
+        history: (history.rows(), history_source),
+        quotes,
+        reports,
         elapsed,
         stats,
         ingest_time,
@@ -199,11 +221,16 @@ impl fmt::Display for DemoReport {
         )?;
         let stage = |name: &str| self.stats.iter().find(|s| s.stage == name);
         let (confirm, decide, risk, execute) = (stage("confirm"), stage("decide"), stage("risk"), stage("execute"));
+        // Quotes and execution reports pass Confirm and Decide unchanged, for risk.
+        let passed_on = self.quotes + self.reports;
+        writeln!(f, "  risk: RiskSentinel, VaR history {} scenarios ({})", self.history.0, self.history.1)?;
         writeln!(f, "\nWhat happened")?;
         writeln!(
             f,
-            "  1 ingest   {} signal frames (SentimentX sentiment + AlphaScanner book + DarkPoolScan prints)",
-            confirm.map_or(0, |s| s.frames_in),
+            "  1 ingest   {} signal frames (SentimentX sentiment + AlphaScanner book + DarkPoolScan prints), \
+             {} quotes (top-of-book changes, for risk)",
+            confirm.map_or(0, |s| s.frames_in).saturating_sub(passed_on),
+            self.quotes,
         )?;
         for (symbol, s) in &self.feeds {
             writeln!(
@@ -234,21 +261,23 @@ impl fmt::Display for DemoReport {
         writeln!(
             f,
             "  2 confirm  {} sentiment signals confirmed by the book within the window",
-            confirm.map_or(0, |s| s.frames_out)
+            confirm.map_or(0, |s| s.frames_out).saturating_sub(passed_on)
         )?;
-        writeln!(f, "  3 decide   {} decisions", decide.map_or(0, |s| s.frames_out))?;
+        writeln!(f, "  3 decide   {} decisions", decide.map_or(0, |s| s.frames_out).saturating_sub(passed_on))?;
         let vetoed: u64 = self.vetoes.values().sum();
         let approved = risk.map_or(0, |s| s.frames_out).saturating_sub(vetoed);
         let reasons: Vec<String> = self.vetoes.iter().map(|(r, n)| format!("{r}: {n}")).collect();
         writeln!(
             f,
-            "  4 risk     {approved} approved, {vetoed} vetoed{}",
+            "  4 risk     RiskSentinel: {approved} approved, {vetoed} vetoed{}",
             if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) }
         )?;
         writeln!(
             f,
-            "  5 execute  {} order intents handed to the execution side",
-            execute.map_or(0, |s| s.frames_out) - vetoed
+            "  5 execute  {} order intents handed to the execution side \
+             (no venue: each immediate-or-cancel order reported expired unfilled, {} reports back to risk)",
+            execute.map_or(0, |s| s.frames_out) - vetoed,
+            self.reports
         )?;
         for ((symbol, side), (count, lots)) in &self.intents {
             writeln!(f, "             {symbol} {side}: {count} orders, {lots} lots")?;

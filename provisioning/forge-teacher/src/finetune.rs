@@ -10,8 +10,8 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use candle_transformers::models::bert::Config;
 
 use crate::encoder::{load_tokenizer, read_bytes, read_json};
-use crate::hash::SplitMix64;
 use crate::{EMBEDDING_DIM, Encoder, Head, NUM_CLASSES, TeacherError, accuracy_and_macro_f1};
+use qp_seeded_random::SplitMix64;
 
 /// Files copied from the base model folder into a fine-tuned one (those present).
 const COPIED_FILES: [&str; 9] = [
@@ -443,7 +443,7 @@ pub fn fine_tune(
             let pooled = bert.forward(&ids, &mask)?;
             let dropout = if config.head_dropout > 0.0 {
                 let m: Vec<f32> = (0..batch.len() * head.hidden)
-                    .map(|_| if rng.next_f64() < f64::from(keep) { 1.0 / keep } else { 0.0 })
+                    .map(|_| if rng.uniform() < f64::from(keep) { 1.0 / keep } else { 0.0 })
                     .collect();
                 Some(Tensor::from_vec(m, (batch.len(), head.hidden), &device)?)
             } else {

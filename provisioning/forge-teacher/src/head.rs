@@ -1,6 +1,7 @@
 use std::path::Path;
 
-use crate::hash::SplitMix64;
+use qp_seeded_random::SplitMix64;
+
 use crate::{CLASS_NAMES, EMBEDDING_DIM, Embedding, NUM_CLASSES, TeacherError, accuracy_and_macro_f1};
 
 const HEAD_FORMAT: &str = "qp-forge-teacher-head";
@@ -110,6 +111,14 @@ impl Adam {
     }
 }
 
+/// Standard normal by Box–Muller from `1 − U` (so never ln 0). Not [`SplitMix64::normal`]:
+/// this draw's stream fixes the initial weights, and with them the trained heads' figures.
+fn normal(rng: &mut SplitMix64) -> f64 {
+    let u1 = 1.0 - rng.uniform();
+    let u2 = rng.uniform();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
 fn softmax(logits: [f32; NUM_CLASSES]) -> [f32; NUM_CLASSES] {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let exps = logits.map(|l| (l - max).exp());
@@ -201,9 +210,9 @@ impl Head {
         let std2 = (1.0 / h as f64).sqrt();
         let mut head = Head {
             hidden: h,
-            w1: (0..h * EMBEDDING_DIM).map(|_| (rng.normal() * std1) as f32).collect(),
+            w1: (0..h * EMBEDDING_DIM).map(|_| (normal(&mut rng) * std1) as f32).collect(),
             b1: vec![0.0; h],
-            w2: (0..NUM_CLASSES * h).map(|_| (rng.normal() * std2) as f32).collect(),
+            w2: (0..NUM_CLASSES * h).map(|_| (normal(&mut rng) * std2) as f32).collect(),
             b2: vec![0.0; NUM_CLASSES],
         };
 
@@ -251,7 +260,7 @@ impl Head {
                     // Forward with inverted dropout; a dropped unit has activation 0.
                     for (j, a) in hidden_act.iter_mut().enumerate() {
                         let z = dot(&head.w1[j * EMBEDDING_DIM..(j + 1) * EMBEDDING_DIM], x) + head.b1[j];
-                        let dropped = config.dropout > 0.0 && rng.next_f64() >= f64::from(keep);
+                        let dropped = config.dropout > 0.0 && rng.uniform() >= f64::from(keep);
                         *a = if dropped || z <= 0.0 { 0.0 } else { z / keep };
                     }
                     let mut logits = [0f32; NUM_CLASSES];

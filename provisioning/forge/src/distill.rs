@@ -499,7 +499,7 @@ pub fn distill(
         .collect();
 
     let (dim, hidden, head_inputs) = (weights.dim(), weights.hidden(), weights.head_inputs());
-    let mut rng = SplitMix64(config.seed ^ 0x6469_7374_696c_6c00);
+    let mut rng = SplitMix64::new(config.seed ^ 0x6469_7374_696c_6c00);
     initialize(&mut weights, &mut rng);
 
     let params = weights.params();
@@ -540,7 +540,7 @@ pub fn distill(
     let alpha = f64::from(config.alpha);
 
     for epoch in 1..=config.epochs {
-        shuffle(&mut order, &mut rng);
+        rng.shuffle(&mut order);
         let mut loss_sum = 0.0f64;
         for batch in order.chunks(config.batch_size) {
             for &i in batch {
@@ -641,19 +641,11 @@ fn initialize(weights: &mut StudentWeights, rng: &mut SplitMix64) {
     let (dim, hidden, head_inputs) = (weights.dim(), weights.hidden(), weights.head_inputs());
     let params = weights.params_mut();
     let embedding_scale = 1.0 / dim as f32;
-    params.embedding.iter_mut().for_each(|w| *w = rng.uniform(embedding_scale));
+    params.embedding.iter_mut().for_each(|w| *w = rng.uniform_symmetric_f32(embedding_scale));
     let hidden_scale = (6.0 / (dim + hidden) as f32).sqrt();
-    params.hidden_weight.iter_mut().for_each(|w| *w = rng.uniform(hidden_scale));
+    params.hidden_weight.iter_mut().for_each(|w| *w = rng.uniform_symmetric_f32(hidden_scale));
     let output_scale = (6.0 / (head_inputs + NUM_CLASSES) as f32).sqrt();
-    params.output_weight.iter_mut().for_each(|w| *w = rng.uniform(output_scale));
-}
-
-/// Fisher–Yates with our generator.
-fn shuffle(order: &mut [usize], rng: &mut SplitMix64) {
-    for i in (1..order.len()).rev() {
-        let j = rng.below(i + 1);
-        order.swap(i, j);
-    }
+    params.output_weight.iter_mut().for_each(|w| *w = rng.uniform_symmetric_f32(output_scale));
 }
 
 /// Adds one example's gradients to `grads`.

@@ -37,21 +37,17 @@ struct SplitMix64(qp_models::SplitMix64);
 
 impl SplitMix64 {
     fn new(seed: u64) -> Self {
-        Self(qp_models::SplitMix64(seed ^ 0x5EED_F0E5_7A11_0C8D))
+        Self(qp_models::SplitMix64::new(seed ^ 0x5EED_F0E5_7A11_0C8D))
     }
 
-    fn next_u64(&mut self) -> u64 {
-        self.0.next_u64()
-    }
-
-    /// Uniform in `0..n` (`n > 0`; 0 when `n == 0`).
+    /// Uniform in `0..n` (0 when `n == 0`), from the draw's high bits.
     fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+        self.0.below_multiply_shift(n)
     }
 
     /// Uniform in `[0, 1)`.
     fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.uniform()
     }
 
     fn chance(&mut self, p: f64) -> bool {

@@ -23,7 +23,7 @@ const TAILS: [&str; 5] = ["today", "after earnings", "in early trade", "this wee
 
 /// Texts whose class is set by one keyword, some with a teacher, some with gold, some both.
 fn synthetic(count: usize, seed: u64) -> Vec<TrainingExample> {
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     (0..count)
         .map(|i| {
             let class = rng.below(3);

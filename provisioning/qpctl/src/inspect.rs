@@ -57,6 +57,14 @@ pub fn describe(frame: &FrameRef<'_>) -> String {
             f.payload.status,
             f.payload.cum_qty.get()
         ),
+        FrameRef::Quote(f) => format!(
+            "asset={} bid={}x{} ask={}x{}",
+            f.payload.asset.get(),
+            f.payload.bid_price.get(),
+            f.payload.bid_qty.get(),
+            f.payload.ask_price.get(),
+            f.payload.ask_qty.get()
+        ),
     };
     format!("{:?} origin={} seq={} {what}", frame.frame_type(), h.origin_node.get(), h.sequence.get())
 }

@@ -41,6 +41,9 @@ fn demo_replays_the_shared_data_through_all_five_steps() {
         .and_then(|n| n.parse().ok())
         .unwrap();
     assert!(intents > 0, "{stdout}");
+    // RiskSentinel is the risk step, its VaR history the recordings' own one-second mids.
+    assert!(stdout.contains("4 risk     RiskSentinel: "), "{stdout}");
+    assert!(stdout.contains("VaR history 344 scenarios (recorded mids every 1000 ms"), "{stdout}");
     for row in ["ingest (agent work)", "confirm (hop + work)", "risk (hop + work)", "loop ingest->execute"] {
         assert!(stdout.contains(row), "latency row {row} missing: {stdout}");
     }
@@ -56,12 +59,12 @@ fn demo_with_a_missing_config_key_fails_with_one_line() {
     let default =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../agents/loop/default-config.toml"))
             .unwrap();
-    std::fs::write(&config, default.replace("max_position_lots = 30\n", "")).unwrap();
+    std::fs::write(&config, default.replace("quote_refresh_ms = 500\n", "")).unwrap();
     let output = run("qp-node", &["demo", "--config", config.to_str().unwrap()]);
     assert!(!output.status.success());
     let line = stderr_line(&output);
     assert!(line.starts_with(&format!("qp-node: error: config {}: line ", config.display())), "{line}");
-    assert!(line.contains("missing field `max_position_lots`"), "{line}");
+    assert!(line.contains("missing field `quote_refresh_ms`"), "{line}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Baseline alpha: trade when confirmed sentiment and book pressure agree and
-//! are strong enough. The alpha agent (issue 7) replaces it.
+//! are strong enough. The alpha agent (issue 7) replaces it. `Quote` and `ExecReport`
+//! frames pass through unchanged to the risk stage.
 use qp_runtime::{Agent, AgentContext, AgentError, Outbox};
 use qp_wire::{Decision, FrameRef, Side};
 
@@ -27,8 +28,14 @@ impl Agent for BaselineAlpha {
     }
 
     fn on_frame(&mut self, _ctx: AgentContext, frame: FrameRef<'_>, out: &mut Outbox) -> Result<(), AgentError> {
-        let FrameRef::Confirmed(f) = frame else {
-            return Err(AgentError::UnexpectedFrame { agent: "baseline-alpha", frame_type: frame.frame_type() });
+        let f = match frame {
+            FrameRef::Confirmed(f) => f,
+            // For the risk stage: passed on unchanged.
+            FrameRef::Quote(f) => return out.derive(f.header, f.payload),
+            FrameRef::ExecReport(f) => return out.derive(f.header, f.payload),
+            other => {
+                return Err(AgentError::UnexpectedFrame { agent: "baseline-alpha", frame_type: other.frame_type() });
+            }
         };
         let c = f.payload;
         let magnitude = c.magnitude_bp.get();

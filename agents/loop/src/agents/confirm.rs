@@ -1,5 +1,6 @@
 //! The Confirm step: a sentiment signal becomes actionable only when an order-book
-//! signal on the same asset agrees in time.
+//! signal on the same asset agrees in time. `Quote` and `ExecReport` frames, which the
+//! risk stage consumes, pass through unchanged.
 use qp_runtime::{Agent, AgentContext, AgentError, Outbox};
 use qp_wire::{BookSignal, Confirmed, FrameHeader, FrameRef, SentimentSignal};
 
@@ -86,6 +87,10 @@ impl Agent for SignalJoiner {
                     .map(|_| ())
                     .ok_or(AgentError::UnknownAsset { agent: "signal-joiner", asset: asset.get() })
             }
+            // Reference prices and execution reports are for the risk stage: passed on as
+            // they are (same payload, lineage and stamps).
+            FrameRef::Quote(f) => out.derive(f.header, f.payload),
+            FrameRef::ExecReport(f) => out.derive(f.header, f.payload),
             other => Err(AgentError::UnexpectedFrame { agent: "signal-joiner", frame_type: other.frame_type() }),
         }
     }

@@ -2,6 +2,7 @@
 //! seeded returns, the example limits file.
 use qp_risk_model::ReturnMatrix;
 use qp_risk_sentinel::{InstrumentSpec, RiskSentinel};
+use qp_seeded_random::SplitMix64;
 use qp_wire::{AssetId, Decision, ExecReport, ExecStatus, Side};
 
 pub(crate) const EXAMPLE_LIMITS: &str = include_str!("../../limits.example.toml");
@@ -59,28 +60,9 @@ pub(crate) fn instruments() -> Vec<InstrumentSpec> {
     ]
 }
 
-/// SplitMix64.
-pub(crate) struct Rng(pub(crate) u64);
-impl Rng {
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub(crate) fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    pub(crate) fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform().max(1e-300), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
-
 /// One market factor plus noise, `days × assets`.
 pub(crate) fn history(days: usize, assets: usize, seed: u64) -> ReturnMatrix {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let betas: Vec<f64> = (0..assets).map(|_| 0.5 + rng.uniform()).collect();
     let mut values = Vec::with_capacity(days * assets);
     for _ in 0..days {

@@ -8,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use qp_wire::{
     decode, decode_as, BlockPrint, BookSignal, Confirmed, Decision, DecodeError, ExecReport, FrameBuf, FrameRef,
-    FrameType, Framed, OrderIntent, Payload, RiskVerdict, SentimentSignal, FRAME_CAPACITY, HEADER_LEN, MAGIC,
+    FrameType, Framed, OrderIntent, Payload, Quote, RiskVerdict, SentimentSignal, FRAME_CAPACITY, HEADER_LEN, MAGIC,
     WIRE_VERSION,
 };
 
@@ -71,6 +71,7 @@ fn check_frame(data: &[u8], frame: &FrameRef<'_>) {
         FrameRef::OrderIntent(f) => check_typed(own, f),
         FrameRef::ExecReport(f) => check_typed(own, f),
         FrameRef::Confirmed(f) => check_typed(own, f),
+        FrameRef::Quote(f) => check_typed(own, f),
     }
 
     // `decode_as` succeeds for the decoded type and answers WrongType for every other.
@@ -83,6 +84,7 @@ fn check_frame(data: &[u8], frame: &FrameRef<'_>) {
     check_as::<OrderIntent>(data, Ok(actual));
     check_as::<ExecReport>(data, Ok(actual));
     check_as::<Confirmed>(data, Ok(actual));
+    check_as::<Quote>(data, Ok(actual));
 }
 
 /// Re-encoding a decoded payload gives back the frame's bytes (stamps aside).
@@ -143,4 +145,5 @@ fn check_error(data: &[u8], err: DecodeError) {
     check_as::<OrderIntent>(data, Err(err));
     check_as::<ExecReport>(data, Err(err));
     check_as::<Confirmed>(data, Err(err));
+    check_as::<Quote>(data, Err(err));
 }
