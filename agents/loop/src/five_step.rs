@@ -6,7 +6,8 @@ use qp_book::BookError;
 use qp_darkpool_scan::{DarkPoolConfig, DarkPoolConfigError, DarkPoolScan};
 use qp_risk_model::ReturnMatrix;
 use qp_risk_sentinel::{
-    CommandError, InstrumentSpec, RiskSentinel, RiskSentinelAgent, SentinelError, approved_order_ring,
+    CommandError, InstrumentSpec, KillSwitchCommand, RiskCommandError, RiskCommandOutcome, RiskCommandSender,
+    RiskSentinel, RiskSentinelAgent, SentinelError, approved_order_ring, risk_command_ring,
 };
 use qp_runtime::clock::monotonic_ns;
 use qp_runtime::{
@@ -78,6 +79,8 @@ pub struct FiveStepLoop {
     quotes: QuotePublisher,
     /// Takes the risk stage's approved orders (the FIX executors' place, issue 6).
     execution: BaselineExecution,
+    /// The risk stage's command ring: limits reloads and kill-switch commands.
+    risk_commands: RiskCommandSender,
     reports_sent: u64,
     outbox: Outbox,
     /// Time inside the ingest agents, per event that produced frames.
@@ -95,6 +98,8 @@ impl std::fmt::Debug for FiveStepLoop {
 
 /// Room on the approved-order ring between the risk stage and the execution side.
 const APPROVED_RING_CAPACITY: usize = 1024;
+/// Room on the risk stage's command ring (and its outcome ring): commands are rare.
+const RISK_COMMAND_RING_CAPACITY: usize = 16;
 
 impl FiveStepLoop {
     /// Register the configured assets and start the stages. `history` is RiskSentinel's VaR
@@ -133,6 +138,7 @@ impl FiveStepLoop {
         let mut sentinel = RiskSentinel::new(instruments, history, &limits.text).map_err(risk_error)?;
         sentinel.reconciled(&flat)?;
         let (approved, approved_out) = approved_order_ring(APPROVED_RING_CAPACITY);
+        let (risk_commands, risk_command_receiver) = risk_command_ring(RISK_COMMAND_RING_CAPACITY, &sentinel);
         let assets = registry.len();
         let origin = config.node.origin_node;
         let pipeline = Pipeline::builder()
@@ -146,7 +152,12 @@ impl FiveStepLoop {
                     config.alpha.limit_offset_ticks,
                 )),
             )
-            .stage(Stage::Risk, Box::new(RiskSentinelAgent::new(sentinel, LoopOrderSink::new(approved))))
+            .stage(
+                Stage::Risk,
+                Box::new(
+                    RiskSentinelAgent::new(sentinel, LoopOrderSink::new(approved)).with_commands(risk_command_receiver),
+                ),
+            )
             .stage(Stage::Execute, Box::new(ExecutionHandoff))
             .ring_capacity(config.runtime.ring_capacity)
             .placement(config.runtime.placement)
@@ -172,6 +183,7 @@ impl FiveStepLoop {
             })?,
             quotes: QuotePublisher::new(origin, assets, config.risk.quote_refresh_ms * 1_000_000),
             execution: BaselineExecution::new(approved_out, origin),
+            risk_commands,
             reports_sent: 0,
             outbox: Outbox::new("ingest"),
             ingest_time: LatencyHistogram::new(),
@@ -256,6 +268,32 @@ impl FiveStepLoop {
             self.reports_sent += 1;
             self.pipeline.push(report, &mut *on_output);
         }
+    }
+
+    /// Reload RiskSentinel's limits from `text` (`source_name`, the file's path, names it in
+    /// errors). The text is parsed, validated and compiled here, on the caller's thread; an
+    /// invalid one is refused with the reason (TOML line and column, or the key) and never
+    /// reaches the risk stage, whose limits stay as they were. A valid one goes down the risk
+    /// stage's command ring and is in force for every frame the risk stage handles after it
+    /// takes the command: before its next frame, or at its next idle round. Frames already
+    /// handled by then were checked against the old limits. Answers the command's sequence
+    /// number; [`FiveStepLoop::poll_risk_outcome`] says when it was applied. Never blocks: a
+    /// full ring is refused ([`RiskCommandError::Full`]).
+    pub fn reload_risk_limits(&mut self, text: &str, source_name: &str) -> Result<u64, RiskCommandError> {
+        self.risk_commands.reload_limits(text, source_name)
+    }
+
+    /// Operate RiskSentinel's kill switch, through the command ring as for
+    /// [`FiveStepLoop::reload_risk_limits`]. Whether the sentinel accepted it (`Activate` is
+    /// refused while a loss or VaR breach persists) comes back as an outcome.
+    pub fn kill_switch(&mut self, command: KillSwitchCommand) -> Result<u64, RiskCommandError> {
+        self.risk_commands.kill_switch(command)
+    }
+
+    /// The next outcome of a risk command, oldest first, once the risk stage has taken it.
+    /// Read them: the risk stage takes no more commands while the outcome ring is full.
+    pub fn poll_risk_outcome(&mut self) -> Option<RiskCommandOutcome> {
+        self.risk_commands.try_outcome()
     }
 
     /// Execution reports handed to the risk stage so far (they pass Confirm and Decide).

@@ -25,3 +25,6 @@ mod market_feed;
 pub use config::{AssetConfig, ConfigError, HistoryConfig, LoopConfig, RiskConfig, RiskLimitsText};
 pub use five_step::{FiveStepLoop, IngestCounts, LoopError};
 pub use market_feed::{FeedChange, MarketFeed};
+/// The risk stage's command types, for callers of [`FiveStepLoop::reload_risk_limits`] and
+/// [`FiveStepLoop::kill_switch`].
+pub use qp_risk_sentinel::{KillSwitchCommand, KillSwitchState, LimitsFileError, RiskCommandError, RiskCommandOutcome};

@@ -2,7 +2,7 @@
 use std::cell::RefCell;
 
 use qp_loop::bench::{SyntheticMarket, bench_loop, quote_frame, signal_pair, synthetic_history};
-use qp_loop::{FiveStepLoop, HistoryConfig, LoopConfig};
+use qp_loop::{FiveStepLoop, HistoryConfig, KillSwitchCommand, KillSwitchState, LoopConfig, RiskCommandOutcome};
 use qp_wire::*;
 
 fn config() -> LoopConfig {
@@ -223,6 +223,89 @@ fn an_oversize_decision_is_vetoed_max_quantity() {
     let vetoes = out.vetoes();
     assert_eq!(vetoes.len(), 1);
     assert_eq!((vetoes[0].reason(), vetoes[0].decision_id.get()), (Some(VetoReason::MaxQuantity), 1));
+}
+
+/// Wait (polling the loop's output) until `n` intents or vetoes have come out.
+fn wait_for_verdicts(five_step: &mut FiveStepLoop, out: &Outputs, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while out.intents().len() + out.vetoes().len() < n {
+        assert!(std::time::Instant::now() < deadline, "fewer than {n} verdicts came out");
+        five_step.poll_output(out.sink());
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// Wait (polling the loop's output) for the risk stage's answer to a command.
+fn risk_outcome(five_step: &mut FiveStepLoop, out: &Outputs) -> RiskCommandOutcome {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(outcome) = five_step.poll_risk_outcome() {
+            return outcome;
+        }
+        assert!(std::time::Instant::now() < deadline, "the risk stage never answered");
+        five_step.poll_output(out.sink());
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn risk_limits_reload_mid_stream_and_an_invalid_text_keeps_the_old_limits() {
+    // The baseline alpha trades 10 lots; the embedded limits allow BTCUSDT 50 an order.
+    let mut five_step = start(&config());
+    let out = Outputs::default();
+    let btc = btc(&five_step);
+    five_step.inject(quote(btc, 600_000), out.sink());
+    pair(&mut five_step, &out, 0, btc, 600_000);
+    // A command applies to every frame the risk stage handles after it takes it, also to
+    // frames sent before it that risk has not reached yet: let this decision through first.
+    wait_for_verdicts(&mut five_step, &out, 1);
+    // Tighter: 5 lots an order (the class and BTCUSDT's own). In force for every frame the
+    // risk stage handles after it takes the command; these pairs are sent after it.
+    let tighter = LoopConfig::EMBEDDED_RISK_LIMITS.replace("max_order_qty_lots = 50", "max_order_qty_lots = 5");
+    let seq = five_step.reload_risk_limits(&tighter, "tighter.toml").unwrap();
+    pair(&mut five_step, &out, 1, btc, 600_000);
+    pair(&mut five_step, &out, 2, btc, 600_000);
+    assert_eq!(risk_outcome(&mut five_step, &out), RiskCommandOutcome::LimitsApplied { seq });
+    // Invalid: refused here, naming the file and the line; nothing reaches the risk stage.
+    let broken = tighter.replacen("max_order_qty_lots = 5", "max_order_qty_lots = 5 5", 1);
+    let line = broken.lines().position(|l| l.contains("= 5 5")).unwrap() + 1;
+    let err = five_step.reload_risk_limits(&broken, "broken.toml").unwrap_err().to_string();
+    assert!(err.starts_with(&format!("risk limits broken.toml: limits: line {line}, column ")), "{err}");
+    let err = five_step
+        .reload_risk_limits(&LoopConfig::EMBEDDED_RISK_LIMITS.replace("max_var = ", "max_var = -"), "neg.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("neg.toml: limits: var.max_var is -"), "{err}");
+    // The tighter limits are still in force. (Wait for the verdict: a command sent now would
+    // apply to this pair's decision too if the risk stage had not handled it yet.)
+    pair(&mut five_step, &out, 3, btc, 600_000);
+    wait_for_verdicts(&mut five_step, &out, 4);
+    // The kill switch through the same ring.
+    let halt = five_step.kill_switch(KillSwitchCommand::Halt).unwrap();
+    pair(&mut five_step, &out, 4, btc, 600_000);
+    let outcome = risk_outcome(&mut five_step, &out);
+    assert_eq!(
+        outcome,
+        RiskCommandOutcome::KillSwitchApplied {
+            seq: halt,
+            command: KillSwitchCommand::Halt,
+            state: KillSwitchState::Halted
+        }
+    );
+    assert_eq!(five_step.poll_risk_outcome(), None, "the invalid texts never reached the risk stage");
+    five_step.finish(out.sink()).unwrap();
+
+    assert_eq!(out.intents().len(), 1, "only the order before the reload: {:?}", out.vetoes());
+    let reasons: Vec<_> = out.vetoes().iter().map(|v| (v.decision_id.get(), v.reason().unwrap())).collect();
+    assert_eq!(
+        reasons,
+        [
+            (2, VetoReason::MaxQuantity),
+            (3, VetoReason::MaxQuantity),
+            (4, VetoReason::MaxQuantity),
+            (5, VetoReason::KillSwitch)
+        ]
+    );
 }
 
 #[test]

@@ -18,21 +18,40 @@ use qp_runtime::{Agent, AgentContext, AgentError, Outbox};
 use qp_wire::{FrameRef, RiskVerdict, Stage, Verdict, VetoReason};
 
 use crate::approved::ApprovedOrderSink;
+use crate::command::RiskCommandReceiver;
 use crate::error::CommandError;
 use crate::sentinel::RiskSentinel;
 
 const AGENT: &str = "risk-sentinel";
 
-/// The agent: a [`RiskSentinel`] and the hand-off its approvals go to.
+/// The agent: a [`RiskSentinel`], the hand-off its approvals go to and, optionally, the
+/// command ring it takes reloads and kill-switch commands from.
 #[derive(Debug)]
 pub struct RiskSentinelAgent<S> {
     sentinel: RiskSentinel,
     sink: S,
+    commands: Option<RiskCommandReceiver>,
 }
 
 impl<S: ApprovedOrderSink> RiskSentinelAgent<S> {
     pub fn new(sentinel: RiskSentinel, sink: S) -> Self {
-        Self { sentinel, sink }
+        Self { sentinel, sink, commands: None }
+    }
+
+    /// Take commands from `receiver` (made with [`crate::risk_command_ring`] on this
+    /// agent's sentinel) before each frame and at each idle round.
+    pub fn with_commands(mut self, receiver: RiskCommandReceiver) -> Self {
+        self.commands = Some(receiver);
+        self
+    }
+
+    /// Apply the waiting commands now (the stage does this before each frame); answers how
+    /// many were applied.
+    pub fn apply_commands(&mut self) -> usize {
+        match &mut self.commands {
+            Some(receiver) => receiver.apply_pending(&mut self.sentinel),
+            None => 0,
+        }
     }
 
     /// The sentinel, for the command API (kill switch, prices, reconciliation, reloads).
@@ -59,6 +78,7 @@ impl<S: ApprovedOrderSink + Send> Agent for RiskSentinelAgent<S> {
     }
 
     fn on_frame(&mut self, ctx: AgentContext, frame: FrameRef<'_>, out: &mut Outbox) -> Result<(), AgentError> {
+        self.apply_commands();
         match frame {
             FrameRef::Decision(f) => {
                 let d = f.payload;
@@ -94,5 +114,9 @@ impl<S: ApprovedOrderSink + Send> Agent for RiskSentinelAgent<S> {
             }
             other => Err(AgentError::UnexpectedFrame { agent: AGENT, frame_type: other.frame_type() }),
         }
+    }
+
+    fn on_idle(&mut self, _ctx: AgentContext, _out: &mut Outbox) {
+        self.apply_commands();
     }
 }

@@ -92,6 +92,9 @@ pub(crate) struct InstrumentTable {
     index_by_asset: Vec<usize>,
     pub(crate) class_names: Vec<String>,
     pub(crate) group_names: Vec<String>,
+    /// A hash of the specs, in order: limits compiled against one table are refused by a
+    /// sentinel built on another.
+    pub(crate) fingerprint: u64,
 }
 
 impl InstrumentTable {
@@ -102,6 +105,7 @@ impl InstrumentTable {
         let mut class_names: Vec<String> = Vec::new();
         let mut group_names: Vec<String> = Vec::new();
         let mut instruments = Vec::with_capacity(specs.len());
+        let fingerprint = fingerprint(&specs);
         let max_id = specs.iter().map(|s| s.asset.get()).max().unwrap_or(0) as usize;
         let mut index_by_asset = vec![usize::MAX; max_id + 1];
         for (index, spec) in specs.into_iter().enumerate() {
@@ -134,7 +138,7 @@ impl InstrumentTable {
             let decimals = spec.price_decimals + spec.qty_decimals;
             instruments.push(Instrument { spec, class_index, group_indices, decimals });
         }
-        Ok(Self { instruments, index_by_asset, class_names, group_names })
+        Ok(Self { instruments, index_by_asset, class_names, group_names, fingerprint })
     }
 
     pub(crate) fn index(&self, asset: AssetId) -> Option<usize> {
@@ -158,4 +162,24 @@ fn intern(names: &mut Vec<String>, name: &str) -> usize {
             names.len() - 1
         }
     }
+}
+
+/// FNV-1a over every field of every spec, in order (strings end with a 0xff separator).
+fn fingerprint(specs: &[InstrumentSpec]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for spec in specs {
+        eat(&spec.asset.get().to_le_bytes());
+        for text in [&spec.symbol, &spec.class].into_iter().chain(&spec.groups) {
+            eat(text.as_bytes());
+            eat(&[0xff]);
+        }
+        eat(&[spec.price_decimals, spec.qty_decimals, 0xfe]);
+        eat(&spec.contract_multiplier.to_le_bytes());
+    }
+    hash
 }

@@ -1,13 +1,14 @@
 //! The limits file: TOML, parsed with `deny_unknown_fields`, then validated against the
-//! instrument universe and compiled into per-instrument and per-group tables. A reload that
-//! fails either step keeps the old limits (see [`crate::RiskSentinel::reload_limits`]).
+//! instrument universe and compiled into per-instrument and per-group tables
+//! ([`CompiledLimits`]). A reload that fails either step keeps the old limits (see
+//! [`crate::RiskSentinel::reload_limits`] and, for a running agent, [`crate::command`]).
 //!
 //! Notional limits are in whole quote-currency units; they are compared in micros.
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::instrument::{InstrumentTable, units_to_micros};
+use crate::instrument::{InstrumentSpec, InstrumentTable, units_to_micros};
 
 /// The whole limits file (`limits.example.toml` documents every key).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -139,6 +140,20 @@ pub enum LimitsError {
     UnknownInstrument { key: String },
     #[error("limits: instrument {symbol} has class {class:?}, which has no [classes.{class}] table")]
     MissingClassLimits { symbol: String, class: String },
+    /// The instrument list the limits were to be checked against is itself invalid
+    /// ([`CompiledLimits::from_toml`] only; a sentinel's list was checked when it was built).
+    #[error("limits: cannot be checked: {problem}")]
+    Instruments { problem: String },
+}
+
+/// A limits file refused: which file (`source_name`) and why (`error`: TOML line and column,
+/// or the key).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("risk limits {source_name}: {error}")]
+pub struct LimitsFileError {
+    pub source_name: String,
+    #[source]
+    pub error: LimitsError,
 }
 
 /// Most orders or messages per second a rate limit may allow (its window is preallocated).
@@ -184,10 +199,18 @@ pub(crate) struct GroupLimitsMicros {
     pub(crate) max_net_short: i128,
 }
 
-/// Limits validated and laid out for the check path.
+/// Limits parsed, validated against one instrument list and laid out for the check path.
+///
+/// Made off the agent's thread ([`CompiledLimits::from_toml`], or
+/// [`crate::RiskCommandSender::reload_limits`], which compiles against the sentinel's own
+/// instruments) and handed to a running agent through the command ring, so the agent never
+/// parses or validates: it swaps them in. They are tied to the instrument list they were
+/// compiled against; a sentinel refuses limits compiled for another list.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct CompiledLimits {
+pub struct CompiledLimits {
     pub(crate) source: RiskLimits,
+    /// [`InstrumentTable::fingerprint`] of the list they were compiled against.
+    pub(crate) table_fingerprint: u64,
     pub(crate) max_price_age_ns: u64,
     pub(crate) daily_loss_micros: i128,
     pub(crate) max_gross_micros: i128,
@@ -227,6 +250,27 @@ fn check_class(prefix: &str, c: &ClassLimits) -> Result<(), LimitsError> {
 }
 
 impl CompiledLimits {
+    /// Parse `text`, validate it against `instruments` (in the order the sentinel was built
+    /// with) and lay it out: exactly what [`crate::RiskSentinel::reload_limits`] does, without
+    /// a sentinel. The error names `source_name` and says where: TOML line and column, or the
+    /// key.
+    pub fn from_toml(text: &str, source_name: &str, instruments: &[InstrumentSpec]) -> Result<Self, LimitsFileError> {
+        let in_file = |error| LimitsFileError { source_name: source_name.to_owned(), error };
+        let table = InstrumentTable::new(instruments.to_vec())
+            .map_err(|err| in_file(LimitsError::Instruments { problem: err.to_string() }))?;
+        Self::from_text(text, &table).map_err(in_file)
+    }
+
+    /// The limits as the file gave them.
+    pub fn limits(&self) -> &RiskLimits {
+        &self.source
+    }
+
+    /// Parse, validate against `table` and lay out: the one path every limits text takes.
+    pub(crate) fn from_text(text: &str, table: &InstrumentTable) -> Result<Self, LimitsError> {
+        Self::compile(RiskLimits::from_toml(text)?, table)
+    }
+
     /// Validate `limits` against `table` and lay them out.
     pub(crate) fn compile(limits: RiskLimits, table: &InstrumentTable) -> Result<Self, LimitsError> {
         let l = &limits;
@@ -319,6 +363,7 @@ impl CompiledLimits {
             by_asset,
             by_group,
             source: limits,
+            table_fingerprint: table.fingerprint,
         })
     }
 }

@@ -201,7 +201,7 @@ impl RiskSentinel {
         if history.assets() != table.len() {
             return Err(SentinelError::HistoryMismatch { expected: table.len(), found: history.assets() });
         }
-        let limits = CompiledLimits::compile(RiskLimits::from_toml(limits_toml)?, &table)?;
+        let limits = CompiledLimits::from_text(limits_toml, &table)?;
         let var_book = VarBook::new(history)?;
         let open_capacity = limits.source.rate.max_open_orders as usize;
         let mut sentinel = Self {
@@ -574,18 +574,45 @@ impl RiskSentinel {
 
     /// Reload the limits file. The new text is parsed and validated first; on any error the
     /// old limits stay in force and the error says where (line and column, or the key).
+    ///
+    /// This parses and validates on the caller's thread; a running agent takes limits
+    /// compiled elsewhere through its command ring instead ([`crate::command`]), by the same
+    /// path ([`CompiledLimits`]).
     pub fn reload_limits(&mut self, limits_toml: &str) -> Result<(), LimitsError> {
-        let limits = CompiledLimits::compile(RiskLimits::from_toml(limits_toml)?, &self.table)?;
+        let mut limits = CompiledLimits::from_text(limits_toml, &self.table)?;
+        self.swap_limits(&mut limits);
+        Ok(())
+    }
+
+    /// Put compiled limits in force; `limits` is left holding the old ones (so whoever
+    /// allocated the new ones can also free the old). Refused, with nothing changed, when
+    /// they were compiled against another instrument list.
+    ///
+    /// Allocates nothing unless the new limits raise a rate or `max_open_orders` above any
+    /// earlier value (the preallocated windows and order lists then grow, once).
+    pub(crate) fn swap_limits_checked(&mut self, limits: &mut CompiledLimits) -> Result<(), &'static str> {
+        if limits.table_fingerprint != self.table.fingerprint {
+            return Err("limits were compiled against another instrument list");
+        }
+        self.swap_limits(limits);
+        Ok(())
+    }
+
+    fn swap_limits(&mut self, limits: &mut CompiledLimits) {
         let rate = limits.source.rate;
         self.orders_window.set_limit(rate.max_orders_per_sec);
         self.messages_window.set_limit(rate.max_messages_per_sec);
         let open_capacity = rate.max_open_orders as usize;
         self.open_orders.reserve(open_capacity.saturating_sub(self.open_orders.len()));
         self.cancels.reserve(open_capacity.saturating_sub(self.cancels.len()));
-        self.limits = limits;
+        std::mem::swap(&mut self.limits, limits);
         self.recompute_all();
         self.evaluate_trips();
-        Ok(())
+    }
+
+    /// The instrument table, for a command ring's sender (it compiles limits against it).
+    pub(crate) fn table(&self) -> &InstrumentTable {
+        &self.table
     }
 
     /// Operate the kill switch. `Halt` always succeeds and requests cancels of every open

@@ -3,7 +3,10 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code
 use qp_alloc_counter::{CountingAllocator, allocations};
 use qp_risk_model::ReturnMatrix;
-use qp_risk_sentinel::{InstrumentSpec, KillSwitchCommand, RiskSentinel, RiskSentinelAgent, approved_order_ring};
+use qp_risk_sentinel::{
+    InstrumentSpec, KillSwitchCommand, RiskCommandOutcome, RiskSentinel, RiskSentinelAgent, approved_order_ring,
+    risk_command_ring,
+};
 use qp_runtime::{Agent, AgentContext, Outbox};
 use qp_wire::{AssetId, Decision, ExecReport, ExecStatus, FrameBuf, Side};
 
@@ -124,4 +127,23 @@ fn the_check_path_allocates_nothing() {
     assert_eq!(allocations() - before, 0);
     let stats = agent.sentinel().stats();
     assert!(stats.approved > 5_000 && stats.vetoed_by_reason.iter().sum::<u64>() > 1_000, "{stats:?}");
+
+    // The command ring: the sender compiles and boxes (allocating, on its side); the agent
+    // applies reloads and kill-switch commands and sends the old limits back, allocating
+    // nothing (the new limits raise no rate, so no window grows). In this test, not one of its
+    // own: the counting allocator counts every thread of the binary.
+    let (mut sender, receiver) = risk_command_ring(8, agent.sentinel());
+    let mut agent = agent.with_commands(receiver);
+    let tighter = LIMITS.replace("max_order_qty_lots = 1000", "max_order_qty_lots = 500");
+    let reloads = [sender.reload_limits(&tighter, "tighter").unwrap(), sender.reload_limits(LIMITS, "back").unwrap()];
+    sender.kill_switch(KillSwitchCommand::Halt).unwrap();
+    sender.kill_switch(KillSwitchCommand::Activate).unwrap();
+    let before = allocations();
+    assert_eq!(agent.apply_commands(), 4);
+    round(12_000, &mut agent);
+    assert_eq!(allocations() - before, 0, "applying commands allocates nothing");
+    assert_eq!(sender.try_outcome(), Some(RiskCommandOutcome::LimitsApplied { seq: reloads[0] }));
+    assert_eq!(sender.try_outcome(), Some(RiskCommandOutcome::LimitsApplied { seq: reloads[1] }));
+    assert!(sender.try_outcome().is_some_and(|o| o.is_applied()));
+    assert!(sender.try_outcome().is_some_and(|o| o.is_applied()));
 }

@@ -22,21 +22,42 @@ pub enum Command {
         /// A full configuration file replacing the embedded default.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// RiskSentinel's limits file (default: the configuration's `[risk] limits`). SIGHUP
+        /// re-reads it: a valid file is applied before the risk stage's next frame, an invalid
+        /// one is refused with the reason and the old limits stay.
+        #[arg(long, value_name = "FILE")]
+        risk_limits: Option<PathBuf>,
+        /// Replay pace relative to recorded time (`10`: ten times as fast as recorded).
+        /// Default: as fast as the loop takes it.
+        #[arg(long, value_name = "X", value_parser = parse_speed)]
+        speed: Option<f64>,
     },
+}
+
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(speed) if speed.is_finite() && speed > 0.0 => Ok(speed),
+        _ => Err(format!("{text:?} is not a positive number")),
+    }
 }
 
 /// Logs go to stderr; `RUST_LOG` filters them (default: warnings).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Demo { data, config } => {
-            let config = LoopConfig::load(config.as_deref())?;
-            let report = crate::demo::run_demo(&config, &data)?;
+        Command::Demo { data, config, risk_limits, speed } => {
+            let mut config = LoopConfig::load(config.as_deref())?;
+            if let Some(path) = risk_limits {
+                config.risk.limits = path.display().to_string();
+            }
+            let options = crate::demo::DemoOptions { speed, signals: crate::demo::DemoSignals::register()? };
+            let report = crate::demo::run_demo(&config, &data, &options)?;
             print!("{report}");
             Ok(())
         }

@@ -1,14 +1,21 @@
 //! `qp-node demo`: recorded headlines and market data through the five-step loop.
+//!
+//! Signals, polled by the replay loop between events (and every 10 ms while it waits to keep
+//! `--speed`): SIGHUP re-reads the risk limits file and sends it to RiskSentinel through the
+//! loop's command ring (validated first: an invalid file is refused, with the reason, and the
+//! old limits stay); SIGTERM and SIGINT stop the replay early, and the report is still printed.
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use qp_alpha_scanner::ScannerCounts;
 use qp_book::binance::DepthSyncStats;
 use qp_darkpool_scan::DarkPoolCounts;
 use qp_loop::history::{HistoryError, load_history};
-use qp_loop::{FiveStepLoop, IngestCounts, LoopConfig, LoopError};
+use qp_loop::{FiveStepLoop, IngestCounts, LoopConfig, LoopError, RiskCommandOutcome};
 use qp_replay::{ReplayError, ReplayEvent, merge_timeline, read_feed, read_headlines};
 use qp_runtime::{LatencySummary, LatencyTable, Percentiles, StageStats};
 use qp_wire::{AssetId, FrameBuf, FrameRef, Side, Stage, VetoReason, decode};
@@ -17,6 +24,99 @@ use qp_wire::{AssetId, FrameBuf, FrameRef, Side, Stage, VetoReason, decode};
 const HEADLINES: &str = "tfns/train.csv";
 /// How many order intents the report lists.
 const SAMPLE_INTENTS: usize = 5;
+/// The longest the replay loop sleeps at a time, so signals are noticed.
+const MAX_SLEEP: Duration = Duration::from_millis(10);
+/// How long the end of the replay waits for the risk stage to answer reloads still in flight.
+const OUTCOME_WAIT: Duration = Duration::from_secs(5);
+
+/// Flags the signal handlers raise and the replay loop polls.
+#[derive(Debug, Clone, Default)]
+pub struct DemoSignals {
+    /// SIGHUP: re-read the risk limits file.
+    pub reload: Arc<AtomicBool>,
+    /// SIGTERM or SIGINT: stop the replay early (the report is still printed).
+    pub stop: Arc<AtomicBool>,
+}
+
+impl DemoSignals {
+    /// Flags raised by this process's SIGHUP, SIGTERM and SIGINT (signal-hook's handlers do
+    /// nothing but set them).
+    pub fn register() -> std::io::Result<Self> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let signals = Self::default();
+        signal_hook::flag::register(SIGHUP, Arc::clone(&signals.reload))?;
+        signal_hook::flag::register(SIGTERM, Arc::clone(&signals.stop))?;
+        signal_hook::flag::register(SIGINT, Arc::clone(&signals.stop))?;
+        Ok(signals)
+    }
+
+    fn take(flag: &AtomicBool) -> bool {
+        flag.load(Ordering::Relaxed) && flag.swap(false, Ordering::Relaxed)
+    }
+}
+
+/// How the demo runs, beyond the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct DemoOptions {
+    /// Replay pace relative to recorded time; `None`: as fast as the loop takes it.
+    pub speed: Option<f64>,
+    pub signals: DemoSignals,
+}
+
+/// Risk limits reloads (SIGHUP) and what became of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RiskReloads {
+    /// The limits file (or the embedded default's name).
+    pub source_name: String,
+    pub applied: u64,
+    pub refused: u64,
+    /// Why the last refused reload was refused.
+    pub last_refused: Option<String>,
+    /// Sent to the risk stage, no outcome yet: (sequence number, file).
+    pending: Vec<(u64, String)>,
+}
+
+impl RiskReloads {
+    /// Re-read the limits file and send it down the risk stage's command ring; a file that
+    /// cannot be read or is invalid is refused here.
+    fn reload(&mut self, config: &LoopConfig, five_step: &mut FiveStepLoop) {
+        let sent = config.risk_limits().map_err(|err| err.to_string()).and_then(|limits| {
+            five_step
+                .reload_risk_limits(&limits.text, &limits.source_name)
+                .map(|seq| (seq, limits.source_name))
+                .map_err(|err| err.to_string())
+        });
+        match sent {
+            Ok((seq, source_name)) => {
+                tracing::debug!(file = %source_name, seq, "risk limits reload: valid, sent to the risk stage");
+                self.pending.push((seq, source_name));
+            }
+            Err(reason) => self.refused(reason),
+        }
+    }
+
+    fn refused(&mut self, reason: String) {
+        tracing::warn!("risk limits reload refused, old limits kept: {reason}");
+        self.refused += 1;
+        self.last_refused = Some(reason);
+    }
+
+    /// Take the risk stage's answers.
+    fn poll(&mut self, five_step: &mut FiveStepLoop) {
+        while !self.pending.is_empty() {
+            let Some(outcome) = five_step.poll_risk_outcome() else { return };
+            let Some(at) = self.pending.iter().position(|(seq, _)| *seq == outcome.seq()) else { continue };
+            let (_, file) = self.pending.remove(at);
+            match outcome {
+                RiskCommandOutcome::LimitsApplied { .. } => {
+                    tracing::info!(file = %file, "risk limits reload applied");
+                    self.applied += 1;
+                }
+                other => self.refused(format!("{file}: {other}")),
+            }
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -56,6 +156,10 @@ pub struct DemoReport {
     pub vetoes: BTreeMap<String, u64>,
     pub samples: Vec<String>,
     pub latency: LatencySummary,
+    /// Events replayed: all of them unless a signal stopped the replay early.
+    pub replayed: usize,
+    pub speed: Option<f64>,
+    pub risk_reloads: RiskReloads,
 }
 
 struct Tally<'a> {
@@ -123,8 +227,10 @@ fn fixed(value: i64, decimals: u32) -> String {
     )
 }
 
-/// Replay everything under `data` through the loop configured by `config`.
-pub fn run_demo(config: &LoopConfig, data: &Path) -> Result<DemoReport, DemoError> {
+/// Replay everything under `data` through the loop configured by `config`, at
+/// `options.speed`, reloading the risk limits when `options.signals.reload` is raised and
+/// stopping early when `options.signals.stop` is.
+pub fn run_demo(config: &LoopConfig, data: &Path, options: &DemoOptions) -> Result<DemoReport, DemoError> {
     if !data.is_dir() {
         return Err(DemoError::DataDir(data.to_owned()));
     }
@@ -159,14 +265,60 @@ pub fn run_demo(config: &LoopConfig, data: &Path) -> Result<DemoReport, DemoErro
         latency: LatencyTable::new(Stage::Ingest, Stage::Execute),
     };
 
+    let signals = &options.signals;
+    let mut risk_reloads = RiskReloads {
+        source_name: config.risk_limits().map(|l| l.source_name).unwrap_or_else(|_| config.risk.limits.clone()),
+        ..RiskReloads::default()
+    };
+    let first_ts_ns = timeline.first().map_or(0, ReplayEvent::ts_ns);
+    tracing::info!(events = timeline.len(), speed = ?options.speed, "replaying");
     let start = Instant::now();
-    for event in &timeline {
+    let mut replayed = 0;
+    'replay: for event in &timeline {
+        // Keep the pace: wait in short steps, taking the loop's output and the signals.
+        if let Some(speed) = options.speed {
+            let due = start + Duration::from_secs_f64(event.ts_ns().saturating_sub(first_ts_ns) as f64 / 1e9 / speed);
+            loop {
+                let now = Instant::now();
+                if now >= due || signals.stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                five_step.poll_output(|f| tally.record(f));
+                if DemoSignals::take(&signals.reload) {
+                    risk_reloads.reload(config, &mut five_step);
+                }
+                risk_reloads.poll(&mut five_step);
+                std::thread::sleep((due - now).min(MAX_SLEEP));
+            }
+        }
+        if signals.stop.load(Ordering::Relaxed) {
+            tracing::warn!(replayed, events = timeline.len(), "stopped by a signal: replay ends early");
+            break 'replay;
+        }
+        if DemoSignals::take(&signals.reload) {
+            risk_reloads.reload(config, &mut five_step);
+        }
+        risk_reloads.poll(&mut five_step);
         match *event {
             ReplayEvent::Headline { ts_ns, text } => five_step.ingest_headline(ts_ns, text, |f| tally.record(f)),
             ReplayEvent::Market { instrument, ts_ns, json } => {
                 five_step.ingest_market(instrument, ts_ns, json, |f| tally.record(f));
             }
         }
+        replayed += 1;
+    }
+    // A reload signalled at the very end, and the answers still on their way.
+    if DemoSignals::take(&signals.reload) {
+        risk_reloads.reload(config, &mut five_step);
+    }
+    let waiting = Instant::now();
+    while !risk_reloads.pending.is_empty() && waiting.elapsed() < OUTCOME_WAIT {
+        five_step.poll_output(|f| tally.record(f));
+        risk_reloads.poll(&mut five_step);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for (_, file) in std::mem::take(&mut risk_reloads.pending) {
+        risk_reloads.refused(format!("{file}: the risk stage did not answer within {OUTCOME_WAIT:?}"));
     }
     let ingest_time = five_step.ingest_time();
     let ingest_counts = five_step.ingest_counts();
@@ -197,6 +349,9 @@ pub fn run_demo(config: &LoopConfig, data: &Path) -> Result<DemoReport, DemoErro
         vetoes: tally.vetoes,
         samples: tally.samples,
         latency: tally.latency.summary(),
+        replayed,
+        speed: options.speed,
+        risk_reloads,
     })
 }
 
@@ -211,10 +366,15 @@ impl fmt::Display for DemoReport {
             "  loaded {:>7} headlines  ({HEADLINES}, spread evenly over the market data's span)",
             self.headlines
         )?;
+        let replayed = if self.replayed == self.events {
+            format!("{} events", self.events)
+        } else {
+            format!("{} of {} events (stopped by a signal)", self.replayed, self.events)
+        };
+        let pace = self.speed.map_or(String::new(), |x| format!(" at {x}x recorded speed"));
         writeln!(
             f,
-            "  replayed {} events in {:.2?} on {} core(s); stage threads: {}",
-            self.events,
+            "  replayed {replayed}{pace} in {:.2?} on {} core(s); stage threads: {}",
             self.elapsed,
             self.cores,
             self.workers.join(", ")
@@ -224,6 +384,15 @@ impl fmt::Display for DemoReport {
         // Quotes and execution reports pass Confirm and Decide unchanged, for risk.
         let passed_on = self.quotes + self.reports;
         writeln!(f, "  risk: RiskSentinel, VaR history {} scenarios ({})", self.history.0, self.history.1)?;
+        let r = &self.risk_reloads;
+        writeln!(
+            f,
+            "  risk limits: {}; {} reloads applied, {} refused{}",
+            r.source_name,
+            r.applied,
+            r.refused,
+            r.last_refused.as_ref().map_or(String::new(), |why| format!(" (last: {why})"))
+        )?;
         writeln!(f, "\nWhat happened")?;
         writeln!(
             f,

@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use qp_book::binance::{BinanceReplay, BinanceReplayReport, split_feed_line};
+use qp_book::binance::{BinanceReplay, BinanceReplayReport, PrintReconcilerStats, split_feed_line};
 use qp_book::lobster::{LobsterCheckReport, LobsterMismatchKind, check_lobster, parse_book_rows, parse_messages};
 use qp_book::{BookSide, Grid, Level};
+use qp_loop::MarketFeed;
 
 #[derive(Debug, Subcommand)]
 pub enum BookCommand {
@@ -173,6 +174,30 @@ struct BinanceRun {
     gunzip: Duration,
     best_pass: Duration,
     passes: u32,
+    /// Trade prints judged against the book around their exchange time (one more pass, through the node's feed).
+    prints: PrintReconcilerStats,
+    reconciling_pass: Duration,
+}
+
+/// One pass through the node's own feed path (`qp_loop::MarketFeed`): decode, apply,
+/// and judge every trade print against the book around its exchange time.
+fn reconcile_prints(
+    file: &Path,
+    bytes: &[u8],
+    price_decimals: u32,
+    qty_decimals: u32,
+) -> anyhow::Result<(PrintReconcilerStats, Duration)> {
+    let started = Instant::now();
+    let mut feed = MarketFeed::new(price_decimals, qty_decimals)?;
+    for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let (_, json) = split_feed_line(line).with_context(|| format!("{}:{}", file.display(), index + 1))?;
+        feed.on_message(json, |_, _| {}).with_context(|| format!("{}:{}", file.display(), index + 1))?;
+    }
+    feed.flush(|_, _| {});
+    Ok((feed.print_stats(), started.elapsed()))
 }
 
 fn binance(file: &Path, price_decimals: u32, qty_decimals: u32, passes: u32) -> anyhow::Result<BinanceRun> {
@@ -200,7 +225,18 @@ fn binance(file: &Path, price_decimals: u32, qty_decimals: u32, passes: u32) -> 
         report = Some(replay.report());
     }
     let Some(report) = report else { bail!("no pass ran") };
-    Ok(BinanceRun { report, price_decimals, qty_decimals, bytes: bytes.len(), gunzip, best_pass, passes })
+    let (prints, reconciling_pass) = reconcile_prints(file, &bytes, price_decimals, qty_decimals)?;
+    Ok(BinanceRun {
+        report,
+        price_decimals,
+        qty_decimals,
+        bytes: bytes.len(),
+        gunzip,
+        best_pass,
+        passes,
+        prints,
+        reconciling_pass,
+    })
 }
 
 fn events_per_s(run: &BinanceRun) -> f64 {
@@ -230,6 +266,18 @@ fn binance_json(run: &BinanceRun) -> serde_json::Value {
         "replay_s": run.best_pass.as_secs_f64(),
         "passes": run.passes,
         "events_per_s": events_per_s(run).round(),
+        "prints": {
+            "received": run.prints.received,
+            "delivered": run.prints.delivered,
+            "dropped_unsynchronised": run.prints.dropped_unsynchronised,
+            "explained_at_print": run.prints.explained_at_print,
+            "explained_before_same_ms": run.prints.explained_before_same_ms,
+            "explained_within_aggregate": run.prints.explained_within_aggregate,
+            "unexplained": run.prints.unexplained,
+            "judged_late": run.prints.judged_late,
+            "judged_flushed": run.prints.judged_flushed,
+        },
+        "events_per_s_with_prints": (run.report.events as f64 / run.reconciling_pass.as_secs_f64().max(1e-9)).round(),
     })
 }
 
@@ -258,5 +306,21 @@ fn print_binance(file: &Path, run: &BinanceRun) {
         run.best_pass.as_secs_f64() * 1e3,
         run.gunzip.as_secs_f64() * 1e3,
         run.bytes as f64 / 1e6
+    );
+    let p = &run.prints;
+    println!(
+        "trade prints judged around their exchange time: {} of {} unexplained by the visible book \
+         ({} explained at the print, {} only before its own ms, {} only within the diff's aggregate; \
+         {} judged late, {} at a resync or the end, {} dropped before the book was synchronised); \
+         {:.2} M events/s with reconciliation",
+        p.unexplained,
+        p.delivered,
+        p.explained_at_print,
+        p.explained_before_same_ms,
+        p.explained_within_aggregate,
+        p.judged_late,
+        p.judged_flushed,
+        p.dropped_unsynchronised,
+        run.report.events as f64 / run.reconciling_pass.as_secs_f64().max(1e-9) / 1e6
     );
 }

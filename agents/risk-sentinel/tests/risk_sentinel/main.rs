@@ -3,6 +3,7 @@
 
 mod agent;
 mod checks;
+mod commands;
 mod compile_fail;
 mod fail_closed;
 mod fixture;
