@@ -11,6 +11,7 @@
 //!   to a [`SessionRejectReason`].
 //! - [`Encoder`]: header, body, BodyLength and CheckSum into one reused `Vec<u8>`.
 //! - [`messages`]: the 13 typed messages (Logon … BusinessMessageReject).
+//! - [`session`]: the FIX session layer as a state machine without I/O ([`session::Session`]).
 #![forbid(unsafe_code)]
 
 mod dictionary;
@@ -19,6 +20,7 @@ mod fixed;
 mod frame;
 mod message;
 pub mod messages;
+pub mod session;
 pub mod tag;
 mod timestamp;
 mod validate;

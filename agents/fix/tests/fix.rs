@@ -630,3 +630,5 @@ mod properties {
         }
     }
 }
+
+mod session;
