@@ -6,6 +6,7 @@
 //! [`Event`]s, and calls to a [`MessageStore`]. It never reads a clock, a socket or a file.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::convert::Infallible;
 
 use crate::dictionary::Dictionary;
 use crate::encode::Encoder;
@@ -22,21 +23,29 @@ const NO_SCALE: Scale = Scale::new(0, 0);
 const NS_PER_S: u64 = 1_000_000_000;
 
 /// Where the session keeps its sequence numbers and the messages it sent (for resends).
-/// The persistent store (with file I/O) implements this in another crate; [`MemoryStore`]
-/// is the in-memory one.
+/// The persistent store (with file I/O, `qp-fix-store`) implements this in another crate;
+/// [`MemoryStore`] is the in-memory one.
+///
+/// Every method that writes (and [`Self::get_range`], which may read a file) can fail: the
+/// session then refuses to send ([`SendError::StoreFailure`]) and disconnects
+/// ([`DisconnectReason::StoreFailure`]), since a message it cannot keep is one it could not
+/// resend, and a sequence number it cannot keep is one it might reuse.
 pub trait MessageStore {
+    /// Why a store operation failed ([`std::convert::Infallible`] for a store that cannot).
+    type Error: std::error::Error + Send + Sync + 'static;
     /// MsgSeqNum of the next message this side sends.
     fn next_sender_seq(&self) -> u64;
     /// MsgSeqNum expected on the next message received.
     fn next_target_seq(&self) -> u64;
-    fn set_next_sender_seq(&mut self, seq: u64);
-    fn set_next_target_seq(&mut self, seq: u64);
-    /// Keeps a sent message (the whole frame) under its MsgSeqNum.
-    fn save(&mut self, seq: u64, bytes: &[u8]);
+    fn set_next_sender_seq(&mut self, seq: u64) -> Result<(), Self::Error>;
+    fn set_next_target_seq(&mut self, seq: u64) -> Result<(), Self::Error>;
+    /// Keeps a sent message (the whole frame) under its MsgSeqNum. When this returns `Ok`,
+    /// the message is as durable as the store promises, before its bytes reach the socket.
+    fn save(&mut self, seq: u64, bytes: &[u8]) -> Result<(), Self::Error>;
     /// Calls `each` with the stored messages whose MsgSeqNum is in `begin..=end`, ascending.
-    fn get_range(&self, begin: u64, end: u64, each: &mut dyn FnMut(u64, &[u8]));
+    fn get_range(&self, begin: u64, end: u64, each: &mut dyn FnMut(u64, &[u8])) -> Result<(), Self::Error>;
     /// Both sequence numbers back to 1, stored messages dropped.
-    fn reset(&mut self);
+    fn reset(&mut self) -> Result<(), Self::Error>;
 }
 
 /// A [`MessageStore`] in memory (tests, or sessions that need no persistence).
@@ -60,31 +69,37 @@ impl MemoryStore {
 }
 
 impl MessageStore for MemoryStore {
+    type Error = Infallible;
     fn next_sender_seq(&self) -> u64 {
         self.next_sender
     }
     fn next_target_seq(&self) -> u64 {
         self.next_target
     }
-    fn set_next_sender_seq(&mut self, seq: u64) {
+    fn set_next_sender_seq(&mut self, seq: u64) -> Result<(), Infallible> {
         self.next_sender = seq;
+        Ok(())
     }
-    fn set_next_target_seq(&mut self, seq: u64) {
+    fn set_next_target_seq(&mut self, seq: u64) -> Result<(), Infallible> {
         self.next_target = seq;
+        Ok(())
     }
-    fn save(&mut self, seq: u64, bytes: &[u8]) {
+    fn save(&mut self, seq: u64, bytes: &[u8]) -> Result<(), Infallible> {
         self.messages.insert(seq, bytes.to_vec());
+        Ok(())
     }
-    fn get_range(&self, begin: u64, end: u64, each: &mut dyn FnMut(u64, &[u8])) {
+    fn get_range(&self, begin: u64, end: u64, each: &mut dyn FnMut(u64, &[u8])) -> Result<(), Infallible> {
         if begin > end {
-            return;
+            return Ok(());
         }
         for (&seq, bytes) in self.messages.range(begin..=end) {
             each(seq, bytes);
         }
+        Ok(())
     }
-    fn reset(&mut self) {
+    fn reset(&mut self) -> Result<(), Infallible> {
         *self = Self::default();
+        Ok(())
     }
 }
 
@@ -179,6 +194,11 @@ pub enum DisconnectReason {
     ReceiveBufferOverflow,
     /// More than `max_queued_messages` held waiting for a resend.
     QueueOverflow,
+    /// The [`MessageStore`] failed (`error` is its message); nothing more is sent until the
+    /// next [`Session::connect`].
+    StoreFailure {
+        error: String,
+    },
 }
 
 /// What the session reports, besides bytes and application messages.
@@ -231,6 +251,10 @@ pub enum Event {
 pub enum SendError {
     #[error("the session is not logged on ({0:?})")]
     NotLoggedOn(SessionState),
+    /// The store could not keep the message (or its MsgSeqNum): nothing was sent, and the
+    /// session disconnected with [`DisconnectReason::StoreFailure`].
+    #[error("the message store failed; the message was not sent")]
+    StoreFailure,
 }
 
 /// The FIX session state machine (see the module docs and `DESIGN.md`).
@@ -254,6 +278,8 @@ pub struct Session<'d, S: MessageStore> {
     last_received_ns: u64,
     test_request_sent_ns: Option<u64>,
     test_request_counter: u64,
+    /// The store failed since the last [`Self::connect`]: nothing is sent.
+    store_failed: bool,
 }
 
 impl<'d, S: MessageStore> Session<'d, S> {
@@ -278,6 +304,7 @@ impl<'d, S: MessageStore> Session<'d, S> {
             last_received_ns: 0,
             test_request_sent_ns: None,
             test_request_counter: 0,
+            store_failed: false,
         }
     }
 
@@ -312,6 +339,7 @@ impl<'d, S: MessageStore> Session<'d, S> {
 
     /// The transport connected: an initiator sends its Logon, an acceptor waits for one.
     pub fn connect(&mut self, now_ns: u64) {
+        self.store_failed = false;
         self.recv.clear();
         self.queue.clear();
         self.resend_until = None;
@@ -324,7 +352,10 @@ impl<'d, S: MessageStore> Session<'d, S> {
             Role::Initiator => {
                 let reset = self.config.reset_on_logon;
                 if reset {
-                    self.store.reset();
+                    let result = self.store.reset();
+                    if !self.stored(result) {
+                        return;
+                    }
                 }
                 let logon = Logon {
                     encrypt_method: 0,
@@ -335,7 +366,9 @@ impl<'d, S: MessageStore> Session<'d, S> {
                     password: None,
                 };
                 self.send_admin(now_ns, &logon);
-                self.state = SessionState::LogonSent;
+                if !self.store_failed {
+                    self.state = SessionState::LogonSent;
+                }
             }
         }
     }
@@ -345,8 +378,10 @@ impl<'d, S: MessageStore> Session<'d, S> {
         match self.state {
             SessionState::Active => {
                 self.send_admin(now_ns, &Logout { text });
-                self.state = SessionState::LogoutSent;
-                self.state_since_ns = now_ns;
+                if !self.store_failed {
+                    self.state = SessionState::LogoutSent;
+                    self.state_since_ns = now_ns;
+                }
             }
             SessionState::AwaitingLogon | SessionState::LogonSent => self.disconnect(DisconnectReason::LocalClose),
             SessionState::LogoutSent | SessionState::Disconnected => {}
@@ -365,7 +400,7 @@ impl<'d, S: MessageStore> Session<'d, S> {
         if self.state != SessionState::Active {
             return Err(SendError::NotLoggedOn(self.state));
         }
-        Ok(self.send_raw(now_ns, msg_type, body))
+        self.send_raw(now_ns, msg_type, body)
     }
 
     /// [`Self::send_app`] for a typed message.
@@ -496,7 +531,7 @@ impl<'d, S: MessageStore> Session<'d, S> {
                     };
                     self.send_reject(now_ns, seq, None, ref_tag, reason);
                     if seq == self.store.next_target_seq() {
-                        self.store.set_next_target_seq(seq + 1);
+                        self.set_target(seq + 1);
                     }
                 }
             },
@@ -522,7 +557,7 @@ impl<'d, S: MessageStore> Session<'d, S> {
             }
             if self.store.next_target_seq() == expected {
                 // Not consumed (it should have been): skip it rather than loop.
-                self.store.set_next_target_seq(expected + 1);
+                self.set_target(expected + 1);
             }
         }
     }
@@ -570,7 +605,7 @@ impl<'d, S: MessageStore> Session<'d, S> {
             let ref_tag = (error.tag != INVALID_TAG && error.tag != 0).then_some(error.tag);
             self.send_reject(now_ns, seq, Some(msg_type), ref_tag, error.reason());
             if seq == expected && msg_type != Logon::MSG_TYPE && msg_type != SequenceReset::MSG_TYPE {
-                self.store.set_next_target_seq(seq + 1);
+                self.set_target(seq + 1);
             }
             return;
         }
@@ -589,7 +624,7 @@ impl<'d, S: MessageStore> Session<'d, S> {
                 SessionRejectReason::RequiredTagMissing,
             );
             if seq == expected {
-                self.store.set_next_target_seq(seq + 1);
+                self.set_target(seq + 1);
             }
             return;
         }
@@ -602,7 +637,7 @@ impl<'d, S: MessageStore> Session<'d, S> {
                     self.on_resend_request(now_ns, message, seq);
                 }
                 if self.check_seq(now_ns, message, seq, poss_dup) {
-                    self.store.set_next_target_seq(seq + 1);
+                    self.set_target(seq + 1);
                 }
             }
             _ => {
@@ -615,7 +650,7 @@ impl<'d, S: MessageStore> Session<'d, S> {
                         // Gap fill.
                         match decode_as::<SequenceReset>(message, NO_SCALE) {
                             Ok(reset) if reset.new_seq_no > seq => {
-                                self.store.set_next_target_seq(reset.new_seq_no);
+                                self.set_target(reset.new_seq_no);
                                 self.events
                                     .push_back(Event::SequenceReset { gap_fill: true, new_seq_no: reset.new_seq_no });
                             }
@@ -627,7 +662,7 @@ impl<'d, S: MessageStore> Session<'d, S> {
                                     Some(tag::NEW_SEQ_NO),
                                     SessionRejectReason::ValueIsIncorrect,
                                 );
-                                self.store.set_next_target_seq(seq + 1);
+                                self.set_target(seq + 1);
                             }
                         }
                         return;
@@ -645,7 +680,7 @@ impl<'d, S: MessageStore> Session<'d, S> {
                     }
                     _ => deliver(message),
                 }
-                self.store.set_next_target_seq(seq + 1);
+                self.set_target(seq + 1);
             }
         }
     }
@@ -690,7 +725,7 @@ impl<'d, S: MessageStore> Session<'d, S> {
 
     fn on_logon(&mut self, now_ns: u64, message: &Message<'_>, seq: u64, from_queue: bool) {
         if from_queue {
-            self.store.set_next_target_seq(seq + 1);
+            self.set_target(seq + 1);
             return;
         }
         let acceptor = self.state == SessionState::AwaitingLogon;
@@ -708,7 +743,10 @@ impl<'d, S: MessageStore> Session<'d, S> {
         };
         if acceptor {
             if logon.reset_seq_num {
-                self.store.reset();
+                let result = self.store.reset();
+                if !self.stored(result) {
+                    return;
+                }
             }
             self.heart_bt_int_ns = logon.heart_bt_int_s.saturating_mul(NS_PER_S);
         }
@@ -722,6 +760,9 @@ impl<'d, S: MessageStore> Session<'d, S> {
         if acceptor {
             let answer = Logon { next_expected_msg_seq_num: None, username: None, password: None, ..logon };
             self.send_admin(now_ns, &answer);
+            if self.store_failed {
+                return;
+            }
         }
         self.state = SessionState::Active;
         self.state_since_ns = now_ns;
@@ -730,7 +771,7 @@ impl<'d, S: MessageStore> Session<'d, S> {
             self.queue.insert(seq, message.as_bytes().to_vec());
             self.request_resend(now_ns, expected, seq);
         } else {
-            self.store.set_next_target_seq(seq + 1);
+            self.set_target(seq + 1);
         }
     }
 
@@ -739,7 +780,7 @@ impl<'d, S: MessageStore> Session<'d, S> {
         match decode_as::<SequenceReset>(message, NO_SCALE) {
             Ok(reset) if reset.new_seq_no >= expected => {
                 if reset.new_seq_no > expected {
-                    self.store.set_next_target_seq(reset.new_seq_no);
+                    self.set_target(reset.new_seq_no);
                     self.events.push_back(Event::SequenceReset { gap_fill: false, new_seq_no: reset.new_seq_no });
                 }
             }
@@ -755,7 +796,7 @@ impl<'d, S: MessageStore> Session<'d, S> {
 
     fn on_logout(&mut self, now_ns: u64, message: &Message<'_>, seq: u64) {
         if seq == self.store.next_target_seq() {
-            self.store.set_next_target_seq(seq + 1);
+            self.set_target(seq + 1);
         }
         let text = message.get(tag::TEXT).map(|v| String::from_utf8_lossy(v).into_owned());
         if self.state != SessionState::LogoutSent {
@@ -783,7 +824,10 @@ impl<'d, S: MessageStore> Session<'d, S> {
         let end =
             if request.end_seq_no == 0 || request.end_seq_no > last_sent { last_sent } else { request.end_seq_no };
         let mut stored: Vec<(u64, Vec<u8>)> = Vec::new();
-        self.store.get_range(begin, end, &mut |seq, bytes| stored.push((seq, bytes.to_vec())));
+        let result = self.store.get_range(begin, end, &mut |seq, bytes| stored.push((seq, bytes.to_vec())));
+        if !self.stored(result) {
+            return;
+        }
         // `next`: the first number not yet answered; admin and missing ones become gap fills.
         let mut next = begin;
         for (seq, bytes) in &stored {
@@ -868,12 +912,37 @@ impl<'d, S: MessageStore> Session<'d, S> {
         self.events.push_back(Event::RejectSent { ref_seq_num, ref_tag_id, reason });
     }
 
+    /// An admin message; a store failure is already reported as a disconnect.
     fn send_admin<'m, M: FixMessage<'m>>(&mut self, now_ns: u64, message: &M) {
-        self.send_raw(now_ns, M::MSG_TYPE, |e| message.encode_body(e, NO_SCALE));
+        let _ = self.send_raw(now_ns, M::MSG_TYPE, |e| message.encode_body(e, NO_SCALE));
     }
 
-    /// Header, body, trailer; stored under the next MsgSeqNum, queued for the transport.
-    fn send_raw(&mut self, now_ns: u64, msg_type: &[u8], body: impl FnOnce(&mut Encoder)) -> u64 {
+    /// `true` when a store operation succeeded; otherwise the session disconnects
+    /// (`StoreFailure`, once) and sends nothing more until the next [`Self::connect`].
+    fn stored(&mut self, result: Result<(), S::Error>) -> bool {
+        match result {
+            Ok(()) => true,
+            Err(error) => {
+                if !self.store_failed {
+                    self.disconnect(DisconnectReason::StoreFailure { error: error.to_string() });
+                    self.store_failed = true;
+                }
+                false
+            }
+        }
+    }
+
+    fn set_target(&mut self, seq: u64) {
+        let result = self.store.set_next_target_seq(seq);
+        self.stored(result);
+    }
+
+    /// Header, body, trailer; stored under the next MsgSeqNum (before the bytes are queued
+    /// for the transport: a message the store could not keep is not sent).
+    fn send_raw(&mut self, now_ns: u64, msg_type: &[u8], body: impl FnOnce(&mut Encoder)) -> Result<u64, SendError> {
+        if self.store_failed {
+            return Err(SendError::StoreFailure);
+        }
         let seq = self.store.next_sender_seq();
         let e = &mut self.encoder;
         e.begin(msg_type);
@@ -883,14 +952,21 @@ impl<'d, S: MessageStore> Session<'d, S> {
             .timestamp_ms(tag::SENDING_TIME, now_ns);
         body(e);
         let bytes = e.finish();
-        self.store.save(seq, bytes);
-        self.store.set_next_sender_seq(seq + 1);
+        let result = self.store.save(seq, bytes).and_then(|()| self.store.set_next_sender_seq(seq + 1));
+        if let Err(error) = result {
+            self.stored(Err(error));
+            return Err(SendError::StoreFailure);
+        }
         self.outbound.extend_from_slice(bytes);
         self.last_sent_ns = now_ns;
-        seq
+        Ok(seq)
     }
 
     fn disconnect(&mut self, reason: DisconnectReason) {
+        if self.store_failed && self.state == SessionState::Disconnected {
+            // Already reported as `StoreFailure`.
+            return;
+        }
         self.state = SessionState::Disconnected;
         self.recv.clear();
         self.queue.clear();
