@@ -384,13 +384,21 @@ pub struct NewOrderSingle<'a> {
     pub transact_time_ns: u64,
 }
 
-impl<'a> FixMessage<'a> for NewOrderSingle<'a> {
-    const MSG_TYPE: &'static [u8] = b"D";
-    fn encode_body(&self, e: &mut Encoder, scale: Scale) {
-        e.str(tag::CL_ORD_ID, self.cl_ord_id);
-        if let Some(s) = self.account {
-            e.str(tag::ACCOUNT, s);
-        }
+/// What a new order and a cancel-replace share: the order's terms, written and read in one
+/// tag order (Symbol, Side, TransactTime, OrderQty, OrdType, Price, TimeInForce).
+#[derive(Debug, Clone, Copy)]
+struct OrderTerms<'a> {
+    symbol: &'a str,
+    side: Side,
+    order_qty: i64,
+    ord_type: OrdType,
+    price: Option<i64>,
+    time_in_force: Option<TimeInForce>,
+    transact_time_ns: u64,
+}
+
+impl<'a> OrderTerms<'a> {
+    fn encode(&self, e: &mut Encoder, scale: Scale) {
         e.str(tag::SYMBOL, self.symbol)
             .char(tag::SIDE, self.side.as_byte())
             .timestamp_ms(tag::TRANSACT_TIME, self.transact_time_ns)
@@ -403,10 +411,9 @@ impl<'a> FixMessage<'a> for NewOrderSingle<'a> {
             e.char(tag::TIME_IN_FORCE, t.as_byte());
         }
     }
-    fn decode_body(m: &Message<'a>, scale: Scale) -> Result<Self, FieldError> {
+
+    fn decode(m: &Message<'a>, scale: Scale) -> Result<Self, FieldError> {
         Ok(Self {
-            cl_ord_id: req(m, tag::CL_ORD_ID, |f| f.as_str())?,
-            account: opt(m, tag::ACCOUNT, |f| f.as_str())?,
             symbol: req(m, tag::SYMBOL, |f| f.as_str())?,
             side: req(m, tag::SIDE, Side::read)?,
             order_qty: req(m, tag::ORDER_QTY, |f| f.as_fixed(scale.qty_decimals))?,
@@ -415,6 +422,45 @@ impl<'a> FixMessage<'a> for NewOrderSingle<'a> {
             time_in_force: opt(m, tag::TIME_IN_FORCE, TimeInForce::read)?,
             transact_time_ns: req(m, tag::TRANSACT_TIME, |f| f.as_timestamp_ns())?,
         })
+    }
+}
+
+/// The order terms of a message that carries them.
+macro_rules! order_terms {
+    ($message:ty) => {
+        impl<'a> $message {
+            fn terms(&self) -> OrderTerms<'a> {
+                OrderTerms {
+                    symbol: self.symbol,
+                    side: self.side,
+                    order_qty: self.order_qty,
+                    ord_type: self.ord_type,
+                    price: self.price,
+                    time_in_force: self.time_in_force,
+                    transact_time_ns: self.transact_time_ns,
+                }
+            }
+        }
+    };
+}
+order_terms!(NewOrderSingle<'a>);
+order_terms!(OrderCancelReplaceRequest<'a>);
+
+impl<'a> FixMessage<'a> for NewOrderSingle<'a> {
+    const MSG_TYPE: &'static [u8] = b"D";
+    fn encode_body(&self, e: &mut Encoder, scale: Scale) {
+        e.str(tag::CL_ORD_ID, self.cl_ord_id);
+        if let Some(s) = self.account {
+            e.str(tag::ACCOUNT, s);
+        }
+        self.terms().encode(e, scale);
+    }
+    fn decode_body(m: &Message<'a>, scale: Scale) -> Result<Self, FieldError> {
+        let cl_ord_id = req(m, tag::CL_ORD_ID, |f| f.as_str())?;
+        let account = opt(m, tag::ACCOUNT, |f| f.as_str())?;
+        let OrderTerms { symbol, side, order_qty, ord_type, price, time_in_force, transact_time_ns } =
+            OrderTerms::decode(m, scale)?;
+        Ok(Self { cl_ord_id, account, symbol, side, order_qty, ord_type, price, time_in_force, transact_time_ns })
     }
 }
 
@@ -480,31 +526,26 @@ impl<'a> FixMessage<'a> for OrderCancelReplaceRequest<'a> {
         if let Some(s) = self.order_id {
             e.str(tag::ORDER_ID, s);
         }
-        e.str(tag::CL_ORD_ID, self.cl_ord_id)
-            .str(tag::SYMBOL, self.symbol)
-            .char(tag::SIDE, self.side.as_byte())
-            .timestamp_ms(tag::TRANSACT_TIME, self.transact_time_ns)
-            .fixed(tag::ORDER_QTY, self.order_qty, scale.qty_decimals)
-            .char(tag::ORD_TYPE, self.ord_type.as_byte());
-        if let Some(p) = self.price {
-            e.fixed(tag::PRICE, p, scale.price_decimals);
-        }
-        if let Some(t) = self.time_in_force {
-            e.char(tag::TIME_IN_FORCE, t.as_byte());
-        }
+        e.str(tag::CL_ORD_ID, self.cl_ord_id);
+        self.terms().encode(e, scale);
     }
     fn decode_body(m: &Message<'a>, scale: Scale) -> Result<Self, FieldError> {
+        let orig_cl_ord_id = req(m, tag::ORIG_CL_ORD_ID, |f| f.as_str())?;
+        let order_id = opt(m, tag::ORDER_ID, |f| f.as_str())?;
+        let cl_ord_id = req(m, tag::CL_ORD_ID, |f| f.as_str())?;
+        let OrderTerms { symbol, side, order_qty, ord_type, price, time_in_force, transact_time_ns } =
+            OrderTerms::decode(m, scale)?;
         Ok(Self {
-            orig_cl_ord_id: req(m, tag::ORIG_CL_ORD_ID, |f| f.as_str())?,
-            order_id: opt(m, tag::ORDER_ID, |f| f.as_str())?,
-            cl_ord_id: req(m, tag::CL_ORD_ID, |f| f.as_str())?,
-            symbol: req(m, tag::SYMBOL, |f| f.as_str())?,
-            side: req(m, tag::SIDE, Side::read)?,
-            order_qty: req(m, tag::ORDER_QTY, |f| f.as_fixed(scale.qty_decimals))?,
-            ord_type: req(m, tag::ORD_TYPE, OrdType::read)?,
-            price: opt(m, tag::PRICE, |f| f.as_fixed(scale.price_decimals))?,
-            time_in_force: opt(m, tag::TIME_IN_FORCE, TimeInForce::read)?,
-            transact_time_ns: req(m, tag::TRANSACT_TIME, |f| f.as_timestamp_ns())?,
+            orig_cl_ord_id,
+            order_id,
+            cl_ord_id,
+            symbol,
+            side,
+            order_qty,
+            ord_type,
+            price,
+            time_in_force,
+            transact_time_ns,
         })
     }
 }
