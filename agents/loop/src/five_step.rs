@@ -24,7 +24,7 @@ use crate::agents::confirm::SignalJoiner;
 use crate::agents::execution_handoff::ExecutionHandoff;
 use crate::agents::quote_publisher::QuotePublisher;
 use crate::config::{ConfigError, LoopConfig};
-use crate::market_feed::{FeedChange, MarketFeed};
+use crate::market_feed::MarketFeed;
 
 /// Why the loop could not start.
 #[derive(Debug, thiserror::Error)]
@@ -223,14 +223,7 @@ impl FiveStepLoop {
         let ctx = AgentContext { now_ns: start };
         let (scanner, darkpool, quotes, outbox, counts) =
             (&mut self.scanner, &mut self.darkpool, &mut self.quotes, &mut self.outbox, &mut self.counts);
-        let fed = feed.on_message(json, |change, book| {
-            let event = match change {
-                FeedChange::Nothing => return,
-                // The event's fields are not read for a whole diff: the agents read the book.
-                FeedChange::BookChanged { .. } => MarketEvent::Depth,
-                FeedChange::Trade(print) => MarketEvent::Trade(print),
-                FeedChange::Resync => MarketEvent::Resync,
-            };
+        let fed = feed.on_message(json, |event, book| {
             let update = MarketUpdate::new(asset, ts_ns, book, event);
             // Reference prices first: a decision the scanners' signals lead to finds them.
             let quoted = quotes.on_event(ctx, &update, outbox);
@@ -377,11 +370,11 @@ impl FiveStepLoop {
             (&mut self.scanner, &mut self.darkpool, &mut self.outbox, &mut self.counts);
         for (asset, feed) in &mut self.feeds {
             let asset = *asset;
-            feed.flush(|change, book| {
+            feed.flush(|event, book| {
                 // Only prints come out of a flush; no later message gives them a feed
                 // time, so they carry their exchange time.
-                let FeedChange::Trade(print) = change else { return };
-                let update = MarketUpdate::new(asset, print.ts_ns, book, MarketEvent::Trade(print));
+                let MarketEvent::Trade(print) = event else { return };
+                let update = MarketUpdate::new(asset, print.ts_ns, book, event);
                 let scanned = scanner.on_event(ctx, &update, outbox);
                 let judged = darkpool.on_event(ctx, &update, outbox);
                 counts.agent_errors += u64::from(scanned.is_err()) + u64::from(judged.is_err());

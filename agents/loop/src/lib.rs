@@ -24,7 +24,7 @@ mod market_feed;
 
 pub use config::{AssetConfig, ConfigError, HistoryConfig, LoopConfig, RiskConfig, RiskLimitsText};
 pub use five_step::{FiveStepLoop, IngestCounts, LoopError};
-pub use market_feed::{FeedChange, MarketFeed};
+pub use market_feed::MarketFeed;
 /// The risk stage's command types, for callers of [`FiveStepLoop::reload_risk_limits`] and
 /// [`FiveStepLoop::kill_switch`].
 pub use qp_risk_sentinel::{KillSwitchCommand, KillSwitchState, LimitsFileError, RiskCommandError, RiskCommandOutcome};

@@ -15,14 +15,15 @@
 //! call, with the book at its time that explains it by DarkPoolScan's rule
 //! ([`hidden_reason`]) if there is one (see [`PrintReconciler`]). Several prints
 //! may come out of one call, in arrival order, before the diff's own
-//! [`FeedChange::BookChanged`].
+//! [`MarketEvent::Depth`].
 //!
 //! Before a snapshot replaces the book, and when a gap loses it, the waiting
 //! prints are judged with the diffs known so far (the book still holds them),
-//! then [`FeedChange::Resync`] follows. Prints that arrive while the book is not
+//! then [`MarketEvent::Resync`] follows. Prints that arrive while the book is not
 //! synchronised have no book to be judged by: they are dropped and counted
 //! ([`PrintReconcilerStats::dropped_unsynchronised`]). [`MarketFeed::flush`]
 //! hands over what still waits at the end of a replay.
+use qp_alpha_scanner::MarketEvent;
 use qp_book::binance::{
     BinanceDecoder, BinanceError, BinanceMessage, DepthSync, DepthSyncStats, PrintReconciler, PrintReconcilerStats,
     ReconciledPrint,
@@ -30,24 +31,14 @@ use qp_book::binance::{
 use qp_book::{BookError, Grid, L2Book, TradePrint};
 use qp_darkpool_scan::hidden_reason;
 
-/// What one feed message did, as the sensing agents need to hear it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FeedChange {
-    /// Nothing the agents see: a buffered or stale diff, a book ticker, a trade
-    /// while the book is not synchronised.
-    Nothing,
-    /// A depth diff was applied to a synchronised book.
-    BookChanged { levels: u32 },
-    /// A trade print, with the book around its exchange time (see the module docs;
-    /// Binance prints do not change the book).
-    Trade(TradePrint),
-    /// The book was rebuilt or lost (snapshot, gap): forget what the previous book said.
-    Resync,
-}
-
 /// Whether the visible book explains a print: DarkPoolScan's rule.
 fn explains(book: &L2Book, print: &TradePrint) -> bool {
     hidden_reason(book, print).is_none()
+}
+
+/// A reconciled print, as the agents hear it: a trade, with the book around its time.
+fn as_trade(on_change: &mut impl FnMut(MarketEvent, &L2Book)) -> impl FnMut(ReconciledPrint, &L2Book) + '_ {
+    |p: ReconciledPrint, book: &L2Book| on_change(MarketEvent::Trade(p.print), book)
 }
 
 /// The decoder, synchroniser and print reconciler of one asset.
@@ -103,7 +94,7 @@ impl MarketFeed {
     pub fn on_message(
         &mut self,
         json: &[u8],
-        mut on_change: impl FnMut(FeedChange, &L2Book),
+        mut on_change: impl FnMut(MarketEvent, &L2Book),
     ) -> Result<(), BinanceError> {
         let was_synchronised = self.sync.is_synchronised();
         let applied_before = self.sync.last_applied_update_id();
@@ -111,39 +102,28 @@ impl MarketFeed {
         let (sync, prints) = (&mut self.sync, &mut self.prints);
         match &message {
             BinanceMessage::Depth(diff) => {
-                let levels = (diff.bids.len() + diff.asks.len()) as u32;
                 if let Some(ts) = diff.exchange_ts_ns {
                     // Most prints this diff passes are judged before it is applied: no undoing.
-                    prints.before_depth(sync, ts, explains, |p: ReconciledPrint, book: &L2Book| {
-                        on_change(FeedChange::Trade(p.print), book)
-                    });
+                    prints.before_depth(sync, ts, explains, as_trade(&mut on_change));
                 }
                 sync.apply_depth(diff);
                 if was_synchronised && !sync.is_synchronised() {
                     // A gap lost the book; it still holds every diff up to the gap.
-                    prints.flush(sync, explains, |p: ReconciledPrint, book: &L2Book| {
-                        on_change(FeedChange::Trade(p.print), book)
-                    });
-                    on_change(FeedChange::Resync, sync.book());
+                    prints.flush(sync, explains, as_trade(&mut on_change));
+                    on_change(MarketEvent::Resync, sync.book());
                 } else if sync.is_synchronised() && sync.last_applied_update_id() != applied_before {
-                    prints.on_depth(sync, explains, |p: ReconciledPrint, book: &L2Book| {
-                        on_change(FeedChange::Trade(p.print), book)
-                    });
-                    on_change(FeedChange::BookChanged { levels }, sync.book());
+                    prints.on_depth(sync, explains, as_trade(&mut on_change));
+                    on_change(MarketEvent::Depth, sync.book());
                 }
             }
             BinanceMessage::Snapshot(snapshot) => {
-                prints.flush(sync, explains, |p: ReconciledPrint, book: &L2Book| {
-                    on_change(FeedChange::Trade(p.print), book)
-                });
+                prints.flush(sync, explains, as_trade(&mut on_change));
                 sync.load_snapshot(snapshot);
-                on_change(FeedChange::Resync, sync.book());
+                on_change(MarketEvent::Resync, sync.book());
             }
             BinanceMessage::Trade(print) => {
                 sync.record_trade(*print);
-                prints.on_trade(sync, *print, explains, |p: ReconciledPrint, book: &L2Book| {
-                    on_change(FeedChange::Trade(p.print), book)
-                });
+                prints.on_trade(sync, *print, explains, as_trade(&mut on_change));
             }
             BinanceMessage::BookTicker(ticker) => {
                 let _ = sync.check_ticker(ticker);
@@ -153,9 +133,7 @@ impl MarketFeed {
     }
 
     /// Hand over every print still waiting (end of a replay), judged with the diffs known now.
-    pub fn flush(&mut self, mut on_change: impl FnMut(FeedChange, &L2Book)) {
-        self.prints.flush(&mut self.sync, explains, |p: ReconciledPrint, book: &L2Book| {
-            on_change(FeedChange::Trade(p.print), book)
-        });
+    pub fn flush(&mut self, mut on_change: impl FnMut(MarketEvent, &L2Book)) {
+        self.prints.flush(&mut self.sync, explains, as_trade(&mut on_change));
     }
 }
