@@ -22,7 +22,7 @@
 //! (see its docs): on the USD-M recording this takes the prints that DarkPoolScan's
 //! rule cannot explain from 1,560 of 21,308 (at arrival) to 2.
 
-use qp_replay::{FixedPointError, parse_fixed_bytes};
+use qp_replay::{FixedPointError, parse_fixed_bytes, split_recorded_line};
 
 use std::collections::VecDeque;
 
@@ -101,19 +101,10 @@ pub enum BinanceMessage<'d> {
     BookTicker(BookTickerUpdate),
 }
 
-/// Split a recorded feed line `<local ns> <json>` into its timestamp and JSON bytes.
+/// Split a recorded feed line `<local ns> <json>` into its timestamp and JSON bytes
+/// ([`qp_replay::split_recorded_line`], with this module's error).
 pub fn split_feed_line(line: &[u8]) -> Result<(u64, &[u8]), BinanceError> {
-    let space = line.iter().position(|&b| b == b' ').ok_or(BinanceError::BadLine)?;
-    let (ts, json) = (&line[..space], &line[space + 1..]);
-    if ts.is_empty() || ts.len() > 20 || !ts.iter().all(u8::is_ascii_digit) {
-        return Err(BinanceError::BadLine);
-    }
-    let mut local_ns: u64 = 0;
-    for &b in ts {
-        local_ns =
-            local_ns.checked_mul(10).and_then(|v| v.checked_add(u64::from(b - b'0'))).ok_or(BinanceError::BadLine)?;
-    }
-    Ok((local_ns, json))
+    split_recorded_line(line).map_err(|_| BinanceError::BadLine)
 }
 
 /// Decodes Binance feed messages at a fixed price and size precision, into
@@ -709,8 +700,8 @@ pub struct DepthSync {
 }
 
 /// The level changes of the most recently applied diffs, with their exchange
-/// times, so the book can be seen as it stood before them (see
-/// [`DepthSync::with_book_before`]). Bounded: ring buffers with capacity
+/// times, so the book can be seen as it stood before them (the print
+/// reconciler's rewind cursor). Bounded: ring buffers with capacity
 /// reserved once; the oldest diffs go first.
 #[derive(Debug, Clone)]
 struct DiffHistory {
@@ -940,22 +931,6 @@ impl DepthSync {
                 false
             }
         }
-    }
-
-    /// Run `read` on the book as it stood before the applied diffs whose
-    /// exchange time is at or after `ts_ns`, then put the book back exactly.
-    ///
-    /// Binance sends trades and depth diffs on separate streams: the diff that
-    /// removes the liquidity a trade took may arrive before the trade does. A
-    /// trade is judged against the book before it (DarkPoolScan: was the print
-    /// visible liquidity?), so the diffs at or after its time are undone for the
-    /// look. Only the last [`HISTORY_DIFFS`] diffs (at most [`HISTORY_CHANGES`]
-    /// level changes) can be undone; older ones stay applied.
-    pub fn with_book_before<R>(&mut self, ts_ns: u64, read: impl FnOnce(&L2Book) -> R) -> R {
-        self.rewind_to(ts_ns);
-        let result = read(&self.book);
-        self.restore();
-        result
     }
 
     /// Make the book what it was before the remembered diffs, newest first, whose

@@ -13,7 +13,7 @@ mod fixed_point;
 mod tfns;
 mod timeline;
 
-pub use binance::{FeedLine, FeedRecording, read_feed};
+pub use binance::{FeedLine, FeedRecording, RecordedLineError, read_feed, split_recorded_line};
 pub use error::ReplayError;
 pub use fixed_point::{FixedPointError, parse_fixed, parse_fixed_bytes};
 pub use tfns::{LabelledHeadline, SentimentLabel, read_headlines};
