@@ -33,6 +33,12 @@ pub enum Command {
     /// Portfolio risk: Guardian's risk-parity weights, VaR and its backtests.
     #[command(subcommand)]
     Risk(crate::risk::RiskCommand),
+    /// The FIX engine: conformance scripts, a scripted order session against a venue.
+    #[command(subcommand)]
+    Fix(crate::fix::FixCommand),
+    /// Execution agents (NeuralArb, LiquidityFlow) replayed against recorded books.
+    #[command(subcommand)]
+    Exec(crate::exec::ExecCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,5 +197,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Book(book) => crate::book::run(book),
         Command::Scan(scan) => crate::scan::run(scan),
         Command::Risk(risk) => crate::risk::run(risk),
+        Command::Fix(fix) => crate::fix::run(fix),
+        Command::Exec(exec) => crate::exec::run(exec),
     }
 }

@@ -5,6 +5,10 @@
 pub mod bench;
 pub mod book;
 pub mod cli;
+pub mod exec;
+pub mod fix;
+pub mod fix_conformance;
+pub mod fix_trade;
 pub mod forge;
 pub mod inspect;
 pub mod model;

@@ -1,0 +1,2 @@
+//! Replay fill simulator.
+#![forbid(unsafe_code)]

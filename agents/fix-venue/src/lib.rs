@@ -1,0 +1,1 @@
+//! The venue connection: a FIX session over TCP and the order gateway.

@@ -1,0 +1,2 @@
+//! LiquidityFlow: parent orders worked in child orders.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! NeuralArb: statistical arbitrage between two instruments.
+#![forbid(unsafe_code)]
