@@ -39,6 +39,9 @@ pub enum Command {
     /// Execution agents (NeuralArb, LiquidityFlow) replayed against recorded books.
     #[command(subcommand)]
     Exec(crate::exec::ExecCommand),
+    /// The audit trail: signing keys, verification, listing.
+    #[command(subcommand)]
+    Audit(crate::audit::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,5 +202,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Risk(risk) => crate::risk::run(risk),
         Command::Fix(fix) => crate::fix::run(fix),
         Command::Exec(exec) => crate::exec::run(exec),
+        Command::Audit(audit) => crate::audit::run(audit),
     }
 }

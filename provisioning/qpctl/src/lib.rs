@@ -2,6 +2,7 @@
 //! over this library.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod bench;
 pub mod book;
 pub mod cli;
