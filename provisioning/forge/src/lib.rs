@@ -3,6 +3,7 @@
 //! gold labels where present), and the student is quantized and packaged.
 #![forbid(unsafe_code)]
 
+pub mod alpha;
 pub mod distill;
 pub mod pipeline;
 pub mod transfer_set;

@@ -119,6 +119,10 @@ pub enum ForgeCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The Decide agent's model: features from the replayed market data and news, labels from
+    /// the later mid-price move, a small network trained on the earlier part and scored on the
+    /// later part against a no-skill baseline.
+    Alpha(crate::forge_alpha::AlphaArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -63,6 +63,7 @@ impl Bars {
 
 pub fn run(command: ForgeCommand) -> anyhow::Result<()> {
     match command {
+        ForgeCommand::Alpha(args) => crate::forge_alpha::run(args),
         ForgeCommand::Teacher { data, work, teacher_dir, fine_tune, fine_tune_epochs, limit } => {
             let options = TeacherOptions {
                 data,

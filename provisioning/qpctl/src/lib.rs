@@ -11,6 +11,7 @@ pub mod fix;
 pub mod fix_conformance;
 pub mod fix_trade;
 pub mod forge;
+pub mod forge_alpha;
 pub mod inspect;
 pub mod model;
 pub mod risk;

@@ -1,0 +1,2 @@
+//! The Decide agent (the "alpha").
+#![forbid(unsafe_code)]

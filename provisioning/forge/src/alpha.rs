@@ -1,0 +1,1 @@
+//! The Decide agent's model: dataset from replayed market data, training, evaluation.
