@@ -43,7 +43,8 @@ pub enum FrameErrorKind {
 }
 
 /// A framing error: what, at which byte of the buffer, and how many bytes to drop before
-/// trying again (the whole message when its extent is known, else up to the next `8=FIX`).
+/// trying again (the whole message when its extent is known; for a BodyLength mismatch the
+/// bytes BodyLength claims and then up to the next `8=FIX`; else up to the next `8=FIX`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("FIX framing: {kind:?} at byte {offset} (discard {discard_bytes} bytes to resynchronise)")]
 pub struct FrameError {
@@ -80,6 +81,26 @@ pub fn resync_discard_bytes(buf: &[u8]) -> usize {
 
 fn garbled(buf: &[u8], kind: FrameErrorKind, offset: usize) -> FrameError {
     FrameError { kind, offset, discard_bytes: resync_discard_bytes(buf) }
+}
+
+/// BodyLength does not match: the bytes it claims (body and trailer, as far as the buffer
+/// holds them) are dropped, then up to the next `8=FIX`. A receiver that trusts BodyLength
+/// has read those bytes as this message, so a message they reach into is lost with it (as
+/// with QuickFIX, whose `2m_BodyLengthValueNotCorrect` expects exactly that).
+fn length_mismatch(buf: &[u8], offset: usize, len_bytes: usize) -> FrameError {
+    let claimed = len_bytes.min(buf.len());
+    let rest = &buf[claimed..];
+    let after = match rest.windows(RESYNC_MARK.len()).position(|w| w == RESYNC_MARK) {
+        Some(at) => at,
+        None => {
+            let keep = (1..RESYNC_MARK.len())
+                .rev()
+                .find(|&n| n <= rest.len() && rest[rest.len() - n..] == RESYNC_MARK[..n])
+                .unwrap_or(0);
+            rest.len() - keep
+        }
+    };
+    FrameError { kind: FrameErrorKind::BodyLengthMismatch, offset, discard_bytes: (claimed + after).max(1) }
 }
 
 /// Finds the message at the head of `buf` (see [`Framing`], [`FrameError`]).
@@ -120,13 +141,13 @@ pub fn frame(buf: &[u8]) -> Result<Framing, FrameError> {
     if buf.len() < len_bytes {
         // Fail early on what is already visible: the body must end with SOH.
         if buf.len() > checksum_start && body_len > 0 && buf[checksum_start - 1] != SOH {
-            return Err(garbled(buf, FrameErrorKind::BodyLengthMismatch, checksum_start));
+            return Err(length_mismatch(buf, checksum_start, len_bytes));
         }
         return Ok(Framing::NeedMore);
     }
     let trailer = &buf[checksum_start..len_bytes];
     if body_len == 0 || buf[checksum_start - 1] != SOH || &trailer[..3] != b"10=" {
-        return Err(garbled(buf, FrameErrorKind::BodyLengthMismatch, checksum_start));
+        return Err(length_mismatch(buf, checksum_start, len_bytes));
     }
     let mut received = 0u32;
     for &byte in &trailer[3..6] {

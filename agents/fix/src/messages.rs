@@ -337,10 +337,11 @@ pub struct SequenceReset {
 impl<'a> FixMessage<'a> for SequenceReset {
     const MSG_TYPE: &'static [u8] = b"4";
     fn encode_body(&self, e: &mut Encoder, _: Scale) {
+        // Tag order (36 before 123), as QuickFIX writes it.
+        e.uint(tag::NEW_SEQ_NO, self.new_seq_no);
         if self.gap_fill {
             e.bool(tag::GAP_FILL_FLAG, true);
         }
-        e.uint(tag::NEW_SEQ_NO, self.new_seq_no);
     }
     fn decode_body(m: &Message<'a>, _: Scale) -> Result<Self, FieldError> {
         Ok(Self {

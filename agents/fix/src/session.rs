@@ -15,6 +15,7 @@ use crate::message::{INVALID_TAG, Message};
 use crate::messages::{
     FixMessage, Heartbeat, Logon, Logout, Reject, ResendRequest, Scale, SequenceReset, TestRequest, decode_as,
 };
+use crate::timestamp::parse_utc_timestamp_ns;
 use crate::validate::SessionRejectReason;
 use crate::{SOH, tag};
 
@@ -128,6 +129,10 @@ pub struct SessionConfig {
     pub max_receive_bytes: usize,
     /// Messages held (received above the expected MsgSeqNum) before the connection is dropped.
     pub max_queued_messages: usize,
+    /// SendingTime (52) may differ from the time given to the session by at most this much
+    /// (QuickFIX's MaxLatency, 120 s); otherwise Reject 373=10 and Logout (a Logon: the
+    /// connection is dropped). 0 turns the check off.
+    pub max_sending_time_skew_ns: u64,
 }
 
 impl SessionConfig {
@@ -142,6 +147,7 @@ impl SessionConfig {
             logout_timeout_ns: 2 * NS_PER_S,
             max_receive_bytes: MAX_BODY_LEN_BYTES + 64,
             max_queued_messages: 10_000,
+            max_sending_time_skew_ns: 120 * NS_PER_S,
         }
     }
 }
@@ -277,7 +283,6 @@ pub struct Session<'d, S: MessageStore> {
     last_sent_ns: u64,
     last_received_ns: u64,
     test_request_sent_ns: Option<u64>,
-    test_request_counter: u64,
     /// The store failed since the last [`Self::connect`]: nothing is sent.
     store_failed: bool,
 }
@@ -303,7 +308,6 @@ impl<'d, S: MessageStore> Session<'d, S> {
             last_sent_ns: 0,
             last_received_ns: 0,
             test_request_sent_ns: None,
-            test_request_counter: 0,
             store_failed: false,
         }
     }
@@ -388,6 +392,17 @@ impl<'d, S: MessageStore> Session<'d, S> {
         }
     }
 
+    /// The transport closed the connection (the peer hung up, or the transport gave up): the
+    /// session is [`SessionState::Disconnected`] until the next [`Self::connect`]. No event:
+    /// the transport already knows.
+    pub fn transport_closed(&mut self) {
+        self.state = SessionState::Disconnected;
+        self.recv.clear();
+        self.queue.clear();
+        self.resend_until = None;
+        self.test_request_sent_ns = None;
+    }
+
     /// Sends an application message: `body` writes the body fields; the session writes the
     /// header (35, 49, 56, 34, 52) and trailer, stores it and queues the bytes. Returns its
     /// MsgSeqNum.
@@ -416,11 +431,14 @@ impl<'d, S: MessageStore> Session<'d, S> {
                 Some(self.state_since_ns.saturating_add(self.config.logon_timeout_ns))
             }
             SessionState::LogoutSent => Some(self.state_since_ns.saturating_add(self.config.logout_timeout_ns)),
-            SessionState::Active => {
-                let heartbeat = self.last_sent_ns.saturating_add(self.heart_bt_int_ns);
-                let silence = self.test_request_sent_ns.unwrap_or(self.last_received_ns);
-                Some(heartbeat.min(silence.saturating_add(self.grace_ns())))
-            }
+            SessionState::Active => match self.test_request_sent_ns {
+                // No Heartbeat while a TestRequest is outstanding (QuickFIX's `needHeartbeat`).
+                Some(sent) => Some(sent.saturating_add(self.grace_ns())),
+                None => {
+                    let heartbeat = self.last_sent_ns.saturating_add(self.heart_bt_int_ns);
+                    Some(heartbeat.min(self.last_received_ns.saturating_add(self.grace_ns())))
+                }
+            },
         }
     }
 
@@ -448,14 +466,14 @@ impl<'d, S: MessageStore> Session<'d, S> {
                     return;
                 }
                 if let Some(sent) = self.test_request_sent_ns {
+                    // No Heartbeat while a TestRequest is outstanding (QuickFIX's `needHeartbeat`).
                     if now_ns.saturating_sub(sent) >= self.grace_ns() {
                         self.disconnect(DisconnectReason::TestRequestTimeout);
-                        return;
                     }
+                    return;
                 } else if now_ns.saturating_sub(self.last_received_ns) >= self.grace_ns() {
-                    self.test_request_counter += 1;
-                    let id = format!("TEST{}", self.test_request_counter);
-                    self.send_admin(now_ns, &TestRequest { test_req_id: &id });
+                    // QuickFIX's TestReqID, which its acceptance scripts expect.
+                    self.send_admin(now_ns, &TestRequest { test_req_id: "TEST" });
                     self.test_request_sent_ns = Some(now_ns);
                 }
                 if now_ns.saturating_sub(self.last_sent_ns) >= self.heart_bt_int_ns {
@@ -490,6 +508,11 @@ impl<'d, S: MessageStore> Session<'d, S> {
                         self.disconnect(DisconnectReason::WrongBeginString);
                         break;
                     }
+                    if self.awaiting_logon() {
+                        // A garbled first message (QuickFIX: a Logon that does not parse).
+                        self.disconnect(DisconnectReason::LogonRejected);
+                        break;
+                    }
                     let discarded_bytes = error.discard_bytes.min(rest.len());
                     self.events.push_back(Event::Garbled { kind: error.kind, discarded_bytes });
                     at += discarded_bytes;
@@ -514,32 +537,49 @@ impl<'d, S: MessageStore> Session<'d, S> {
                 self.on_message(now_ns, &message, false, deliver);
                 self.drain_queue(now_ns, deliver);
             }
-            Err(error) => match error.reject_reason() {
-                None => self
-                    .events
-                    .push_back(Event::Garbled { kind: FrameErrorKind::BodyLengthMismatch, discarded_bytes: raw.len() }),
-                Some(reason) => {
-                    if !self.logged_on() {
-                        self.disconnect(DisconnectReason::LogonRejected);
-                        return;
+            Err(error) => {
+                // MsgType not third is garbled (QuickFIX drops it, `2t_FirstThreeFieldsOutOfOrder`).
+                let reason = match error {
+                    crate::ParseError::MsgTypeNotThird { .. } => None,
+                    _ => error.reject_reason(),
+                };
+                match reason {
+                    None => {
+                        if self.awaiting_logon() {
+                            self.disconnect(DisconnectReason::LogonRejected);
+                            return;
+                        }
+                        self.events.push_back(Event::Garbled {
+                            kind: FrameErrorKind::BodyLengthMismatch,
+                            discarded_bytes: raw.len(),
+                        });
                     }
-                    let seq = scan_seq_num(raw).unwrap_or(0);
-                    let ref_tag = match error {
-                        crate::ParseError::MsgTypeNotThird { tag, .. }
-                        | crate::ParseError::DataLengthMismatch { tag, .. } => Some(tag),
-                        _ => None,
-                    };
-                    self.send_reject(now_ns, seq, None, ref_tag, reason);
-                    if seq == self.store.next_target_seq() {
-                        self.set_target(seq + 1);
+                    Some(reason) => {
+                        if !self.logged_on() {
+                            self.disconnect(DisconnectReason::LogonRejected);
+                            return;
+                        }
+                        let seq = scan_seq_num(raw).unwrap_or(0);
+                        let ref_tag = match error {
+                            crate::ParseError::DataLengthMismatch { tag, .. } => RefTag::Tag(tag),
+                            _ => RefTag::None,
+                        };
+                        self.send_reject(now_ns, None, seq, None, ref_tag, reason);
+                        if seq == self.store.next_target_seq() {
+                            self.set_target(seq + 1);
+                        }
                     }
                 }
-            },
+            }
         }
     }
 
     fn logged_on(&self) -> bool {
         matches!(self.state, SessionState::Active | SessionState::LogoutSent)
+    }
+
+    fn awaiting_logon(&self) -> bool {
+        matches!(self.state, SessionState::AwaitingLogon | SessionState::LogonSent)
     }
 
     fn drain_queue(&mut self, now_ns: u64, deliver: &mut dyn FnMut(&Message<'_>)) {
@@ -562,6 +602,8 @@ impl<'d, S: MessageStore> Session<'d, S> {
         }
     }
 
+    /// One message, in QuickFIX's order of checks: Logon first; MsgSeqNum present; the
+    /// dictionary; SendingTime accuracy; CompIDs; PossDupFlag (OrigSendingTime); MsgSeqNum.
     fn on_message(
         &mut self,
         now_ns: u64,
@@ -570,14 +612,11 @@ impl<'d, S: MessageStore> Session<'d, S> {
         deliver: &mut dyn FnMut(&Message<'_>),
     ) {
         let msg_type = message.msg_type();
-        let awaiting_logon = matches!(self.state, SessionState::AwaitingLogon | SessionState::LogonSent);
+        let awaiting_logon = self.awaiting_logon();
         if awaiting_logon && msg_type != Logon::MSG_TYPE {
             self.disconnect(DisconnectReason::FirstMessageNotLogon);
             return;
         }
-        // CompIDs: theirs is our target, ours their target.
-        let sender_ok = message.get(tag::SENDER_COMP_ID) == Some(self.config.target_comp_id.as_bytes());
-        let target_ok = message.get(tag::TARGET_COMP_ID) == Some(self.config.sender_comp_id.as_bytes());
         let Ok(seq) = message.msg_seq_num() else {
             if !awaiting_logon {
                 self.send_admin(now_ns, &Logout { text: Some("MsgSeqNum missing or invalid") });
@@ -585,15 +624,6 @@ impl<'d, S: MessageStore> Session<'d, S> {
             self.disconnect(DisconnectReason::MsgSeqNumMissing);
             return;
         };
-        if !(sender_ok && target_ok) {
-            if !awaiting_logon {
-                let ref_tag = if sender_ok { tag::TARGET_COMP_ID } else { tag::SENDER_COMP_ID };
-                self.send_reject(now_ns, seq, Some(msg_type), Some(ref_tag), SessionRejectReason::CompIdProblem);
-                self.send_admin(now_ns, &Logout { text: Some("CompID problem") });
-            }
-            self.disconnect(DisconnectReason::WrongCompId);
-            return;
-        }
         let expected = self.store.next_target_seq();
         if let Some(dictionary) = self.dictionary
             && let Err(error) = dictionary.validate(message)
@@ -602,30 +632,52 @@ impl<'d, S: MessageStore> Session<'d, S> {
                 self.disconnect(DisconnectReason::LogonRejected);
                 return;
             }
-            let ref_tag = (error.tag != INVALID_TAG && error.tag != 0).then_some(error.tag);
-            self.send_reject(now_ns, seq, Some(msg_type), ref_tag, error.reason());
-            if seq == expected && msg_type != Logon::MSG_TYPE && msg_type != SequenceReset::MSG_TYPE {
-                self.set_target(seq + 1);
+            let reason = error.reason();
+            let ref_tag = if reason == SessionRejectReason::InvalidMsgType {
+                RefTag::None
+            } else if error.tag == INVALID_TAG || error.tag == 0 {
+                // The tag as written (`-1`, `0`): QuickFIX's `14a_BadField`.
+                error.field_index.and_then(|i| message.tag_text(i)).map_or(RefTag::None, RefTag::Text)
+            } else {
+                RefTag::Tag(error.tag)
+            };
+            self.reject(now_ns, message, seq, ref_tag, reason);
+            return;
+        }
+        if !from_queue && !self.sending_time_ok(now_ns, message) {
+            if awaiting_logon {
+                self.disconnect(DisconnectReason::LogonRejected);
+                return;
             }
+            self.reject(now_ns, message, seq, RefTag::None, SessionRejectReason::SendingTimeAccuracyProblem);
+            self.logout_and_wait(now_ns);
+            return;
+        }
+        // CompIDs: theirs is our target, ours their target.
+        let sender_ok = message.get(tag::SENDER_COMP_ID) == Some(self.config.target_comp_id.as_bytes());
+        let target_ok = message.get(tag::TARGET_COMP_ID) == Some(self.config.sender_comp_id.as_bytes());
+        if !(sender_ok && target_ok) {
+            if !awaiting_logon {
+                self.send_reject(
+                    now_ns,
+                    Some(message),
+                    seq,
+                    Some(msg_type),
+                    RefTag::None,
+                    SessionRejectReason::CompIdProblem,
+                );
+                self.send_admin(now_ns, &Logout { text: None });
+            }
+            self.disconnect(DisconnectReason::WrongCompId);
             return;
         }
         let poss_dup = message.get(tag::POSS_DUP_FLAG) == Some(b"Y");
         if poss_dup
             && !from_queue
             && msg_type != SequenceReset::MSG_TYPE
-            && message.get(tag::ORIG_SENDING_TIME).is_none()
             && seq >= expected
+            && self.poss_dup_refused(now_ns, message, seq)
         {
-            self.send_reject(
-                now_ns,
-                seq,
-                Some(msg_type),
-                Some(tag::ORIG_SENDING_TIME),
-                SessionRejectReason::RequiredTagMissing,
-            );
-            if seq == expected {
-                self.set_target(seq + 1);
-            }
             return;
         }
         match msg_type {
@@ -636,7 +688,8 @@ impl<'d, S: MessageStore> Session<'d, S> {
                 if !from_queue {
                     self.on_resend_request(now_ns, message, seq);
                 }
-                if self.check_seq(now_ns, message, seq, poss_dup) {
+                // QuickFIX checks no MsgSeqNum on a ResendRequest: a low one is answered too.
+                if seq >= expected && self.check_seq(now_ns, message, seq, poss_dup) {
                     self.set_target(seq + 1);
                 }
             }
@@ -657,9 +710,10 @@ impl<'d, S: MessageStore> Session<'d, S> {
                             _ => {
                                 self.send_reject(
                                     now_ns,
+                                    Some(message),
                                     seq,
                                     Some(msg_type),
-                                    Some(tag::NEW_SEQ_NO),
+                                    RefTag::None,
                                     SessionRejectReason::ValueIsIncorrect,
                                 );
                                 self.set_target(seq + 1);
@@ -685,9 +739,74 @@ impl<'d, S: MessageStore> Session<'d, S> {
         }
     }
 
+    /// SendingTime (52) within `max_sending_time_skew_ns` of `now_ns`. An absent or unreadable
+    /// SendingTime passes here: the dictionary refuses it (373=1 or 6).
+    fn sending_time_ok(&self, now_ns: u64, message: &Message<'_>) -> bool {
+        let skew = self.config.max_sending_time_skew_ns;
+        if skew == 0 {
+            return true;
+        }
+        match message.get(tag::SENDING_TIME).map(parse_utc_timestamp_ns) {
+            Some(Ok(sent)) => sent.abs_diff(now_ns) <= skew,
+            _ => true,
+        }
+    }
+
+    /// QuickFIX's `doPossDup` for a PossDupFlag=Y message (not a SequenceReset): `true` when it
+    /// was refused: OrigSendingTime (122) absent (Reject 373=1 on 122), or later than
+    /// SendingTime (Reject 373=10, Logout).
+    fn poss_dup_refused(&mut self, now_ns: u64, message: &Message<'_>, seq: u64) -> bool {
+        let Some(orig) = message.get(tag::ORIG_SENDING_TIME) else {
+            self.reject(
+                now_ns,
+                message,
+                seq,
+                RefTag::Tag(tag::ORIG_SENDING_TIME),
+                SessionRejectReason::RequiredTagMissing,
+            );
+            return true;
+        };
+        let sent = message.get(tag::SENDING_TIME).and_then(|v| parse_utc_timestamp_ns(v).ok());
+        if let (Ok(orig), Some(sent)) = (parse_utc_timestamp_ns(orig), sent)
+            && orig > sent
+        {
+            self.reject(now_ns, message, seq, RefTag::None, SessionRejectReason::SendingTimeAccuracyProblem);
+            self.logout_and_wait(now_ns);
+            return true;
+        }
+        false
+    }
+
+    /// Reject (3) for `message`; its MsgSeqNum is consumed when it was the expected one
+    /// (except for Logon and SequenceReset, as in QuickFIX).
+    fn reject(
+        &mut self,
+        now_ns: u64,
+        message: &Message<'_>,
+        seq: u64,
+        ref_tag: RefTag<'_>,
+        reason: SessionRejectReason,
+    ) {
+        let msg_type = message.msg_type();
+        self.send_reject(now_ns, Some(message), seq, Some(msg_type), ref_tag, reason);
+        if seq == self.store.next_target_seq() && msg_type != Logon::MSG_TYPE && msg_type != SequenceReset::MSG_TYPE {
+            self.set_target(seq + 1);
+        }
+    }
+
+    /// Our Logout after a refused message, then wait for theirs (or the logout timeout).
+    fn logout_and_wait(&mut self, now_ns: u64) {
+        self.send_admin(now_ns, &Logout { text: None });
+        if !self.store_failed && self.state != SessionState::Disconnected {
+            self.state = SessionState::LogoutSent;
+            self.state_since_ns = now_ns;
+        }
+    }
+
     /// The MsgSeqNum rules for a message that must be in sequence: `true` when it is the
-    /// expected one (to process); held and a ResendRequest sent when too high; ignored
-    /// (PossDupFlag) or Logout and disconnect when too low.
+    /// expected one (to process); held and a ResendRequest sent when too high; too low:
+    /// Logout and disconnect without PossDupFlag, else ignored once its OrigSendingTime passes
+    /// (QuickFIX's `doTargetTooLow`).
     fn check_seq(&mut self, now_ns: u64, message: &Message<'_>, seq: u64, poss_dup: bool) -> bool {
         let expected = self.store.next_target_seq();
         if seq == expected {
@@ -709,6 +828,8 @@ impl<'d, S: MessageStore> Session<'d, S> {
             let text = format!("MsgSeqNum too low, expecting {expected} but received {seq}");
             self.send_admin(now_ns, &Logout { text: Some(&text) });
             self.disconnect(DisconnectReason::MsgSeqNumTooLow { expected, received: seq });
+        } else if message.msg_type() != SequenceReset::MSG_TYPE {
+            self.poss_dup_refused(now_ns, message, seq);
         }
         false
     }
@@ -723,12 +844,18 @@ impl<'d, S: MessageStore> Session<'d, S> {
         self.events.push_back(Event::ResendRequested { begin, end: 0 });
     }
 
+    /// A Logon: the acceptor's first message, the initiator's answer, or (while logged on)
+    /// a Logon with ResetSeqNumFlag=Y, which resets both sequence numbers and is answered
+    /// with one (QuickFIX's `SessionReset`).
     fn on_logon(&mut self, now_ns: u64, message: &Message<'_>, seq: u64, from_queue: bool) {
         if from_queue {
             self.set_target(seq + 1);
             return;
         }
-        let acceptor = self.state == SessionState::AwaitingLogon;
+        let reset_while_on = self.state == SessionState::Active
+            && self.config.role == Role::Acceptor
+            && message.get(tag::RESET_SEQ_NUM_FLAG) == Some(b"Y");
+        let acceptor = self.state == SessionState::AwaitingLogon || reset_while_on;
         if !(acceptor || self.state == SessionState::LogonSent) {
             self.send_admin(now_ns, &Logout { text: Some("Unexpected Logon") });
             self.disconnect(DisconnectReason::UnexpectedLogon);
@@ -747,6 +874,8 @@ impl<'d, S: MessageStore> Session<'d, S> {
                 if !self.stored(result) {
                     return;
                 }
+                self.queue.clear();
+                self.resend_until = None;
             }
             self.heart_bt_int_ns = logon.heart_bt_int_s.saturating_mul(NS_PER_S);
         }
@@ -775,6 +904,8 @@ impl<'d, S: MessageStore> Session<'d, S> {
         }
     }
 
+    /// SequenceReset-Reset: MsgSeqNum ignored; NewSeqNo above the expected number moves it,
+    /// equal does nothing, below is rejected (373=5, no RefTagID, as QuickFIX).
     fn on_sequence_reset(&mut self, now_ns: u64, message: &Message<'_>, seq: u64) {
         let expected = self.store.next_target_seq();
         match decode_as::<SequenceReset>(message, NO_SCALE) {
@@ -786,9 +917,10 @@ impl<'d, S: MessageStore> Session<'d, S> {
             }
             _ => self.send_reject(
                 now_ns,
+                Some(message),
                 seq,
                 Some(SequenceReset::MSG_TYPE),
-                Some(tag::NEW_SEQ_NO),
+                RefTag::None,
                 SessionRejectReason::ValueIsIncorrect,
             ),
         }
@@ -812,9 +944,10 @@ impl<'d, S: MessageStore> Session<'d, S> {
         let Ok(request) = decode_as::<ResendRequest>(message, NO_SCALE) else {
             self.send_reject(
                 now_ns,
+                Some(message),
                 seq,
                 Some(ResendRequest::MSG_TYPE),
-                Some(tag::BEGIN_SEQ_NO),
+                RefTag::Tag(tag::BEGIN_SEQ_NO),
                 SessionRejectReason::IncorrectDataFormatForValue,
             );
             return;
@@ -850,11 +983,11 @@ impl<'d, S: MessageStore> Session<'d, S> {
     fn send_gap_fill(&mut self, now_ns: u64, seq: u64, new_seq_no: u64) {
         let e = &mut self.encoder;
         e.begin(SequenceReset::MSG_TYPE);
-        e.str(tag::SENDER_COMP_ID, &self.config.sender_comp_id)
-            .str(tag::TARGET_COMP_ID, &self.config.target_comp_id)
-            .uint(tag::MSG_SEQ_NUM, seq)
+        e.uint(tag::MSG_SEQ_NUM, seq)
             .bool(tag::POSS_DUP_FLAG, true)
+            .str(tag::SENDER_COMP_ID, &self.config.sender_comp_id)
             .timestamp_ms(tag::SENDING_TIME, now_ns)
+            .str(tag::TARGET_COMP_ID, &self.config.target_comp_id)
             .timestamp_ms(tag::ORIG_SENDING_TIME, now_ns);
         SequenceReset { gap_fill: true, new_seq_no }.encode_body(e, NO_SCALE);
         self.outbound.extend_from_slice(e.finish());
@@ -866,11 +999,11 @@ impl<'d, S: MessageStore> Session<'d, S> {
     fn resend(&mut self, now_ns: u64, original: &Message<'_>) {
         let e = &mut self.encoder;
         e.begin(original.msg_type());
-        e.str(tag::SENDER_COMP_ID, &self.config.sender_comp_id)
-            .str(tag::TARGET_COMP_ID, &self.config.target_comp_id)
-            .bytes(tag::MSG_SEQ_NUM, original.get(tag::MSG_SEQ_NUM).unwrap_or_default())
+        e.bytes(tag::MSG_SEQ_NUM, original.get(tag::MSG_SEQ_NUM).unwrap_or_default())
             .bool(tag::POSS_DUP_FLAG, true)
+            .str(tag::SENDER_COMP_ID, &self.config.sender_comp_id)
             .timestamp_ms(tag::SENDING_TIME, now_ns)
+            .str(tag::TARGET_COMP_ID, &self.config.target_comp_id)
             .bytes(tag::ORIG_SENDING_TIME, original.get(tag::SENDING_TIME).unwrap_or_default());
         for field in original.fields() {
             match field.tag {
@@ -893,22 +1026,55 @@ impl<'d, S: MessageStore> Session<'d, S> {
         self.last_sent_ns = now_ns;
     }
 
+    /// A session Reject (3): the rejected message's routing reversed in the header (its
+    /// OnBehalfOf* become DeliverTo* and back, as QuickFIX's `reverseRoute`), then RefSeqNum,
+    /// Text (QuickFIX's wording), RefTagID, RefMsgType, SessionRejectReason.
     fn send_reject(
         &mut self,
         now_ns: u64,
+        rejected: Option<&Message<'_>>,
         ref_seq_num: u64,
         ref_msg_type: Option<&[u8]>,
-        ref_tag_id: Option<u32>,
+        ref_tag: RefTag<'_>,
         reason: SessionRejectReason,
     ) {
-        let reject = Reject {
-            ref_seq_num,
-            ref_tag_id: ref_tag_id.map(u64::from),
-            ref_msg_type: ref_msg_type.and_then(|t| std::str::from_utf8(t).ok()),
-            session_reject_reason: Some(u64::from(reason.code())),
-            text: Some(reason.text()),
+        let mut route: [(u32, &[u8]); REVERSE_ROUTE.len()] = [(0, &[]); REVERSE_ROUTE.len()];
+        let mut routes = 0;
+        if let Some(message) = rejected {
+            for (from, to) in REVERSE_ROUTE {
+                if let Some(value) = message.get(from).filter(|v| !v.is_empty()) {
+                    route[routes] = (to, value);
+                    routes += 1;
+                }
+            }
+        }
+        let route = &mut route[..routes];
+        route.sort_unstable_by_key(|&(t, _)| t);
+        let text = reason.text();
+        let _ = self.send_raw(now_ns, Reject::MSG_TYPE, |e| {
+            for &(t, value) in route.iter() {
+                e.bytes(t, value);
+            }
+            e.uint(tag::REF_SEQ_NUM, ref_seq_num).str(tag::TEXT, text);
+            match ref_tag {
+                RefTag::None => {}
+                RefTag::Tag(t) => {
+                    e.uint(tag::REF_TAG_ID, u64::from(t));
+                }
+                RefTag::Text(t) => {
+                    e.bytes(tag::REF_TAG_ID, t);
+                }
+            }
+            if let Some(t) = ref_msg_type {
+                e.bytes(tag::REF_MSG_TYPE, t);
+            }
+            e.uint(tag::SESSION_REJECT_REASON, u64::from(reason.code()));
+        });
+        let ref_tag_id = match ref_tag {
+            RefTag::None => None,
+            RefTag::Tag(t) => Some(t),
+            RefTag::Text(t) => crate::parse_uint(t).ok().and_then(|v| u32::try_from(v).ok()),
         };
-        self.send_admin(now_ns, &reject);
         self.events.push_back(Event::RejectSent { ref_seq_num, ref_tag_id, reason });
     }
 
@@ -945,11 +1111,13 @@ impl<'d, S: MessageStore> Session<'d, S> {
         }
         let seq = self.store.next_sender_seq();
         let e = &mut self.encoder;
+        // Header fields in tag order, as QuickFIX writes them (its acceptance scripts compare
+        // field order).
         e.begin(msg_type);
-        e.str(tag::SENDER_COMP_ID, &self.config.sender_comp_id)
-            .str(tag::TARGET_COMP_ID, &self.config.target_comp_id)
-            .uint(tag::MSG_SEQ_NUM, seq)
-            .timestamp_ms(tag::SENDING_TIME, now_ns);
+        e.uint(tag::MSG_SEQ_NUM, seq)
+            .str(tag::SENDER_COMP_ID, &self.config.sender_comp_id)
+            .timestamp_ms(tag::SENDING_TIME, now_ns)
+            .str(tag::TARGET_COMP_ID, &self.config.target_comp_id);
         body(e);
         let bytes = e.finish();
         let result = self.store.save(seq, bytes).and_then(|()| self.store.set_next_sender_seq(seq + 1));
@@ -975,6 +1143,19 @@ impl<'d, S: MessageStore> Session<'d, S> {
         self.events.push_back(Event::Disconnect { reason });
     }
 }
+
+/// RefTagID (371) of a Reject: none, a tag, or the tag as written when it is not a valid number.
+#[derive(Debug, Clone, Copy)]
+enum RefTag<'a> {
+    None,
+    Tag(u32),
+    Text(&'a [u8]),
+}
+
+/// (tag in the rejected message, tag in the Reject): OnBehalfOfCompID (115) ↔ DeliverToCompID
+/// (128), OnBehalfOfSubID (116) ↔ DeliverToSubID (129), OnBehalfOfLocationID (144) ↔
+/// DeliverToLocationID (145).
+const REVERSE_ROUTE: [(u32, u32); 6] = [(115, 128), (116, 129), (144, 145), (128, 115), (129, 116), (145, 144)];
 
 /// Session-level (admin) message types: gap-filled, never resent.
 fn is_admin(msg_type: &[u8]) -> bool {

@@ -283,15 +283,23 @@ mod framing {
         assert_eq!((error.offset, error.discard_bytes), (good.len() - 4, good.len()));
         assert_eq!(Message::parse(&bad_sum).unwrap_err().reject_reason(), None);
 
-        // BodyLength one too long and one too short: the trailer is not where it says.
+        // BodyLength one too long and one too short: the trailer is not where it says. The
+        // bytes BodyLength claims are dropped, then up to the next 8=FIX: one too short
+        // resynchronises on the next message; one too long claims the next message's first
+        // byte, so that message is lost too (as with QuickFIX, `2m_BodyLengthValueNotCorrect`),
+        // and the one after it is found.
         let text = String::from_utf8(good.clone()).unwrap();
         let len: usize = text.split('\u{1}').nth(1).unwrap()[2..].parse().unwrap();
-        for wrong in [len + 1, len - 1] {
+        for (wrong, messages_lost) in [(len + 1, 2), (len - 1, 1)] {
             let mut bytes = text.replacen(&format!("9={len}"), &format!("9={wrong}"), 1).into_bytes();
-            bytes.extend_from_slice(&good); // the next message, to resynchronise onto
+            let bad_len = bytes.len();
+            bytes.extend_from_slice(&good); // the next message
+            bytes.extend_from_slice(&good); // and the one after
             let error = frame(&bytes).unwrap_err();
             assert_eq!(error.kind, FrameErrorKind::BodyLengthMismatch, "9={wrong}");
-            assert_eq!(&bytes[error.discard_bytes..], &good[..], "resynchronises on the next 8=FIX");
+            let expected_discard = bad_len + (messages_lost - 1) * good.len();
+            assert_eq!(error.discard_bytes, expected_discard, "9={wrong}");
+            assert_eq!(&bytes[error.discard_bytes..error.discard_bytes + good.len()], &good[..], "resynchronises");
         }
 
         let error = frame(b"9=5\x018=FIX.4.4\x01").unwrap_err();

@@ -6,7 +6,8 @@ use super::*;
 
 const HB_S: u64 = 30;
 const S: u64 = 1_000_000_000;
-const T0: u64 = 1_700_000_000_000_000_000;
+/// `TIME` (the SendingTime of `raw` messages), so they pass the SendingTime accuracy check.
+const T0: u64 = 1_704_164_645_678_000_000;
 
 type Peer = Session<'static, MemoryStore>;
 
@@ -140,8 +141,10 @@ fn wrong_comp_id_and_begin_string_disconnect() {
     let sent = frames(&a.take_outbound());
     assert_eq!(field(&sent[0], tag::MSG_TYPE).as_deref(), Some("3"));
     assert_eq!(field(&sent[0], tag::SESSION_REJECT_REASON).as_deref(), Some("9"));
-    assert_eq!(field(&sent[0], tag::REF_TAG_ID).as_deref(), Some("49"));
+    // No RefTagID and a Logout without Text, as QuickFIX (`2k_CompIDDoesNotMatchProfile`).
+    assert_eq!(field(&sent[0], tag::REF_TAG_ID), None);
     assert_eq!(field(&sent[1], tag::MSG_TYPE).as_deref(), Some("5"));
+    assert_eq!(field(&sent[1], tag::TEXT), None);
     assert!(events(&mut a).contains(&Event::Disconnect { reason: DisconnectReason::WrongCompId }));
 
     let (_, mut a) = logged_on();
@@ -244,7 +247,8 @@ fn sequence_reset_and_gap_fill() {
     a.on_bytes(T0, &raw("4", 20, "36=5"), |_| {});
     let reject = frames(&a.take_outbound());
     assert_eq!(field(&reject[0], tag::SESSION_REJECT_REASON).as_deref(), Some("5"));
-    assert_eq!(field(&reject[0], tag::REF_TAG_ID).as_deref(), Some("36"));
+    // No RefTagID, as QuickFIX (`11c_NewSeqNoLess`).
+    assert_eq!(field(&reject[0], tag::REF_TAG_ID), None);
     assert_eq!(a.store().next_target_seq(), 20);
     events(&mut a);
     // Gap fill at the expected number.
@@ -333,4 +337,105 @@ fn reset_on_logon_and_send_before_logon() {
     pump(&mut i, &mut a, T0 + S);
     assert_eq!((i.state(), a.state()), (SessionState::Active, SessionState::Active));
     assert_eq!((a.store().next_sender_seq(), a.store().next_target_seq()), (2, 2));
+}
+
+/// A message from the initiator with its own SendingTime (`<TIME>` is `TIME`, i.e. T0).
+fn raw_at(msg_type: &str, seq: u64, sending_time: &str, rest: &str) -> Vec<u8> {
+    message(&format!("8=FIX.4.4|35={msg_type}|49=NODE|56=VENUE|34={seq}|52={sending_time}|{rest}"))
+}
+
+#[test]
+fn header_fields_in_tag_order_and_gap_fill_body_in_tag_order() {
+    let (_, mut a) = logged_on();
+    a.on_bytes(T0, &raw("1", 2, "112=X"), |_| {});
+    let sent = frames(&a.take_outbound());
+    let tags: Vec<u32> = parse(&sent[0]).fields().map(|f| f.tag).collect();
+    assert_eq!(tags, [8, 9, 35, 34, 49, 52, 56, 112, 10]);
+    a.on_bytes(T0, &raw("2", 3, "7=1|16=0"), |_| {});
+    let sent = frames(&a.take_outbound());
+    let tags: Vec<u32> = parse(&sent[0]).fields().map(|f| f.tag).collect();
+    assert_eq!(tags, [8, 9, 35, 34, 43, 49, 52, 56, 122, 36, 123, 10]);
+}
+
+#[test]
+fn sending_time_out_of_range_is_rejected_then_logout() {
+    let (_, mut a) = logged_on();
+    // 121 s behind the session's clock: Reject 373=10 (no RefTagID), Logout, wait for theirs.
+    a.on_bytes(T0 + 121 * S, &raw("0", 2, ""), |_| {});
+    let sent = frames(&a.take_outbound());
+    assert_eq!(field(&sent[0], tag::SESSION_REJECT_REASON).as_deref(), Some("10"));
+    assert_eq!(field(&sent[0], tag::TEXT).as_deref(), Some("SendingTime accuracy problem"));
+    assert_eq!(field(&sent[0], tag::REF_TAG_ID), None);
+    assert_eq!(field(&sent[1], tag::MSG_TYPE).as_deref(), Some("5"));
+    assert_eq!(a.state(), SessionState::LogoutSent);
+    assert_eq!(a.store().next_target_seq(), 3, "the rejected message's MsgSeqNum is consumed");
+    a.on_bytes(T0 + 121 * S, &raw_at("5", 3, &fmt_time(T0 + 121 * S), ""), |_| {});
+    assert_eq!(a.state(), SessionState::Disconnected);
+
+    // A Logon with a bad SendingTime: disconnected, nothing sent.
+    let (_, mut a) = pair();
+    a.connect(T0);
+    a.on_bytes(T0, &raw_at("A", 1, "20010101-00:00:00", "98=0|108=30"), |_| {});
+    assert!(a.outbound().is_empty());
+    assert_eq!(events(&mut a), [Event::Disconnect { reason: DisconnectReason::LogonRejected }]);
+}
+
+fn fmt_time(ns: u64) -> String {
+    let mut out = Vec::new();
+    qp_fix::format_utc_timestamp_ms(&mut out, ns);
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn poss_dup_below_expected_needs_orig_sending_time_not_after_sending_time() {
+    let (_, mut a) = logged_on();
+    a.on_bytes(T0, &raw("0", 2, ""), |_| {});
+    // Too low, PossDupFlag, no OrigSendingTime: Reject 373=1 on 122, MsgSeqNum not consumed.
+    a.on_bytes(T0, &raw("0", 1, "43=Y"), |_| {});
+    let sent = frames(&a.take_outbound());
+    assert_eq!(field(&sent[0], tag::SESSION_REJECT_REASON).as_deref(), Some("1"));
+    assert_eq!(field(&sent[0], tag::REF_TAG_ID).as_deref(), Some("122"));
+    assert_eq!(a.store().next_target_seq(), 3);
+    assert_eq!(a.state(), SessionState::Active);
+    // OrigSendingTime after SendingTime: Reject 373=10, Logout.
+    let later = fmt_time(T0 + 10 * S);
+    a.on_bytes(T0, &raw("0", 1, &format!("43=Y|122={later}")), |_| {});
+    let sent = frames(&a.take_outbound());
+    assert_eq!(field(&sent[0], tag::SESSION_REJECT_REASON).as_deref(), Some("10"));
+    assert_eq!(field(&sent[1], tag::MSG_TYPE).as_deref(), Some("5"));
+    assert_eq!(a.state(), SessionState::LogoutSent);
+}
+
+#[test]
+fn low_resend_request_is_answered_and_reset_logon_while_on_restarts_at_one() {
+    let (_, mut a) = logged_on();
+    a.on_bytes(T0, &raw("0", 2, ""), |_| {});
+    // A ResendRequest below the expected number (no PossDupFlag) is answered, no Logout.
+    a.on_bytes(T0, &raw("2", 2, "7=1|16=0"), |_| {});
+    let sent = frames(&a.take_outbound());
+    assert_eq!(field(&sent[0], tag::MSG_TYPE).as_deref(), Some("4"));
+    assert_eq!(a.state(), SessionState::Active);
+    // Logon with ResetSeqNumFlag=Y while logged on: both sides back to 1, answered with 141=Y.
+    a.on_bytes(T0, &raw("A", 1, "98=0|108=30|141=Y"), |_| {});
+    let sent = frames(&a.take_outbound());
+    assert_eq!(field(&sent[0], tag::MSG_TYPE).as_deref(), Some("A"));
+    assert_eq!(field(&sent[0], tag::MSG_SEQ_NUM).as_deref(), Some("1"));
+    assert_eq!(field(&sent[0], tag::RESET_SEQ_NUM_FLAG).as_deref(), Some("Y"));
+    assert_eq!((a.store().next_sender_seq(), a.store().next_target_seq()), (2, 2));
+    assert_eq!(a.state(), SessionState::Active);
+}
+
+#[test]
+fn no_heartbeat_while_a_test_request_is_outstanding_and_transport_closed() {
+    let (mut i, _a) = logged_on();
+    i.on_timer(T0 + 36 * S); // TestRequest (and nothing else)
+    let sent = frames(&i.take_outbound());
+    assert_eq!(sent.len(), 1);
+    assert_eq!(field(&sent[0], tag::TEST_REQ_ID).as_deref(), Some("TEST"));
+    assert_eq!(i.next_timer_ns(), Some(T0 + 72 * S));
+    i.on_timer(T0 + 70 * S);
+    assert!(i.outbound().is_empty(), "no Heartbeat while the TestRequest is outstanding");
+    i.transport_closed();
+    assert_eq!(i.state(), SessionState::Disconnected);
+    assert_eq!(i.next_timer_ns(), None);
 }
