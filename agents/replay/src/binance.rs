@@ -62,7 +62,7 @@ pub fn split_recorded_line(line: &[u8]) -> Result<(u64, &[u8]), RecordedLineErro
 /// Read and split a gzipped recording. A line without a numeric timestamp is an
 /// error naming the file and line; the JSON is checked later, by the decoder.
 pub fn read_feed(path: &Path) -> Result<FeedRecording, ReplayError> {
-    let io = |source| ReplayError::Io { path: path.to_owned(), source };
+    let io = |error| ReplayError::Io { path: path.to_owned(), error };
     let file = std::fs::File::open(path).map_err(io)?;
     let mut bytes = Vec::new();
     flate2::read::GzDecoder::new(file).read_to_end(&mut bytes).map_err(io)?;

@@ -3,8 +3,9 @@ use std::path::PathBuf;
 /// Why a recorded file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    /// The I/O error is part of the message, not a chained source, so `{:#}` prints it once.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{path}:{line}: {detail}")]
     Parse { path: PathBuf, line: usize, detail: String },
 }

@@ -20,7 +20,7 @@ pub struct LabelledHeadline {
 /// Read a `text,label` CSV (RFC 4180 quoting: quoted fields may hold commas,
 /// doubled quotes and newlines). Label 0 = bearish, 1 = bullish, 2 = neutral.
 pub fn read_headlines(path: &Path) -> Result<Vec<LabelledHeadline>, ReplayError> {
-    let content = std::fs::read_to_string(path).map_err(|source| ReplayError::Io { path: path.to_owned(), source })?;
+    let content = std::fs::read_to_string(path).map_err(|error| ReplayError::Io { path: path.to_owned(), error })?;
     let records =
         split_csv(&content).map_err(|(line, detail)| ReplayError::Parse { path: path.to_owned(), line, detail })?;
     let mut records = records.into_iter();

@@ -418,3 +418,124 @@ fn risk_parity_matches_riskfolio_and_var_reports_its_backtest() {
     assert!(!output.status.success());
     assert!(stderr_line(&output).contains("NOPE"));
 }
+
+#[test]
+fn fix_conformance_passes_all_59_quickfix_scripts() {
+    let defs = shared_data().join("quickfix/fix44");
+    let report = json_output("qpctl", &["fix", "conformance", "--defs", defs.to_str().unwrap(), "--json"]);
+    assert_eq!(report["passed"], 59, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(report["failures"].as_array().unwrap().len(), 0, "{report}");
+}
+
+#[test]
+fn fix_conformance_reports_a_failing_script_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read(shared_data().join("quickfix/fix44/2a_MsgSeqNumCorrect.def")).unwrap();
+    let text = String::from_utf8(original).unwrap();
+    // Expect a Logon answer with the wrong MsgSeqNum: the engine is right, the script is not.
+    let broken = text.replacen("\u{1}34=1\u{1}49=ISLD", "\u{1}34=7\u{1}49=ISLD", 1);
+    assert_ne!(broken, text, "the script changed");
+    std::fs::write(dir.path().join("2a_MsgSeqNumCorrect.def"), broken).unwrap();
+    let output = run("qpctl", &["fix", "conformance", "--defs", dir.path().to_str().unwrap(), "--json"]);
+    assert!(!output.status.success(), "a failing script fails the command");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["passed"], 0, "{report}");
+    assert_eq!(report["failed"], 1, "{report}");
+    let failure = &report["failures"][0];
+    assert_eq!(failure["script"], "2a_MsgSeqNumCorrect.def", "{report}");
+    assert!(failure["line"].as_u64().unwrap() > 0, "{report}");
+    assert!(failure["expected"].as_str().unwrap().contains("34=7"), "{report}");
+    assert!(failure["got"].as_str().unwrap().contains("34=1"), "{report}");
+}
+
+#[test]
+fn exec_replay_neural_arb_is_deterministic_and_trades() {
+    let binance = shared_data().join("binance");
+    let (spot, usdm) = (binance.join("spot-btcusdt-20240808.gz"), binance.join("usdm-btcusdt-20240808.gz"));
+    let args = [
+        "exec",
+        "replay",
+        "--agent",
+        "neural-arb",
+        "--data",
+        spot.to_str().unwrap(),
+        "--data2",
+        usdm.to_str().unwrap(),
+        "--json",
+    ];
+    let first = json_output("qpctl", &args);
+    let second = json_output("qpctl", &args);
+    assert_eq!(first, second, "same input, same fills and P&L");
+    assert!(first["fills"].as_u64().unwrap() > 0, "{first}");
+    assert!(first["agent"]["neural_arb"]["entries"].as_u64().unwrap() > 0, "{first}");
+    let pnl = first["pnl"]["total"].as_f64().unwrap();
+    let sentinel = first["risk_sentinel_pnl"].as_f64().unwrap();
+    assert!((pnl - sentinel).abs() < 0.01, "the replay's P&L agrees with RiskSentinel's books: {first}");
+}
+
+#[test]
+fn exec_replay_liquidity_flow_reports_shortfall_within_its_limit() {
+    let report = json_output(
+        "qpctl",
+        &[
+            "exec",
+            "replay",
+            "--agent",
+            "liquidity-flow",
+            "--data",
+            shared_data().join("binance/usdm-btcusdt-20240808.gz").to_str().unwrap(),
+            "--algo",
+            "twap",
+            "--side",
+            "buy",
+            "--qty",
+            "2",
+            "--json",
+        ],
+    );
+    let flow = &report["agent"]["liquidity_flow"];
+    assert_eq!(flow["filled"].as_f64().unwrap(), 2.0, "{report}");
+    assert!(flow["shortfall_bp"].as_f64().unwrap().is_finite(), "{report}");
+    assert!(flow["children"].as_u64().unwrap() > 1, "{report}");
+}
+
+#[test]
+fn audit_verify_names_the_entry_holding_a_flipped_byte() {
+    use qp_audit::{AuditWriter, FileKeySigner, SealPolicy};
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("node.key");
+    let keygen = run("qpctl", &["audit", "keygen", "--out", key.to_str().unwrap()]);
+    assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
+    let public = dir.path().join("node.key.pub");
+    assert!(public.exists());
+
+    let trail = dir.path().join("trail.qpa");
+    let mut writer =
+        AuditWriter::create(&trail, 1, FileKeySigner::load(&key).unwrap(), SealPolicy { every_entries: 4 }).unwrap();
+    let mut offsets = Vec::new();
+    for id in 0..10u64 {
+        let decision = Decision::new(id, AssetId::from_wire(1), Side::Buy, 1, 100, 0);
+        offsets.push(writer.record_frame(id, FrameBuf::encode(1, id, &decision).as_frame_bytes(), None).unwrap());
+    }
+    writer.finish(99).unwrap();
+
+    let verify =
+        |file: &Path| run("qpctl", &["audit", "verify", file.to_str().unwrap(), "--key", public.to_str().unwrap()]);
+    let good = verify(&trail);
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert!(String::from_utf8_lossy(&good.stdout).contains("chain intact"));
+
+    // Flip one byte inside the 6th frame's entry (entry numbers count seals too).
+    let bytes = std::fs::read(&trail).unwrap();
+    let (_, entries) = qp_audit::read_entries(&bytes, None).unwrap();
+    let target = entries.iter().find(|e| e.seq == offsets[5]).unwrap();
+    let mut tampered = bytes.clone();
+    tampered[target.offset + 100] ^= 0x01;
+    let bad_file = dir.path().join("tampered.qpa");
+    std::fs::write(&bad_file, tampered).unwrap();
+    let bad = verify(&bad_file);
+    assert!(!bad.status.success());
+    let line = stderr_line(&bad);
+    assert!(line.contains(&format!("entry {} (byte {})", target.seq, target.offset)), "{line}");
+}
