@@ -14,7 +14,8 @@ on 127.0.0.1, keeps QuickFIX's file store under --store, and answers orders:
 Session behaviour (logon, heartbeats, test requests, resend requests answered from the
 store, gap fills, sequence resets) is QuickFIX's own. The script prints
 `READY <port>` on stdout once it listens, and one line per application message
-it receives (`IN <msgtype> <ClOrdID>`), so a test can wait for it. Stop it with
+it receives (`IN <msgtype> <ClOrdID> seq=<MsgSeqNum> possdup=<Y|N>`), so a test can
+wait for it and tell a resend (PossDupFlag=Y) from a new message. Stop it with
 SIGTERM or by closing stdin.
 
 Run by the tests with the project venv's python (`cargo xtask setup` installs the
@@ -41,6 +42,7 @@ DataDictionary={dictionary}
 ValidateUserDefinedFields=N
 ResetOnLogon={reset_on_logon}
 PersistMessages=Y
+SocketNodelay=Y
 
 [SESSION]
 BeginString=FIX.4.4
@@ -80,7 +82,10 @@ class Exchange(fix.Application):
         msg_type = fix.MsgType()
         message.getHeader().getField(msg_type)
         cl_ord_id = get(message, fix.ClOrdID())
-        print(f"IN {msg_type.getValue()} {cl_ord_id}", flush=True)
+        header = message.getHeader()
+        seq = get(header, fix.MsgSeqNum())
+        poss_dup = "Y" if get(header, fix.PossDupFlag()) else "N"
+        print(f"IN {msg_type.getValue()} {cl_ord_id} seq={seq} possdup={poss_dup}", flush=True)
         if msg_type.getValue() == fix.MsgType_NewOrderSingle:
             self.new_order(message, session_id)
         elif msg_type.getValue() == fix.MsgType_OrderCancelRequest:

@@ -213,6 +213,14 @@ pub struct EchoApplication {
     order_ids: BTreeSet<Vec<u8>>,
 }
 
+/// The application's answer to one message: its MsgType and body fields, in order (the
+/// session adds the header and trailer). The TCP target hands it to the acceptor as is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EchoReply {
+    pub msg_type: Vec<u8>,
+    pub fields: Vec<(u32, Vec<u8>)>,
+}
+
 impl EchoApplication {
     /// Forgets the ClOrdIDs seen (QuickFIX: on logout).
     pub fn reset(&mut self) {
@@ -222,25 +230,39 @@ impl EchoApplication {
     /// Handles one delivered application message, answering through `session`.
     pub fn on_message(&mut self, session: &mut Session<'_, MemoryStore>, now_ns: u64, raw: &[u8]) {
         let Ok(message) = Message::parse(raw) else { return };
+        if let Some(reply) = self.reply(&message) {
+            let _ = session.send_app(now_ns, &reply.msg_type, |e| {
+                for (t, v) in &reply.fields {
+                    e.bytes(*t, v);
+                }
+            });
+        }
+    }
+
+    /// What the application answers to `message`, if anything.
+    pub fn reply(&mut self, message: &Message<'_>) -> Option<EchoReply> {
         match message.msg_type() {
             b"D" => {
                 let poss_resend = message.get(tag::POSS_RESEND) == Some(b"Y");
                 let id = message.get(tag::CL_ORD_ID).unwrap_or_default().to_vec();
                 if poss_resend && self.order_ids.contains(&id) {
-                    return;
+                    return None;
                 }
                 self.order_ids.insert(id);
-                echo(session, now_ns, &message);
+                Some(echo(message))
             }
-            b"d" => echo(session, now_ns, &message),
+            b"d" => Some(echo(message)),
             other => {
                 let seq = message.msg_seq_num().unwrap_or(0);
-                let _ = session.send_app(now_ns, b"j", |e| {
-                    e.uint(tag::REF_SEQ_NUM, seq)
-                        .str(tag::TEXT, "Unsupported Message Type")
-                        .bytes(tag::REF_MSG_TYPE, other)
-                        .uint(tag::BUSINESS_REJECT_REASON, 3);
-                });
+                Some(EchoReply {
+                    msg_type: b"j".to_vec(),
+                    fields: vec![
+                        (tag::REF_SEQ_NUM, seq.to_string().into_bytes()),
+                        (tag::TEXT, b"Unsupported Message Type".to_vec()),
+                        (tag::REF_MSG_TYPE, other.to_vec()),
+                        (tag::BUSINESS_REJECT_REASON, b"3".to_vec()),
+                    ],
+                })
             }
         }
     }
@@ -263,7 +285,7 @@ fn session_owned(tag: u32) -> bool {
     )
 }
 
-fn echo(session: &mut Session<'_, MemoryStore>, now_ns: u64, message: &Message<'_>) {
+fn echo(message: &Message<'_>) -> EchoReply {
     let mut header: Vec<(u32, &[u8])> =
         message.header().filter(|f| !session_owned(f.tag)).map(|f| (f.tag, f.value)).collect();
     header.sort_by_key(|&(t, _)| t);
@@ -275,9 +297,8 @@ fn echo(session: &mut Session<'_, MemoryStore>, now_ns: u64, message: &Message<'
         // No repeating group instances: QuickFIX writes the body in tag order.
         body.sort_by_key(|&(t, _)| t);
     }
-    let _ = session.send_app(now_ns, message.msg_type(), |e| {
-        for (t, v) in header.iter().chain(&body) {
-            e.bytes(*t, v);
-        }
-    });
+    EchoReply {
+        msg_type: message.msg_type().to_vec(),
+        fields: header.iter().chain(&body).map(|&(t, v)| (t, v.to_vec())).collect(),
+    }
 }

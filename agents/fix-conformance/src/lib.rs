@@ -19,7 +19,7 @@ mod script;
 use std::path::{Path, PathBuf};
 
 pub use compare::{Mismatch, compare};
-pub use in_process::{EchoApplication, InProcessConfig, InProcessTarget, VIRTUAL_EPOCH_NS};
+pub use in_process::{EchoApplication, EchoReply, InProcessConfig, InProcessTarget, VIRTUAL_EPOCH_NS};
 pub use runner::{
     Failure, FrameSplitter, Received, RunOptions, ScriptResult, ScriptTarget, Summary, TargetError, run_script,
 };

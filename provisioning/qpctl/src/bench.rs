@@ -41,6 +41,8 @@ fn print_header() {
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
+        BenchCommand::FixEncode(args) => bench_fix_encode(args)?,
+        BenchCommand::FixRoundtrip(args) => bench_fix_roundtrip(args)?,
         BenchCommand::Loop { json, iterations, warmup, config } => {
             let config = LoopConfig::load(config.as_deref())?;
             let report = bench_loop(&config, warmup, iterations)?;
@@ -187,4 +189,139 @@ fn bench_sentiment(
         onnxruntime,
         note: "one call on one core: tokenization, hashing and the model, over real TFNS texts in turn",
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The venue connection (qp-fix-venue).
+
+/// `qpctl bench fix-encode`.
+#[derive(Debug, clap::Args)]
+pub struct FixEncodeArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, default_value_t = 200_000)]
+    pub iterations: u64,
+    #[arg(long, default_value_t = 20_000)]
+    pub warmup: u64,
+}
+
+/// Who answers the orders of `qpctl bench fix-roundtrip`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoundtripPeer {
+    Quickfix,
+    Rust,
+}
+
+/// `qpctl bench fix-roundtrip`.
+#[derive(Debug, clap::Args)]
+pub struct FixRoundtripArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The counterparty: QuickFIX's Python acceptor (`tests/fix-peer/exchange.py`), or the
+    /// project's own acceptor filling every order (our engine at both ends).
+    #[arg(long, value_enum, default_value = "quickfix")]
+    pub peer: RoundtripPeer,
+    /// The python with the quickfix-tls wheel (`cargo xtask setup` makes the venv).
+    #[arg(long, default_value = ".cache/venv/bin/python")]
+    pub peer_python: std::path::PathBuf,
+    /// The exchange simulator.
+    #[arg(long, default_value = "tests/fix-peer/exchange.py")]
+    pub peer_script: std::path::PathBuf,
+    /// FIX44.xml for the simulator (and, with --validate, for us).
+    #[arg(long, default_value = ".cache/fix/FIX44.xml")]
+    pub dictionary: std::path::PathBuf,
+    /// Validate every received message against the dictionary (as a live session would).
+    #[arg(long)]
+    pub validate: bool,
+    #[arg(long, default_value_t = 20_000)]
+    pub orders: u64,
+    #[arg(long, default_value_t = 2_000)]
+    pub warmup: u64,
+}
+
+#[derive(Serialize)]
+struct FixEncodeReport {
+    bench: &'static str,
+    memory_store: Percentiles,
+    file_store_fsync_never: Percentiles,
+    note: &'static str,
+}
+
+/// Risk-approved intent → NewOrderSingle bytes in the session's outbound buffer, per call,
+/// with the in-memory store and with the file store (fsync never, in a temp folder).
+pub fn bench_fix_encode(args: FixEncodeArgs) -> anyhow::Result<()> {
+    use qp_fix::session::MemoryStore;
+    use qp_fix_store::{FileStore, FsyncPolicy};
+    use qp_fix_venue::roundtrip::measure_intent_to_bytes;
+
+    let memory_store = measure_intent_to_bytes(MemoryStore::new(), args.warmup, args.iterations)?;
+    let dir = std::env::temp_dir().join(format!("qpctl-fix-encode-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file_store = FileStore::open_with(&dir, "bench", FsyncPolicy::Never)
+        .map_err(anyhow::Error::from)
+        .and_then(|store| Ok(measure_intent_to_bytes(store, args.warmup, args.iterations)?));
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = FixEncodeReport {
+        bench: "fix_encode",
+        memory_store,
+        file_store_fsync_never: file_store?,
+        note: "RiskApproved<OrderIntent> -> NewOrderSingle bytes in the session's outbound buffer \
+               (ClOrdID, encode, store, queue), per call, clock overhead subtracted",
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("fix encode: {}", report.note);
+        print_header();
+        print_row("memory_store", &report.memory_store);
+        print_row("file_store_fsync_never", &report.file_store_fsync_never);
+    }
+    Ok(())
+}
+
+/// NewOrderSingle handed to the socket → ExecutionReport (New) parsed, against the QuickFIX
+/// exchange simulator, which this starts on 127.0.0.1 and stops.
+pub fn bench_fix_roundtrip(args: FixRoundtripArgs) -> anyhow::Result<()> {
+    use qp_fix_venue::peer::{ExchangePeer, PeerOptions};
+    use qp_fix_venue::roundtrip::measure_round_trip;
+
+    if args.peer == RoundtripPeer::Rust {
+        let exchange = qp_fix_venue::loopback_exchange::LoopbackExchange::start("EXCH", "QPNODE")?;
+        let dictionary = if args.validate { Some(qp_fix::Dictionary::load(&args.dictionary)?) } else { None };
+        let timeout = std::time::Duration::from_secs(600);
+        let measured = measure_round_trip(exchange.addr(), dictionary.as_ref(), args.warmup, args.orders, timeout);
+        drop(exchange);
+        return emit(
+            args.json,
+            "fix_roundtrip",
+            measured?.round_trip,
+            "NewOrderSingle handed to the socket -> ExecutionReport(New) read and parsed; the project's own \
+             acceptor (qp-fix-venue loopback exchange) on 127.0.0.1, one order at a time",
+        );
+    }
+    let store = std::env::temp_dir().join(format!("qpctl-fix-roundtrip-{}", std::process::id()));
+    let options = PeerOptions {
+        python: args.peer_python,
+        script: args.peer_script,
+        dictionary: args.dictionary.clone(),
+        store: store.clone(),
+        sender: "EXCH".to_owned(),
+        target: "QPNODE".to_owned(),
+        extra_args: Vec::new(),
+    };
+    let peer = ExchangePeer::start(&options)?;
+    let dictionary = if args.validate { Some(qp_fix::Dictionary::load(&args.dictionary)?) } else { None };
+    let timeout = std::time::Duration::from_secs(600);
+    let measured = measure_round_trip(peer.addr(), dictionary.as_ref(), args.warmup, args.orders, timeout);
+    drop(peer.stop());
+    let _ = std::fs::remove_dir_all(&store);
+    emit(
+        args.json,
+        "fix_roundtrip",
+        measured?.round_trip,
+        "NewOrderSingle handed to the socket -> ExecutionReport(New) read and parsed; QuickFIX exchange.py \
+         on 127.0.0.1, one order at a time",
+    )
 }

@@ -152,6 +152,10 @@ pub enum InspectCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Risk-approved intent → FIX NewOrderSingle bytes in the session's outbound buffer.
+    FixEncode(crate::bench::FixEncodeArgs),
+    /// NewOrderSingle → ExecutionReport round trip against the QuickFIX exchange simulator.
+    FixRoundtrip(crate::bench::FixRoundtripArgs),
     /// The whole in-process loop, signal frames in to order intent out, per stage.
     Loop {
         /// Print one JSON object instead of a table.

@@ -439,3 +439,23 @@ fn no_heartbeat_while_a_test_request_is_outstanding_and_transport_closed() {
     assert_eq!(i.state(), SessionState::Disconnected);
     assert_eq!(i.next_timer_ns(), None);
 }
+
+#[test]
+fn memory_store_keeps_one_message_per_number_in_order() {
+    let mut store = MemoryStore::new();
+    for seq in [1u64, 2, 3, 5] {
+        store.save(seq, format!("m{seq}").as_bytes()).unwrap();
+    }
+    store.save(4, b"m4").unwrap(); // out of order: inserted in place
+    store.save(2, b"m2-again").unwrap(); // the same number again: replaces
+    let mut seen = Vec::new();
+    store.get_range(2, 4, &mut |seq, bytes| seen.push((seq, bytes.to_vec()))).unwrap();
+    assert_eq!(seen, [(2, b"m2-again".to_vec()), (3, b"m3".to_vec()), (4, b"m4".to_vec())]);
+    let mut all = 0;
+    store.get_range(1, u64::MAX, &mut |_, _| all += 1).unwrap();
+    assert_eq!(all, 5);
+    store.get_range(6, 3, &mut |_, _| panic!("empty range")).unwrap();
+    store.reset().unwrap();
+    store.get_range(1, u64::MAX, &mut |_, _| panic!("reset drops everything")).unwrap();
+    assert_eq!((store.next_sender_seq(), store.next_target_seq()), (1, 1));
+}
