@@ -129,6 +129,7 @@ pub(crate) fn close<S: MessageStore>(mut stream: TcpStream, session: &mut Sessio
     }
     // Whatever was not written is gone with the connection (the store keeps what matters).
     session.take_outbound();
+    session.transport_closed();
     let _ = stream.shutdown(Shutdown::Both);
 }
 

@@ -1,8 +1,9 @@
 //! The loop benchmark behind `qpctl bench loop` and the criterion bench.
 //!
-//! Closed loop, without model inference: each iteration injects a book signal
-//! and a sentiment signal that confirm each other, then waits for the order
-//! intent at the far end. Latency is read off the intent's stamps (Ingest →
+//! Closed loop: each iteration injects a book signal and a sentiment signal that confirm
+//! each other, then waits for the order intent at the far end. The Decide agent runs its model
+//! on each `Confirmed` (its quote cadence off, its threshold 0 so that every iteration decides:
+//! the bench times the path of a decision, whatever the model thinks of the synthetic signals). Latency is read off the intent's stamps (Ingest →
 //! Execute, and each stage's share), so it is the pipeline's own measure.
 //!
 //! The risk stage is RiskSentinel, which vetoes a decision without a fresh reference
@@ -127,8 +128,19 @@ impl SyntheticMarket {
     }
 }
 
+/// `config` with the Decide agent deciding on every `Confirmed` and nothing else: threshold 0
+/// (any nonzero edge trades), no quote cadence. Benchmarks and tests that need one decision
+/// per signal pair use it.
+pub fn deciding_every_confirmed(config: &LoopConfig) -> LoopConfig {
+    let mut config = config.clone();
+    config.alpha.min_edge = 0.0;
+    config.alpha.cadence_ms = 0;
+    config
+}
+
 /// Run `warmup` untimed and `iterations` timed closed-loop iterations.
 pub fn bench_loop(config: &LoopConfig, warmup: u64, iterations: u64) -> Result<LoopBenchReport, LoopError> {
+    let config = &deciding_every_confirmed(config);
     let mut five_step = FiveStepLoop::start(config, &synthetic_history(config.assets.len()))?;
     let workers = five_step.worker_names().iter().map(|s| (*s).to_owned()).collect();
     // The first configured asset, the one with market data.

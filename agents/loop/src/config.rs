@@ -91,15 +91,33 @@ pub struct ConfirmConfig {
     pub window_ms: u64,
 }
 
-/// The baseline threshold alpha (the alpha agent replaces it).
+/// The Decide agent (`qp-alpha`): its model and how the model's edge becomes an order.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlphaConfig {
-    pub min_abs_score: i8,
-    pub min_abs_magnitude_bp: i32,
-    pub order_qty_lots: i64,
+    /// `"embedded"`: the model built into the binaries (`agents/alpha/models/alpha-v1.onnx`);
+    /// or the path of an ONNX file made by `qpctl forge alpha`.
+    pub model: String,
+    /// `"native-f32"`, `"native-int8"` or `"onnxruntime"` (ONNX Runtime: a model path only).
+    pub backend: String,
+    /// Trade when |P(up) − P(down)| reaches this (0 ..< 1).
+    pub min_edge: f32,
+    /// Size at the threshold, in lots.
+    pub min_order_qty_lots: i64,
+    /// Size at an edge of 1, in lots: the cap.
+    pub max_order_qty_lots: i64,
     /// Limit = reference price ± this many ticks (crossing the spread).
     pub limit_offset_ticks: i64,
+    /// Besides each `Confirmed`, decide once per this much feed time per asset, at a quote;
+    /// 0: on `Confirmed` frames only.
+    pub cadence_ms: u64,
+}
+
+impl AlphaConfig {
+    /// The backend `backend` names.
+    pub fn backend_kind(&self) -> Option<qp_alpha::BackendKind> {
+        qp_alpha::BackendKind::ALL.into_iter().find(|kind| kind.backend_name() == self.backend)
+    }
 }
 
 /// RiskSentinel, the risk stage. Its instruments are `[[assets]]` (symbol, class, groups,
@@ -210,9 +228,6 @@ impl LoopConfig {
                 return invalid(&format!("assets.{}", asset.symbol), "decimals must be 0..=9");
             }
         }
-        if !(0..=qp_wire::SCORE_MAX).contains(&self.alpha.min_abs_score) {
-            return invalid("alpha.min_abs_score", "must be 0..=10");
-        }
         if self.book.imbalance_threshold_bp == 0 {
             return invalid("book.imbalance_threshold_bp", "must be positive");
         }
@@ -222,8 +237,24 @@ impl LoopConfig {
         if self.book.imbalance_window_ms == 0 || self.book.liquidity_window_ms == 0 {
             return invalid("book", "windows must be positive");
         }
-        if self.alpha.order_qty_lots <= 0 {
-            return invalid("alpha.order_qty_lots", "must be positive");
+        if !(0.0..1.0).contains(&self.alpha.min_edge) {
+            return invalid("alpha.min_edge", "must be 0 or more and below 1");
+        }
+        if self.alpha.min_order_qty_lots <= 0 {
+            return invalid("alpha.min_order_qty_lots", "must be positive");
+        }
+        if self.alpha.max_order_qty_lots < self.alpha.min_order_qty_lots {
+            return invalid("alpha.max_order_qty_lots", "must be at least alpha.min_order_qty_lots");
+        }
+        match self.alpha.backend_kind() {
+            None => return invalid("alpha.backend", "must be \"native-f32\", \"native-int8\" or \"onnxruntime\""),
+            Some(qp_alpha::BackendKind::OnnxRuntime) if self.alpha.model == EMBEDDED => {
+                return invalid("alpha.backend", "\"onnxruntime\" needs a model path, not \"embedded\"");
+            }
+            Some(_) => {}
+        }
+        if self.alpha.model.trim().is_empty() {
+            return invalid("alpha.model", "must be \"embedded\" or a path");
         }
         if self.alpha.limit_offset_ticks < 0 {
             return invalid("alpha.limit_offset_ticks", "must not be negative");

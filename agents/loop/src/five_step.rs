@@ -1,3 +1,4 @@
+use qp_alpha::{AlphaModel, AlphaModelError, DecideAgent, DecideConfig, DecisionPolicy, ModelIdentity};
 use qp_alpha_scanner::{
     AlphaScanner, AlphaScannerConfig, ImbalanceConfig, LiquidityDropConfig, MarketEvent, MarketUpdate,
     ScannerConfigError, SpoofingConfig,
@@ -18,7 +19,6 @@ use qp_sentiment::assets::{AliasError, AliasTable};
 use qp_sentiment::student::StudentError;
 use qp_wire::{AssetId, AssetRegistry, FrameBuf, RegistryError, Stage};
 
-use crate::agents::baseline_alpha::BaselineAlpha;
 use crate::agents::baseline_execution::{BaselineExecution, LoopOrderSink};
 use crate::agents::confirm::SignalJoiner;
 use crate::agents::execution_handoff::ExecutionHandoff;
@@ -52,6 +52,9 @@ pub enum LoopError {
     Risk { source_name: String, source: SentinelError },
     #[error("risk sentinel: reconciling flat positions: {0}")]
     Reconcile(#[from] CommandError),
+    /// The Decide agent's model could not be loaded; the message names the model file.
+    #[error("Decide agent: {0}")]
+    Alpha(#[from] AlphaModelError),
 }
 
 /// What the ingest side refused or could not use, so far.
@@ -88,6 +91,8 @@ pub struct FiveStepLoop {
     counts: IngestCounts,
     /// A bad feed is logged once a second, with a count of what was not.
     feed_log: RateLimiter,
+    /// The Decide agent's model: name and file digest (the audit trail names it).
+    decide_model: ModelIdentity,
 }
 
 impl std::fmt::Debug for FiveStepLoop {
@@ -141,17 +146,11 @@ impl FiveStepLoop {
         let (risk_commands, risk_command_receiver) = risk_command_ring(RISK_COMMAND_RING_CAPACITY, &sentinel);
         let assets = registry.len();
         let origin = config.node.origin_node;
+        let decide = decide_agent(config, assets)?;
+        let decide_model = decide.model_identity().clone();
         let pipeline = Pipeline::builder()
             .stage(Stage::Confirm, Box::new(SignalJoiner::new(assets, config.confirm.window_ms * 1_000_000)))
-            .stage(
-                Stage::Decide,
-                Box::new(BaselineAlpha::new(
-                    config.alpha.min_abs_score,
-                    config.alpha.min_abs_magnitude_bp,
-                    config.alpha.order_qty_lots,
-                    config.alpha.limit_offset_ticks,
-                )),
-            )
+            .stage(Stage::Decide, Box::new(decide))
             .stage(
                 Stage::Risk,
                 Box::new(
@@ -189,7 +188,14 @@ impl FiveStepLoop {
             ingest_time: LatencyHistogram::new(),
             counts: IngestCounts::default(),
             feed_log: RateLimiter::new(1_000_000_000),
+            decide_model,
         })
+    }
+
+    /// The model the Decide agent runs: its name and the SHA-256 of its file, to be recorded
+    /// in the audit trail (`qp_audit::AuditWriter::record_model`) before the decisions it makes.
+    pub fn decide_model(&self) -> &ModelIdentity {
+        &self.decide_model
     }
 
     pub fn registry(&self) -> &AssetRegistry {
@@ -389,8 +395,33 @@ impl FiveStepLoop {
     }
 }
 
+/// The Decide agent as the loop configures it (`[alpha]`), for asset ids `1..=assets`.
+pub fn decide_agent(config: &LoopConfig, assets: usize) -> Result<DecideAgent, LoopError> {
+    let alpha = &config.alpha;
+    // Validated with the configuration; native f32 if it was not.
+    let kind = alpha.backend_kind().unwrap_or(qp_alpha::BackendKind::NativeF32);
+    let model = if alpha.model == "embedded" {
+        AlphaModel::shipped(kind)?
+    } else {
+        AlphaModel::load(std::path::Path::new(&alpha.model), kind)?
+    };
+    Ok(DecideAgent::new(
+        model,
+        DecideConfig {
+            policy: DecisionPolicy {
+                min_edge: alpha.min_edge,
+                min_qty_lots: alpha.min_order_qty_lots,
+                max_qty_lots: alpha.max_order_qty_lots,
+            },
+            limit_offset_ticks: alpha.limit_offset_ticks,
+            cadence_ns: alpha.cadence_ms * 1_000_000,
+            max_assets: assets,
+        },
+    ))
+}
+
 /// AlphaScanner as the loop configures it.
-fn scanner_config(config: &LoopConfig, assets: usize) -> AlphaScannerConfig {
+pub(crate) fn scanner_config(config: &LoopConfig, assets: usize) -> AlphaScannerConfig {
     let book = &config.book;
     AlphaScannerConfig {
         origin_node: config.node.origin_node,

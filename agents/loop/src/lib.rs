@@ -11,8 +11,10 @@
 //! AlphaScanner and DarkPoolScan read, and QuotePublisher turns its top of book into
 //! `Quote` frames: the risk stage's reference prices. The risk step is RiskSentinel
 //! (`qp-risk-sentinel`), built from the configuration's assets, limits file and VaR
-//! history ([`history`]). The other steps' agents are later issues' (the alpha agent, the
-//! FIX executors); the `baseline_*` agents here stand in for them and say so in their names.
+//! history ([`history`]). The Decide step is the alpha agent (`qp-alpha`'s `DecideAgent`, its
+//! model embedded or named by `[alpha] model`). The execution side is a later issue's (the FIX
+//! executors); `baseline_execution` stands in for it. [`SignalReplay`] makes the frames the
+//! Decide stage sees from recordings, deterministically, for `qpctl forge alpha`.
 #![forbid(unsafe_code)]
 
 pub mod agents;
@@ -21,10 +23,12 @@ mod config;
 mod five_step;
 pub mod history;
 mod market_feed;
+mod signal_replay;
 
-pub use config::{AssetConfig, ConfigError, HistoryConfig, LoopConfig, RiskConfig, RiskLimitsText};
-pub use five_step::{FiveStepLoop, IngestCounts, LoopError};
+pub use config::{AlphaConfig, AssetConfig, ConfigError, HistoryConfig, LoopConfig, RiskConfig, RiskLimitsText};
+pub use five_step::{FiveStepLoop, IngestCounts, LoopError, decide_agent};
 pub use market_feed::MarketFeed;
 /// The risk stage's command types, for callers of [`FiveStepLoop::reload_risk_limits`] and
 /// [`FiveStepLoop::kill_switch`].
 pub use qp_risk_sentinel::{KillSwitchCommand, KillSwitchState, LimitsFileError, RiskCommandError, RiskCommandOutcome};
+pub use signal_replay::SignalReplay;

@@ -1,12 +1,29 @@
 #![allow(clippy::unwrap_used)] // helpers in test files are test code too
 use std::cell::RefCell;
 
-use qp_loop::bench::{SyntheticMarket, bench_loop, quote_frame, signal_pair, synthetic_history};
+use qp_loop::bench::{
+    SyntheticMarket, bench_loop, deciding_every_confirmed, quote_frame, signal_pair, synthetic_history,
+};
 use qp_loop::{FiveStepLoop, HistoryConfig, KillSwitchCommand, KillSwitchState, LoopConfig, RiskCommandOutcome};
 use qp_wire::*;
 
 fn config() -> LoopConfig {
     LoopConfig::embedded_default().unwrap()
+}
+
+/// The embedded configuration with the Decide agent deciding on every `Confirmed` (threshold
+/// 0, no quote cadence) and always `lots` lots: these tests are about the loop's plumbing and
+/// risk, so each confirmed pair must become a decision whatever the model makes of it.
+fn deciding(lots: i64) -> LoopConfig {
+    let mut config = deciding_every_confirmed(&config());
+    config.alpha.min_order_qty_lots = lots;
+    config.alpha.max_order_qty_lots = lots;
+    config
+}
+
+/// The limit the Decide agent sets: the reference price crossed by 5 ticks.
+fn limit_for(side: Option<Side>, ref_price: i64) -> i64 {
+    if side == Some(Side::Buy) { ref_price + 5 } else { ref_price - 5 }
 }
 
 /// The loop on `config`, with the synthetic VaR history (no recording is read here).
@@ -87,7 +104,7 @@ fn unknown_keys_and_bad_values_are_refused() {
 
 #[test]
 fn a_confirmed_signal_pair_becomes_an_order_intent_stamped_at_every_stage() {
-    let mut five_step = start(&config());
+    let mut five_step = start(&deciding(10));
     let out = Outputs::default();
     five_step.inject(quote(btc(&five_step), 600_000), out.sink());
     let (book, sentiment) = signal_pair(1, 0, btc(&five_step), 600_000);
@@ -97,9 +114,8 @@ fn a_confirmed_signal_pair_becomes_an_order_intent_stamped_at_every_stage() {
     let frames = out.0.borrow();
     assert_eq!(frames.len(), 1);
     let intent = decode_as::<OrderIntent>(frames[0].as_frame_bytes()).unwrap();
-    assert_eq!(intent.payload.side(), Some(Side::Buy));
     assert_eq!(intent.payload.qty.get(), 10);
-    assert_eq!(intent.payload.limit_price.get(), 600_005, "ref price + 5 ticks");
+    assert_eq!(intent.payload.limit_price.get(), limit_for(intent.payload.side(), 600_000), "ref price ± 5 ticks");
     let stamps: Vec<u64> = [Stage::Ingest, Stage::Confirm, Stage::Decide, Stage::Risk, Stage::Execute]
         .map(|s| intent.header.stamp(s).unwrap())
         .into();
@@ -108,7 +124,7 @@ fn a_confirmed_signal_pair_becomes_an_order_intent_stamped_at_every_stage() {
 
 #[test]
 fn headlines_and_market_data_through_the_real_ingest_agents() {
-    let mut five_step = start(&config());
+    let mut five_step = start(&deciding(10));
     let out = Outputs::default();
     let mut market = SyntheticMarket::default();
     // A sentiment with no book signal in the window confirms nothing...
@@ -123,18 +139,18 @@ fn headlines_and_market_data_through_the_real_ingest_agents() {
     assert_eq!(five_step.scanner().counts().imbalance_signals, 1);
     // ...a headline about an unconfigured asset emits nothing...
     five_step.ingest_headline(60_000_000_001, "$AAPL surges on record iPhone sales", out.sink());
-    // ...and one within the window of a bullish book becomes a buy.
+    // ...and each one within the window of the book signal is confirmed, and decided on.
     five_step.ingest_headline(60_100_000_000, "Bitcoin rallies as inflows jump", out.sink());
-    // A bearish headline against a bullish book: no agreement, no trade.
     five_step.ingest_headline(60_200_000_000, "Bitcoin plunges", out.sink());
     // The ingest side published a quote for the snapshot's top and one for the diff that
     // changed it (the diff that repeated it, none), and they gave risk its reference price.
     assert_eq!(five_step.quotes_published(), 2);
     five_step.finish(out.sink()).unwrap();
     let intents = out.intents();
-    assert_eq!(intents.len(), 1, "{:?}", out.0.borrow());
-    assert_eq!(intents[0].side(), Some(Side::Buy));
-    assert_eq!(intents[0].limit_price.get(), 600_005);
+    assert_eq!(intents.len(), 2, "{:?}", out.0.borrow());
+    for intent in &intents {
+        assert_eq!(intent.limit_price.get(), limit_for(intent.side(), 600_000));
+    }
     assert!(out.vetoes().is_empty(), "{:?}", out.vetoes());
 }
 
@@ -177,7 +193,7 @@ fn pair(five_step: &mut FiveStepLoop, out: &Outputs, i: u64, asset: AssetId, ref
 
 #[test]
 fn risk_sentinel_vetoes_with_its_reasons_and_only_risk_makes_intents() {
-    let mut five_step = start(&config());
+    let mut five_step = start(&deciding(10));
     let out = Outputs::default();
     let btc = btc(&five_step);
     let eth = five_step.registry().lookup("ETHUSDT").unwrap();
@@ -210,10 +226,8 @@ fn risk_sentinel_vetoes_with_its_reasons_and_only_risk_makes_intents() {
 
 #[test]
 fn an_oversize_decision_is_vetoed_max_quantity() {
-    // The baseline alpha trades 60 lots; the embedded limits allow BTCUSDT 50 an order.
-    let mut config = config();
-    config.alpha.order_qty_lots = 60;
-    let mut five_step = start(&config);
+    // The Decide agent trades 60 lots; the embedded limits allow BTCUSDT 50 an order.
+    let mut five_step = start(&deciding(60));
     let out = Outputs::default();
     let btc = btc(&five_step);
     five_step.inject(quote(btc, 600_000), out.sink());
@@ -250,8 +264,8 @@ fn risk_outcome(five_step: &mut FiveStepLoop, out: &Outputs) -> RiskCommandOutco
 
 #[test]
 fn risk_limits_reload_mid_stream_and_an_invalid_text_keeps_the_old_limits() {
-    // The baseline alpha trades 10 lots; the embedded limits allow BTCUSDT 50 an order.
-    let mut five_step = start(&config());
+    // The Decide agent trades 10 lots; the embedded limits allow BTCUSDT 50 an order.
+    let mut five_step = start(&deciding(10));
     let out = Outputs::default();
     let btc = btc(&five_step);
     five_step.inject(quote(btc, 600_000), out.sink());
@@ -412,7 +426,7 @@ fn replay_history_samples_the_recorded_mids_at_the_interval() {
 
 #[test]
 fn unknown_assets_and_garbage_frames_do_not_stop_the_loop() {
-    let mut five_step = start(&config());
+    let mut five_step = start(&deciding(10));
     let out = Outputs::default();
     let mut garbage = FrameBuf::default();
     garbage.as_slot_bytes_mut().fill(0x5A);
@@ -468,4 +482,41 @@ fn a_trade_print_waits_for_the_depth_stream_to_pass_its_time_then_reaches_darkpo
     assert_eq!((feed.pending_prints(), stats.received, stats.delivered), (1, 2, 1));
     assert_eq!(five_step.ingest_counts(), qp_loop::IngestCounts::default());
     five_step.finish(out.sink()).unwrap();
+}
+
+#[test]
+fn the_decide_agent_runs_the_configured_model_and_the_loop_names_it() {
+    let five_step = start(&config());
+    let model = five_step.decide_model();
+    assert_eq!(model.name, qp_alpha::SHIPPED_MODEL_NAME);
+    assert_eq!(model, &qp_alpha::ModelIdentity::of(qp_alpha::SHIPPED_MODEL_NAME, qp_alpha::SHIPPED_MODEL_BYTES));
+    five_step.finish(|_| {}).unwrap();
+
+    // A model file that is not there: the loop does not start, and the error names the file.
+    let mut config = config();
+    config.alpha.model = "/nonexistent/alpha.onnx".to_owned();
+    let err = FiveStepLoop::start(&config, &synthetic_history(2)).unwrap_err().to_string();
+    assert!(err.starts_with("Decide agent: model /nonexistent/alpha.onnx: cannot read file"), "{err}");
+}
+
+#[test]
+fn alpha_keys_are_checked_with_the_configuration() {
+    let refused = |from: &str, to: &str| {
+        let text = LoopConfig::EMBEDDED_DEFAULT.replace(from, to);
+        assert_ne!(text, LoopConfig::EMBEDDED_DEFAULT, "{from}");
+        LoopConfig::from_toml(&text, "node.toml").unwrap_err().to_string()
+    };
+    assert_eq!(
+        refused("min_edge = 0.05", "min_edge = 1.0"),
+        "config node.toml: alpha.min_edge: must be 0 or more and below 1"
+    );
+    assert_eq!(
+        refused("max_order_qty_lots = 10", "max_order_qty_lots = 0"),
+        "config node.toml: alpha.max_order_qty_lots: must be at least alpha.min_order_qty_lots"
+    );
+    assert!(refused("backend = \"native-f32\"", "backend = \"gpu\"").contains("alpha.backend: must be"));
+    assert!(
+        refused("backend = \"native-f32\"", "backend = \"onnxruntime\"")
+            .contains("\"onnxruntime\" needs a model path, not \"embedded\"")
+    );
 }

@@ -8,7 +8,7 @@
 use qp_alloc_counter::{CountingAllocator, allocations};
 use std::cell::Cell;
 
-use qp_loop::bench::{SyntheticMarket, synthetic_history};
+use qp_loop::bench::{SyntheticMarket, deciding_every_confirmed, synthetic_history};
 use qp_loop::{FiveStepLoop, LoopConfig};
 use qp_wire::FrameType;
 
@@ -46,7 +46,9 @@ fn iteration(five_step: &mut FiveStepLoop, market: &mut SyntheticMarket, i: u64,
 
 #[test]
 fn the_five_step_loop_allocates_nothing_after_warm_up() {
-    let config = LoopConfig::embedded_default().unwrap();
+    // One decision per Confirmed (threshold 0, no quote cadence): each iteration ends in an
+    // order. The model runs on every one; the cadence path is qp-alpha's own zero-alloc test.
+    let config = deciding_every_confirmed(&LoopConfig::embedded_default().unwrap());
     let mut five_step = FiveStepLoop::start(&config, &synthetic_history(config.assets.len())).unwrap();
     let intents = Cell::new(0);
     let mut market = SyntheticMarket::default();

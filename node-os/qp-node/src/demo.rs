@@ -430,7 +430,9 @@ impl fmt::Display for DemoReport {
         writeln!(
             f,
             "  2 confirm  {} sentiment signals confirmed by the book within the window",
-            confirm.map_or(0, |s| s.frames_out).saturating_sub(passed_on)
+            // Confirm passes every input on (Decide reads the signals too) and adds one
+            // `Confirmed` per joined pair.
+            confirm.map_or(0, |s| s.frames_out.saturating_sub(s.frames_in))
         )?;
         writeln!(f, "  3 decide   {} decisions", decide.map_or(0, |s| s.frames_out).saturating_sub(passed_on))?;
         let vetoed: u64 = self.vetoes.values().sum();

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alpha;
+pub mod alpha_train;
 pub mod distill;
 pub mod pipeline;
 pub mod transfer_set;

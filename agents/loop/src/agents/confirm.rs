@@ -1,6 +1,9 @@
 //! The Confirm step: a sentiment signal becomes actionable only when an order-book
-//! signal on the same asset agrees in time. `Quote` and `ExecReport` frames, which the
-//! risk stage consumes, pass through unchanged.
+//! signal on the same asset agrees in time. Every input passes on unchanged as well: the
+//! signals (sentiment, book signals, DarkPoolScan's prints) to the Decide agent, whose
+//! features read them (`qp-alpha`), and `Quote` and `ExecReport` frames to the Decide agent and
+//! the risk stage. A signal passes on *before* the `Confirmed` it completes, so the Decide
+//! agent's features have counted it in when the `Confirmed` arrives.
 use qp_runtime::{Agent, AgentContext, AgentError, Outbox};
 use qp_wire::{BookSignal, Confirmed, FrameHeader, FrameRef, SentimentSignal};
 
@@ -50,6 +53,7 @@ impl Agent for SignalJoiner {
                     .latest
                     .get_mut(asset)
                     .ok_or(AgentError::UnknownAsset { agent: "signal-joiner", asset: asset.get() })?;
+                out.derive(f.header, f.payload)?;
                 match latest.book {
                     Some((book, _)) if within(window_ns, book.observed_ts_ns.get(), f.payload.source_ts_ns.get()) => {
                         latest.sentiment = None;
@@ -70,6 +74,7 @@ impl Agent for SignalJoiner {
                     .get_mut(asset)
                     .ok_or(AgentError::UnknownAsset { agent: "signal-joiner", asset: asset.get() })?;
                 latest.book = Some((*f.payload, *f.header));
+                out.derive(f.header, f.payload)?;
                 match latest.sentiment.take() {
                     Some((sentiment, _)) if confirms => out.derive(f.header, &Confirmed::new(&sentiment, f.payload)),
                     pending => {
@@ -78,14 +83,14 @@ impl Agent for SignalJoiner {
                     }
                 }
             }
-            // DarkPoolScan's prints inform the alpha agent's features (issue 7); the
-            // baseline join does not use them, and they confirm nothing by themselves.
+            // DarkPoolScan's prints inform the Decide agent's features; they confirm nothing
+            // by themselves.
             FrameRef::BlockPrint(f) => {
                 let asset = f.payload.asset();
                 self.latest
                     .get(asset)
-                    .map(|_| ())
-                    .ok_or(AgentError::UnknownAsset { agent: "signal-joiner", asset: asset.get() })
+                    .ok_or(AgentError::UnknownAsset { agent: "signal-joiner", asset: asset.get() })?;
+                out.derive(f.header, f.payload)
             }
             // Reference prices and execution reports are for the risk stage: passed on as
             // they are (same payload, lineage and stamps).

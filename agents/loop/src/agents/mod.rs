@@ -1,9 +1,8 @@
-//! The agents of the loop, besides SentimentX (`qp-sentiment`), AlphaScanner, DarkPoolScan
-//! and RiskSentinel (their own crates). The `baseline_*` ones are real but simple logic,
-//! standing in until their issue brings the real agent; the quote publisher, confirm and
-//! execution hand-off agents are the loop's own.
+//! The agents of the loop, besides SentimentX (`qp-sentiment`), AlphaScanner, DarkPoolScan,
+//! the Decide agent (`qp-alpha`) and RiskSentinel (their own crates). The `baseline_*` one is
+//! real but simple logic, standing in until its issue brings the real agent; the quote
+//! publisher, confirm and execution hand-off agents are the loop's own.
 
-pub mod baseline_alpha;
 pub mod baseline_execution;
 pub mod confirm;
 pub mod execution_handoff;
