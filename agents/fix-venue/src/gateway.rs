@@ -67,18 +67,8 @@ impl ClOrdId {
         self.len += n as u8;
     }
 
-    fn push_u64(&mut self, mut value: u64) {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (value % 10) as u8;
-            value /= 10;
-            if value == 0 {
-                break;
-            }
-        }
-        self.push(&digits[at..]);
+    fn push_u64(&mut self, value: u64) {
+        self.push(qp_fix::decimal_digits(value, &mut [0u8; 20]));
     }
 }
 

@@ -116,9 +116,9 @@ pub fn parse_fixed(text: &[u8], decimals: u8) -> Result<i64, FixedError> {
     }
 }
 
-/// Appends `value` in decimal.
-pub(crate) fn write_uint(out: &mut Vec<u8>, mut value: u64) {
-    let mut digits = [0u8; 20];
+/// `value` in decimal, written right-aligned into `digits` (20 digits hold any `u64`): the
+/// returned slice is the number's text. No allocation, for writers of fixed buffers.
+pub fn decimal_digits(mut value: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();
     loop {
         at -= 1;
@@ -128,7 +128,12 @@ pub(crate) fn write_uint(out: &mut Vec<u8>, mut value: u64) {
             break;
         }
     }
-    out.extend_from_slice(&digits[at..]);
+    &digits[at..]
+}
+
+/// Appends `value` in decimal.
+pub(crate) fn write_uint(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(decimal_digits(value, &mut [0u8; 20]));
 }
 
 /// Appends `value` in decimal, with a leading `-` when negative.

@@ -27,7 +27,7 @@ mod validate;
 
 pub use dictionary::{Dictionary, DictionaryError, FieldDef, FieldType, GroupDef, Member, MemberList, MessageDef};
 pub use encode::Encoder;
-pub use fixed::{FixedError, MAX_DECIMALS, format_fixed, parse_fixed, parse_int, parse_uint};
+pub use fixed::{FixedError, MAX_DECIMALS, decimal_digits, format_fixed, parse_fixed, parse_int, parse_uint};
 pub use frame::{
     BEGIN_STRING, FrameError, FrameErrorKind, Framing, MAX_BODY_LEN_BYTES, checksum, frame, resync_discard_bytes,
 };

@@ -16,8 +16,10 @@
 
 pub mod agent;
 pub mod error;
+pub mod replay;
 
 pub use agent::{
     Algo, ExecutionSummary, FlowActions, FlowConfig, LiquidityFlow, ParentOrder, REASON_CATCH_UP, REASON_PASSIVE,
 };
 pub use error::FlowConfigError;
+pub use replay::FlowReplayAgent;

@@ -14,7 +14,9 @@
 pub mod agent;
 pub mod error;
 pub mod model;
+pub mod replay;
 
 pub use agent::{ArbConfig, ArbDecisions, ArbStats, LegConfig, NeuralArb, REASON_ENTRY, REASON_EXIT};
 pub use error::ArbConfigError;
 pub use model::{HedgeRatio, SpreadModel, SpreadStats};
+pub use replay::ArbReplayAgent;

@@ -7,15 +7,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use qp_book::TradePrint;
-use qp_fill_sim::{
-    AgentActions, FeedSpec, FillSimConfig, Liquidity, QueueModel, ReplayAgent, ReplayConfig, ReplayReport, run_replay,
-};
-use qp_liquidity_flow::{Algo, ExecutionSummary, FlowActions, FlowConfig, LiquidityFlow, ParentOrder};
-use qp_neural_arb::{ArbConfig, ArbDecisions, ArbStats, HedgeRatio, NeuralArb};
+use qp_fill_sim::{FeedSpec, FillSimConfig, Liquidity, QueueModel, ReplayConfig, ReplayReport, run_replay};
+use qp_liquidity_flow::{Algo, ExecutionSummary, FlowConfig, FlowReplayAgent, ParentOrder};
+use qp_neural_arb::{ArbConfig, ArbReplayAgent, ArbStats, HedgeRatio};
 use qp_replay::{parse_fixed, read_feed};
 use qp_risk_sentinel::InstrumentSpec;
-use qp_wire::{AssetId, ExecReport, OrderIntent, Quote, RiskVerdict, Side, TimeInForce};
+use qp_wire::{AssetId, Side, TimeInForce};
 
 const DEFAULT_SPOT: &str = "../shared/data/binance/spot-btcusdt-20240808.gz";
 const DEFAULT_USDM: &str = "../shared/data/binance/usdm-btcusdt-20240808.gz";
@@ -198,7 +195,7 @@ pub fn run(command: ExecCommand) -> anyhow::Result<()> {
                 HedgeArg::Fixed => HedgeRatio::Fixed(1.0),
                 HedgeArg::Ols => HedgeRatio::RollingOls,
             };
-            let mut arb = ArbAgent::new(arb_config)?;
+            let mut arb = ArbReplayAgent::new(arb_config)?;
             let feeds = [
                 FeedSpec { name: near_path.display().to_string(), instrument: near, recording: &near_feed },
                 FeedSpec { name: far_path.display().to_string(), instrument: far, recording: &far_feed },
@@ -236,7 +233,7 @@ pub fn run(command: ExecCommand) -> anyhow::Result<()> {
                     AlgoKind::Pov => Algo::Pov { rate_bp: (rate * 10_000.0).round() as u32 },
                 },
             };
-            let mut flow = FlowAgent { agent: LiquidityFlow::new(FlowConfig::new(parent))? };
+            let mut flow = FlowReplayAgent::new(FlowConfig::new(parent))?;
             config.time_in_force = TimeInForce::GoodTillCancel;
             let feeds = [FeedSpec { name: path.display().to_string(), instrument: spec, recording: &feed }];
             let report = run_replay(&feeds, &mut flow, &config)?;
@@ -286,83 +283,6 @@ fn qty_decimals(symbol: &str) -> u8 {
         "BTCUSDT-PERP" => 3,
         "ETHUSDT" => 5,
         _ => 6,
-    }
-}
-
-/// NeuralArb as the harness drives it.
-#[derive(Debug)]
-struct ArbAgent {
-    agent: NeuralArb,
-    out: ArbDecisions,
-}
-
-impl ArbAgent {
-    fn new(config: ArbConfig) -> anyhow::Result<Self> {
-        Ok(Self { agent: NeuralArb::new(config)?, out: ArbDecisions::default() })
-    }
-
-    fn forward(&mut self, out: &mut AgentActions) {
-        for decision in self.out.iter() {
-            out.decide(*decision);
-        }
-        self.out.clear();
-    }
-}
-
-impl ReplayAgent for ArbAgent {
-    fn on_quote(&mut self, now_ns: u64, quote: &Quote, out: &mut AgentActions) {
-        // A quote for an asset it does not trade cannot happen here (both feeds are its legs).
-        let _ = self.agent.on_quote(now_ns, quote, &mut self.out);
-        self.forward(out);
-    }
-    fn on_intent(&mut self, _: u64, intent: &OrderIntent, _: &mut AgentActions) {
-        self.agent.on_intent(intent);
-    }
-    fn on_verdict(&mut self, now_ns: u64, verdict: &RiskVerdict, _: &mut AgentActions) {
-        self.agent.on_verdict(now_ns, verdict);
-    }
-    fn on_exec_report(&mut self, now_ns: u64, report: &ExecReport, out: &mut AgentActions) {
-        self.agent.on_exec_report(now_ns, report, &mut self.out);
-        self.forward(out);
-    }
-}
-
-/// LiquidityFlow as the harness drives it.
-#[derive(Debug)]
-struct FlowAgent {
-    agent: LiquidityFlow,
-}
-
-fn forward(actions: FlowActions, out: &mut AgentActions) {
-    if let Some(intent_id) = actions.cancel {
-        out.cancel(intent_id);
-    }
-    if let Some(decision) = actions.decision {
-        out.decide(decision);
-    }
-}
-
-impl ReplayAgent for FlowAgent {
-    fn on_quote(&mut self, now_ns: u64, quote: &Quote, out: &mut AgentActions) {
-        let mut actions = FlowActions::default();
-        self.agent.on_quote(now_ns, quote, &mut actions);
-        forward(actions, out);
-    }
-    fn on_trade(&mut self, now_ns: u64, asset: AssetId, print: &TradePrint, out: &mut AgentActions) {
-        let mut actions = FlowActions::default();
-        self.agent.on_trade(now_ns, asset, print.qty, &mut actions);
-        forward(actions, out);
-    }
-    fn on_intent(&mut self, _: u64, intent: &OrderIntent, _: &mut AgentActions) {
-        self.agent.on_intent(intent);
-    }
-    fn on_verdict(&mut self, now_ns: u64, verdict: &RiskVerdict, _: &mut AgentActions) {
-        self.agent.on_verdict(now_ns, verdict);
-    }
-    fn on_exec_report(&mut self, now_ns: u64, report: &ExecReport, out: &mut AgentActions) {
-        let mut actions = FlowActions::default();
-        self.agent.on_exec_report(now_ns, report, &mut actions);
-        forward(actions, out);
     }
 }
 

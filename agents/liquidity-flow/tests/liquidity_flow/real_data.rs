@@ -3,7 +3,7 @@ use qp_liquidity_flow::{Algo, ExecutionSummary, FlowConfig, ParentOrder};
 use qp_replay::{FeedRecording, read_feed};
 use qp_wire::{Side, TimeInForce};
 
-use crate::fixture::{Flow, data, futures, futures_spec};
+use crate::fixture::{data, flow, futures, futures_spec};
 
 const SEC: u64 = 1_000_000_000;
 
@@ -18,7 +18,7 @@ fn parent(feed: &FeedRecording, side: Side, algo: Algo, limit_price: Option<i64>
 }
 
 fn run(feed: &FeedRecording, parent: ParentOrder) -> (ReplayReport, ExecutionSummary) {
-    let mut flow = Flow::new(FlowConfig::new(parent));
+    let mut flow = flow(FlowConfig::new(parent));
     let feeds = [FeedSpec { name: "usdm-btcusdt".into(), instrument: futures_spec(), recording: feed }];
     let config = ReplayConfig { time_in_force: TimeInForce::GoodTillCancel, ..ReplayConfig::default() };
     let report = run_replay(&feeds, &mut flow, &config).expect("replay");

@@ -1,11 +1,10 @@
 use std::path::PathBuf;
 
-use qp_book::TradePrint;
-use qp_fill_sim::{AgentActions, FeedSpec, ReplayAgent};
-use qp_neural_arb::{ArbConfig, ArbDecisions, NeuralArb};
+use qp_fill_sim::FeedSpec;
+use qp_neural_arb::{ArbConfig, ArbReplayAgent};
 use qp_replay::FeedRecording;
 use qp_risk_sentinel::InstrumentSpec;
-use qp_wire::{AssetId, ExecReport, OrderIntent, Quote, RiskVerdict};
+use qp_wire::{AssetId, Quote};
 
 pub(crate) fn spot() -> AssetId {
     AssetId::from_wire(1)
@@ -27,42 +26,9 @@ pub(crate) fn quote(asset: AssetId, bid: i64, ask: i64) -> Quote {
     Quote::new(asset, (bid, 1_000), (ask, 1_000), 0)
 }
 
-/// The replay harness's view of NeuralArb.
-#[derive(Debug)]
-pub(crate) struct Arb {
-    pub(crate) agent: NeuralArb,
-    out: ArbDecisions,
-}
-
-impl Arb {
-    pub(crate) fn new(config: ArbConfig) -> Self {
-        Self { agent: NeuralArb::new(config).expect("config"), out: ArbDecisions::default() }
-    }
-
-    fn forward(&mut self, out: &mut AgentActions) {
-        for decision in self.out.iter() {
-            out.decide(*decision);
-        }
-        self.out.clear();
-    }
-}
-
-impl ReplayAgent for Arb {
-    fn on_quote(&mut self, now_ns: u64, quote: &Quote, out: &mut AgentActions) {
-        self.agent.on_quote(now_ns, quote, &mut self.out).expect("quote");
-        self.forward(out);
-    }
-    fn on_trade(&mut self, _: u64, _: AssetId, _: &TradePrint, _: &mut AgentActions) {}
-    fn on_intent(&mut self, _: u64, intent: &OrderIntent, _: &mut AgentActions) {
-        self.agent.on_intent(intent);
-    }
-    fn on_verdict(&mut self, now_ns: u64, verdict: &RiskVerdict, _: &mut AgentActions) {
-        self.agent.on_verdict(now_ns, verdict);
-    }
-    fn on_exec_report(&mut self, now_ns: u64, report: &ExecReport, out: &mut AgentActions) {
-        self.agent.on_exec_report(now_ns, report, &mut self.out);
-        self.forward(out);
-    }
+/// NeuralArb as the replay harness drives it (the crate's own adapter).
+pub(crate) fn arb(config: ArbConfig) -> ArbReplayAgent {
+    ArbReplayAgent::new(config).expect("config")
 }
 
 pub(crate) fn spot_spec() -> InstrumentSpec {

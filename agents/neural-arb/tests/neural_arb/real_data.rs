@@ -1,12 +1,13 @@
 use qp_fill_sim::{ReplayConfig, ReplayReport, run_replay};
+use qp_neural_arb::ArbReplayAgent;
 use qp_replay::read_feed;
 
-use crate::fixture::{Arb, config, data, feeds, futures, spot};
+use crate::fixture::{arb, config, data, feeds, futures, spot};
 
-fn replay() -> (ReplayReport, Arb) {
+fn replay() -> (ReplayReport, ArbReplayAgent) {
     let spot_feed = read_feed(&data("spot-btcusdt-20240808.gz")).expect("spot recording");
     let futures_feed = read_feed(&data("usdm-btcusdt-20240808.gz")).expect("usdm recording");
-    let mut arb = Arb::new(config());
+    let mut arb = arb(config());
     let report = run_replay(&feeds(&spot_feed, &futures_feed), &mut arb, &ReplayConfig::default()).expect("replay");
     (report, arb)
 }
