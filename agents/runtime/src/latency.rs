@@ -45,6 +45,30 @@ impl LatencyHistogram {
     pub fn percentiles(&self) -> Percentiles {
         Percentiles::of(&self.0)
     }
+    /// The distribution in power-of-two buckets (for charts).
+    pub fn log2_buckets(&self) -> Vec<LatencyBucket> {
+        log2_buckets(&self.0)
+    }
+}
+
+/// Samples whose latency fell in `[upper_ns / 2, upper_ns)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LatencyBucket {
+    pub upper_ns: u64,
+    pub count: u64,
+}
+
+fn log2_buckets(histogram: &Histogram<u64>) -> Vec<LatencyBucket> {
+    if histogram.is_empty() {
+        return Vec::new();
+    }
+    // hdrhistogram steps to 0, 1, 3, 7, …: the inclusive top of [2^k, 2^(k+1)); the first step
+    // (0) holds nothing, since samples are clamped to ≥ 1 ns.
+    histogram
+        .iter_log(1, 2.0)
+        .skip(1)
+        .map(|v| LatencyBucket { upper_ns: v.value_iterated_to() + 1, count: v.count_since_last_iteration() })
+        .collect()
 }
 
 impl Default for LatencyHistogram {
@@ -192,6 +216,13 @@ impl LatencyTable {
             histogram.reset();
         }
         self.whole_loop.reset();
+    }
+
+    /// Each stage's distribution, and the whole loop's (named `loop`), in power-of-two buckets.
+    pub fn log2_buckets(&self) -> Vec<(&'static str, Vec<LatencyBucket>)> {
+        let mut out: Vec<_> = self.stages.iter().map(|(s, h)| (s.name(), log2_buckets(h))).collect();
+        out.push(("loop", log2_buckets(&self.whole_loop)));
+        out
     }
 
     pub fn summary(&self) -> LatencySummary {

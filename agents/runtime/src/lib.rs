@@ -28,7 +28,9 @@ pub use agent::{Agent, AgentContext, AgentError, IngestAgent, OUTBOX_CAPACITY, O
 pub use backoff::{Backoff, BackoffPolicy};
 pub use counters::{StageCounters, StageStats};
 pub use error::RuntimeError;
-pub use latency::{LatencyHistogram, LatencySummary, LatencyTable, PerCallTimer, Percentiles, clock_overhead_ns};
+pub use latency::{
+    LatencyBucket, LatencyHistogram, LatencySummary, LatencyTable, PerCallTimer, Percentiles, clock_overhead_ns,
+};
 pub use pipeline::{Pipeline, PipelineBuilder, Placement, PushError};
 pub use rate_limit::RateLimiter;
 pub use stage::StageRunner;

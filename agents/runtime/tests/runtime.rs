@@ -171,6 +171,17 @@ fn latency_table_reads_stage_deltas_from_stamps() {
     assert_eq!(summary.stages["risk"].p99_ns, 650);
     assert_eq!(summary.whole_loop.p999_ns, 1_000);
     assert_eq!(summary.whole_loop.count, 1);
+
+    let buckets = table.log2_buckets();
+    assert_eq!(buckets.iter().map(|(name, _)| *name).collect::<Vec<_>>(), ["confirm", "decide", "risk", "loop"]);
+    for (name, stage) in &buckets {
+        assert_eq!(stage.iter().map(|b| b.count).sum::<u64>(), 1, "{name}: one sample");
+        assert!(stage.windows(2).all(|w| w[1].upper_ns == 2 * w[0].upper_ns), "{name}: doubling bounds {stage:?}");
+    }
+    // 300 ns lands in [256, 512).
+    let confirm = &buckets[0].1;
+    let hit = confirm.iter().find(|b| b.count == 1).unwrap();
+    assert_eq!(hit.upper_ns, 512, "{hit:?}");
 }
 
 #[test]
