@@ -1,6 +1,17 @@
-//! The loop benchmark behind `qpctl bench loop` and the criterion bench.
+//! The loop benchmarks behind `qpctl bench loop` and the criterion bench.
 //!
-//! Closed loop: each iteration injects a book signal and a sentiment signal that confirm
+//! **News text in → order bytes ready** ([`bench_headline_loop`], the default of `qpctl bench
+//! loop`): each iteration hands the loop a Binance depth diff (feed, book, quote,
+//! AlphaScanner's book signal) and then a headline naming Bitcoin; SentimentX scores it on the
+//! ingest side, Confirm joins it with the book signal, Decide decides, RiskSentinel approves,
+//! and the approved order becomes a FIX NewOrderSingle in an offline session through
+//! `qp-fix-venue`'s `OrderGateway`. Latency per agent ([`HEADLINE_STAGES`]) and end to end,
+//! from the moment the text is handed to the loop ([`HEADLINE_NOTE`] says exactly what each
+//! figure holds). On the path from text to bytes nothing allocates after warm-up
+//! (`tests/zero_alloc.rs`).
+//!
+//! **Signal frames in → order intent out** ([`bench_loop`], `qpctl bench loop --from frames`):
+//! each iteration injects a book signal and a sentiment signal that confirm
 //! each other, then waits for the order intent at the far end. The Decide agent runs its model
 //! on each `Confirmed` (its quote cadence off, its threshold 0 so that every iteration decides:
 //! the bench times the path of a decision, whatever the model thinks of the synthetic signals). Latency is read off the intent's stamps (Ingest →
@@ -12,16 +23,17 @@
 //! would (the recordings' BTCUSDT top changes about 20 times a second). Quotes and the
 //! execution reports of the loop's stand-in execution go through the stages but end at risk,
 //! so the latency table holds order intents only.
+use qp_fix::session::MessageStore;
 use qp_risk_model::ReturnMatrix;
 use qp_runtime::clock::monotonic_ns;
-use qp_runtime::{LatencySummary, LatencyTable, StageStats};
+use qp_runtime::{LatencyHistogram, LatencySummary, LatencyTable, Percentiles, StageStats};
 use qp_wire::{AssetId, BookSignal, BookSignalKind, FrameBuf, FrameType, Quote, SentimentSignal, Stage};
 use serde::Serialize;
 
 use crate::config::LoopConfig;
 use crate::five_step::{FiveStepLoop, LoopError};
 
-/// What `qpctl bench loop --json` prints.
+/// What `qpctl bench loop --from frames --json` prints.
 #[derive(Debug, Serialize)]
 pub struct LoopBenchReport {
     #[serde(flatten)]
@@ -181,4 +193,436 @@ pub fn bench_loop(config: &LoopConfig, warmup: u64, iterations: u64) -> Result<L
     }
     let stage_stats = five_step.finish(|_| {})?;
     Ok(LoopBenchReport { latency: table.summary(), iterations, warmup, workers, order_intents: intents, stage_stats })
+}
+
+// ---------------------------------------------------------------------------------------------
+// News text in → order bytes ready: the default of `qpctl bench loop`.
+
+/// Realistic headlines that name Bitcoin and nothing else the alias table knows, so that
+/// SentimentX emits one signal per text, for BTCUSDT. Even ones read bullish, odd ones
+/// bearish; the book side of each iteration leans the same way.
+pub const BTC_HEADLINES: [&str; 8] = [
+    "Bitcoin surges to a record as ETF inflows jump",
+    "Bitcoin plunges after exchange hack, analysts see losses",
+    "BTC climbs above $60,000 as institutional buyers return",
+    "Bitcoin slides as regulators tighten rules on crypto trading",
+    "Bitcoin rallies after the Fed signals rate cuts",
+    "BTC falls 8% as leveraged long positions are liquidated",
+    "Bitcoin gains as spot ETFs see record daily inflows",
+    "Bitcoin drops to a three-week low amid risk-off selling",
+];
+
+/// The stage names of the headline bench, one per agent in the path, in path order.
+pub const HEADLINE_STAGES: [&str; 6] = ["sentimentx", "confirm", "decide", "risksentinel", "execute", "fix"];
+
+/// How long an iteration waits for its order intent (or veto) before the bench gives up.
+const ITERATION_TIMEOUT_NS: u64 = 10_000_000_000;
+
+/// Agent-clock step between two of the shadow sentinel's checks (see [`HeadlineLoopBench`]).
+const SHADOW_STEP_NS: u64 = 2_000;
+
+/// Why the headline bench could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopBenchError {
+    #[error(transparent)]
+    Loop(#[from] LoopError),
+    #[error("FIX order gateway: {0}")]
+    Gateway(#[from] qp_fix_venue::GatewayError),
+    /// The bench's own RiskSentinel (which makes the `RiskApproved` the gateway takes)
+    /// refused; the loop's RiskSentinel had approved.
+    #[error("shadow risk sentinel: {0}")]
+    Shadow(String),
+    #[error("the headline bench needs BTCUSDT as the first configured asset, not {0}")]
+    FirstAsset(String),
+    #[error("iteration {iteration}: {what}")]
+    Iteration { iteration: u64, what: &'static str },
+}
+
+/// A [`MessageStore`] that keeps only the last message sent (a copy, in a
+/// buffer reused across messages) and the sequence numbers: the session's store work per
+/// order without an ever-growing arena, whose doublings would allocate and copy megabytes
+/// inside the timed region. A durable store: `qpctl bench loop --fix-store file`, and
+/// `qpctl bench fix-encode`.
+#[derive(Debug)]
+pub struct LastMessageStore {
+    next_sender: u64,
+    next_target: u64,
+    last_seq: u64,
+    last: Vec<u8>,
+}
+
+impl LastMessageStore {
+    pub fn new() -> Self {
+        Self { next_sender: 1, next_target: 1, last_seq: 0, last: Vec::with_capacity(4_096) }
+    }
+}
+
+impl Default for LastMessageStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MessageStore for LastMessageStore {
+    type Error = std::convert::Infallible;
+    fn next_sender_seq(&self) -> u64 {
+        self.next_sender
+    }
+    fn next_target_seq(&self) -> u64 {
+        self.next_target
+    }
+    fn set_next_sender_seq(&mut self, seq: u64) -> Result<(), Self::Error> {
+        self.next_sender = seq;
+        Ok(())
+    }
+    fn set_next_target_seq(&mut self, seq: u64) -> Result<(), Self::Error> {
+        self.next_target = seq;
+        Ok(())
+    }
+    fn save(&mut self, seq: u64, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.last.clear();
+        self.last.extend_from_slice(bytes);
+        self.last_seq = seq;
+        Ok(())
+    }
+    fn get_range(&self, begin: u64, end: u64, each: &mut dyn FnMut(u64, &[u8])) -> Result<(), Self::Error> {
+        if self.last_seq != 0 && (begin..=end).contains(&self.last_seq) {
+            each(self.last_seq, &self.last);
+        }
+        Ok(())
+    }
+    fn reset(&mut self) -> Result<(), Self::Error> {
+        *self = Self::new();
+        Ok(())
+    }
+}
+
+/// What `qpctl bench loop --json` prints (the default, `--from headlines`).
+#[derive(Debug, Serialize)]
+pub struct HeadlineLoopReport {
+    pub mode: &'static str,
+    /// `stages`: one entry per agent in the path ([`HEADLINE_STAGES`]); `loop`: text arrival →
+    /// order bytes ready, per iteration.
+    #[serde(flatten)]
+    pub latency: LatencySummary,
+    /// Agents that ran each iteration but not between the text and the bytes: `alphascanner`
+    /// is the book side's ingest (Binance depth diff decoded, applied to the book, the quote
+    /// published, AlphaScanner and DarkPoolScan run, frames pushed), which arrives first.
+    pub off_path: std::collections::BTreeMap<&'static str, Percentiles>,
+    /// The `fix` stage's two parts: `hop_to_feeder` (the intent frame from the Execute
+    /// stamp to the feeder thread's callback) and `gateway_submit` (OrderGateway::submit,
+    /// clock overhead subtracted).
+    pub fix_parts: std::collections::BTreeMap<&'static str, Percentiles>,
+    pub iterations: u64,
+    pub warmup: u64,
+    pub workers: Vec<String>,
+    pub order_intents: u64,
+    /// Decisions RiskSentinel vetoed (no bytes; not timed).
+    pub vetoes: u64,
+    /// Length of the last NewOrderSingle (the bytes that were ready).
+    pub order_bytes: usize,
+    pub headlines: usize,
+    /// The FIX session's message store (what `gateway_submit` includes).
+    pub fix_store: &'static str,
+    /// Subtracted from each timed gateway call.
+    pub clock_overhead_ns: u64,
+    pub stage_stats: Vec<StageStats>,
+    pub note: &'static str,
+}
+
+/// What the headline bench's report says about its method.
+pub const HEADLINE_NOTE: &str = "each iteration: a Binance depth diff for BTCUSDT (feed, book, quote, AlphaScanner: \
+    the book signal, off_path) then a headline naming Bitcoin; the clock starts when the text is handed to the \
+    loop. sentimentx = text -> SentimentSignal stamped (alias matching, featurizer, int8 model); confirm, \
+    decide, risksentinel, execute = ring hop + work, read off the intent's stamps; fix = the intent frame reaching \
+    the feeder thread (the approved-order side) + qp-fix-venue OrderGateway::submit of the approved intent into a \
+    logged-on offline FIX session (ClOrdID, NewOrderSingle encode, store copy, queued in the outbound buffer: the \
+    order bytes ready). The RiskApproved the gateway takes is made, untimed, by a second, permissive RiskSentinel \
+    for the same side, quantity and price (the loop keeps its own approval for its execution side); loop = text \
+    handed to the loop -> intent on the feeder thread, plus the gateway's submit, per iteration (the untimed \
+    shadow approval between the two is not counted)";
+
+#[derive(Debug)]
+struct HeadlineHistograms {
+    stages: [LatencyHistogram; 6],
+    whole_loop: LatencyHistogram,
+    alphascanner: LatencyHistogram,
+    /// The two parts of `fix`.
+    hop_to_feeder: LatencyHistogram,
+    gateway_submit: LatencyHistogram,
+}
+
+impl HeadlineHistograms {
+    fn new() -> Self {
+        Self {
+            stages: std::array::from_fn(|_| LatencyHistogram::new()),
+            whole_loop: LatencyHistogram::new(),
+            alphascanner: LatencyHistogram::new(),
+            hop_to_feeder: LatencyHistogram::new(),
+            gateway_submit: LatencyHistogram::new(),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.stages.iter_mut().for_each(LatencyHistogram::reset);
+        self.whole_loop.reset();
+        self.alphascanner.reset();
+        self.hop_to_feeder.reset();
+        self.gateway_submit.reset();
+    }
+}
+
+/// The headline bench, one iteration at a time (the zero-allocation test drives it too):
+/// a depth diff and a headline that confirm each other, the decision, RiskSentinel's
+/// approval, and the approved order encoded as a FIX NewOrderSingle by the order gateway.
+pub struct HeadlineLoopBench<S: MessageStore = LastMessageStore> {
+    five_step: FiveStepLoop,
+    market: SyntheticMarket,
+    gateway: qp_fix_venue::OrderGateway,
+    session: qp_fix::session::Session<'static, S>,
+    /// Makes the `RiskApproved<OrderIntent>` the gateway takes (see [`HEADLINE_NOTE`]).
+    shadow: qp_risk_sentinel::RiskSentinel,
+    shadow_now_ns: u64,
+    clock_overhead_ns: u64,
+    histograms: HeadlineHistograms,
+    intents: u64,
+    vetoes: u64,
+    order_bytes: usize,
+}
+
+impl<S: MessageStore> std::fmt::Debug for HeadlineLoopBench<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeadlineLoopBench").field("five_step", &self.five_step).field("intents", &self.intents).finish()
+    }
+}
+
+impl HeadlineLoopBench {
+    /// [`HeadlineLoopBench::start_with_store`] with a [`LastMessageStore`].
+    pub fn start(config: &LoopConfig, orders: u64) -> Result<Self, LoopBenchError> {
+        Self::start_with_store(config, orders, LastMessageStore::new())
+    }
+}
+
+impl<S: MessageStore> HeadlineLoopBench<S> {
+    /// Starts the loop (Decide deciding on every `Confirmed`), brings the first asset's book
+    /// in sync, and logs an offline FIX session over `store` on. `orders` sizes the gateway's
+    /// order table.
+    pub fn start_with_store(config: &LoopConfig, orders: u64, store: S) -> Result<Self, LoopBenchError> {
+        use qp_fix_venue::trade::{permissive_sentinel, trade_instrument};
+        use qp_fix_venue::{GatewayConfig, OrderGateway, VenueInstrument};
+
+        let config = &deciding_every_confirmed(config);
+        let first = config.assets.first().ok_or(LoopError::NoAssets)?;
+        if first.symbol != "BTCUSDT" {
+            // The synthetic depth diffs are BTCUSDT's, and the headlines name Bitcoin.
+            return Err(LoopBenchError::FirstAsset(first.symbol.clone()));
+        }
+        let mut five_step = FiveStepLoop::start(config, &synthetic_history(config.assets.len()))?;
+        let mut market = SyntheticMarket::default();
+        five_step.ingest_market(0, 0, market.snapshot(1_000, 1_000), |_| {});
+        five_step.ingest_market(0, 1, market.depth(1_000, 1_000), |_| {});
+        // Decimals validated 0..=9 with the configuration.
+        let scale = qp_fix::Scale::new(first.price_decimals as u8, first.qty_decimals as u8);
+        let instrument = trade_instrument(&first.symbol, scale);
+        let gateway = OrderGateway::new(
+            vec![VenueInstrument::from_spec(&instrument)],
+            GatewayConfig { expected_orders: orders as usize + 16, ..GatewayConfig::default() },
+        )?;
+        let start_ns = qp_fix_venue::unix_now_ns();
+        let reference = 600_000;
+        let shadow =
+            permissive_sentinel(instrument, reference, start_ns).map_err(|e| LoopBenchError::Shadow(e.to_string()))?;
+        let session = qp_fix_venue::roundtrip::offline_session("QPNODE", "EXCH", store, start_ns);
+        Ok(Self {
+            five_step,
+            market,
+            gateway,
+            session,
+            shadow,
+            shadow_now_ns: start_ns,
+            clock_overhead_ns: qp_runtime::clock_overhead_ns(),
+            histograms: HeadlineHistograms::new(),
+            intents: 0,
+            vetoes: 0,
+            order_bytes: 0,
+        })
+    }
+
+    /// Forget what was timed and counted so far (after warm-up).
+    pub fn reset(&mut self) {
+        self.histograms.reset();
+        self.intents = 0;
+        self.vetoes = 0;
+    }
+
+    pub fn order_intents(&self) -> u64 {
+        self.intents
+    }
+
+    pub fn vetoes(&self) -> u64 {
+        self.vetoes
+    }
+
+    /// Orders the gateway has encoded (one per approved intent).
+    pub fn orders_sent(&self) -> usize {
+        self.gateway.orders_known()
+    }
+
+    /// One iteration: the book side's depth diff, then the headline; waits for the order
+    /// intent (or a veto) and encodes the approved order as FIX bytes.
+    pub fn iteration(&mut self, i: u64) -> Result<(), LoopBenchError> {
+        use std::cell::Cell;
+        let bullish = i.is_multiple_of(2);
+        // 1.2 s apart in feed time: past AlphaScanner's 1 s imbalance window, so each
+        // diff's flow stands alone and signals.
+        let ts = 1_000_000_000 + i * 1_200_000_000;
+        let (bid, ask) = if bullish { (9_000, 1_000) } else { (1_000, 9_000) };
+        let text = BTC_HEADLINES[(i as usize) % BTC_HEADLINES.len()];
+        let intent: Cell<Option<(FrameBuf, u64)>> = Cell::new(None);
+        let vetoed = Cell::new(false);
+        let on_output = |frame: &FrameBuf| {
+            let frame_type = frame.header().frame_type.get();
+            if frame_type == FrameType::OrderIntent as u16 {
+                intent.set(Some((*frame, monotonic_ns())));
+            } else if frame_type == FrameType::RiskVerdict as u16 {
+                vetoed.set(true);
+            }
+        };
+        let market_start = monotonic_ns();
+        self.five_step.ingest_market(0, ts, self.market.depth(bid, ask), on_output);
+        let text_arrived = monotonic_ns();
+        self.five_step.ingest_headline(ts, text, on_output);
+        while intent.get().is_none() && !vetoed.get() {
+            if !self.five_step.poll_output(on_output) {
+                if monotonic_ns().saturating_sub(text_arrived) > ITERATION_TIMEOUT_NS {
+                    return Err(LoopBenchError::Iteration {
+                        iteration: i,
+                        what: "no order intent or veto within 10 s",
+                    });
+                }
+                std::hint::spin_loop();
+            }
+        }
+        let Some((frame, received)) = intent.get() else {
+            self.vetoes += 1;
+            return Ok(());
+        };
+        let Ok(qp_wire::FrameRef::OrderIntent(framed)) = frame.decode() else {
+            return Err(LoopBenchError::Iteration { iteration: i, what: "an undecodable order intent" });
+        };
+        let order = *framed.payload;
+        // The shadow approval (untimed): same side, quantity and price.
+        let side = order.side().ok_or(LoopBenchError::Iteration { iteration: i, what: "an intent without side" })?;
+        self.shadow_now_ns += SHADOW_STEP_NS;
+        let (now, asset, price, qty) =
+            (self.shadow_now_ns, qp_fix_venue::trade::trade_asset(), order.limit_price.get(), order.qty.get());
+        self.shadow.update_price(asset, price, now).map_err(|e| LoopBenchError::Shadow(e.to_string()))?;
+        let decision = qp_wire::Decision::new(order.decision_id.get(), asset, side, qty, price, 0);
+        let approved = self.shadow.check(now, &decision).map_err(|veto| LoopBenchError::Shadow(veto.to_string()))?;
+        let intent_id = approved.get().intent_id.get();
+        // Timed: the gateway's submit, the order bytes ready in the session's outbound buffer.
+        let submit_start = monotonic_ns();
+        let submitted = self.gateway.submit(&mut self.session, qp_fix_venue::unix_now_ns(), approved);
+        let bytes_ready = monotonic_ns();
+        if let Err(refused) = submitted {
+            return Err(refused.error.into());
+        }
+        self.order_bytes = self.session.outbound().len();
+        self.session.consume_outbound(usize::MAX);
+        self.shadow.on_exec_report(&qp_wire::ExecReport {
+            intent_id: intent_id.into(),
+            asset: asset.get().into(),
+            side: side as u8,
+            status: qp_wire::ExecStatus::Filled as u8,
+            _pad: 0u16.into(),
+            last_qty: qty.into(),
+            last_price: price.into(),
+            cum_qty: qty.into(),
+            leaves_qty: 0i64.into(),
+        });
+        let submit_ns = bytes_ready.saturating_sub(submit_start).saturating_sub(self.clock_overhead_ns);
+        let header = frame.header();
+        let stamps =
+            [Stage::Ingest, Stage::Confirm, Stage::Decide, Stage::Risk, Stage::Execute].map(|s| header.stamp(s));
+        let [Some(ingest), Some(confirm), Some(decide), Some(risk), Some(execute)] = stamps else {
+            return Err(LoopBenchError::Iteration { iteration: i, what: "an intent missing a stage stamp" });
+        };
+        let h = &mut self.histograms;
+        let parts = [
+            ingest.saturating_sub(text_arrived),
+            confirm.saturating_sub(ingest),
+            decide.saturating_sub(confirm),
+            risk.saturating_sub(decide),
+            execute.saturating_sub(risk),
+            received.saturating_sub(execute) + submit_ns,
+        ];
+        for (histogram, ns) in h.stages.iter_mut().zip(parts) {
+            histogram.record(ns);
+        }
+        h.whole_loop.record(received.saturating_sub(text_arrived) + submit_ns);
+        h.alphascanner.record(text_arrived.saturating_sub(market_start));
+        h.hop_to_feeder.record(received.saturating_sub(execute));
+        h.gateway_submit.record(submit_ns);
+        self.intents += 1;
+        Ok(())
+    }
+
+    /// Stops the loop and reports; `fix_store` names the session's store.
+    pub fn finish(
+        self,
+        iterations: u64,
+        warmup: u64,
+        fix_store: &'static str,
+    ) -> Result<HeadlineLoopReport, LoopBenchError> {
+        let workers = self.five_step.worker_names().iter().map(|s| (*s).to_owned()).collect();
+        let h = &self.histograms;
+        let latency = LatencySummary {
+            stages: HEADLINE_STAGES.iter().zip(&h.stages).map(|(name, h)| (*name, h.percentiles())).collect(),
+            whole_loop: h.whole_loop.percentiles(),
+        };
+        let off_path = [("alphascanner", h.alphascanner.percentiles())].into_iter().collect();
+        let fix_parts =
+            [("hop_to_feeder", h.hop_to_feeder.percentiles()), ("gateway_submit", h.gateway_submit.percentiles())]
+                .into_iter()
+                .collect();
+        let (intents, vetoes, order_bytes, clock_overhead_ns) =
+            (self.intents, self.vetoes, self.order_bytes, self.clock_overhead_ns);
+        let stage_stats = self.five_step.finish(|_| {})?;
+        Ok(HeadlineLoopReport {
+            mode: "headlines",
+            latency,
+            off_path,
+            fix_parts,
+            iterations,
+            warmup,
+            workers,
+            order_intents: intents,
+            vetoes,
+            order_bytes,
+            headlines: BTC_HEADLINES.len(),
+            fix_store,
+            clock_overhead_ns,
+            stage_stats,
+            note: HEADLINE_NOTE,
+        })
+    }
+}
+
+/// Run `warmup` untimed and `iterations` timed headline iterations (news text in → order
+/// bytes ready), the FIX session over `store` (named `store_name` in the report).
+pub fn bench_headline_loop<S: MessageStore>(
+    config: &LoopConfig,
+    warmup: u64,
+    iterations: u64,
+    store: S,
+    store_name: &'static str,
+) -> Result<HeadlineLoopReport, LoopBenchError> {
+    let mut bench = HeadlineLoopBench::start_with_store(config, warmup + iterations, store)?;
+    for i in 0..warmup + iterations {
+        if i == warmup {
+            bench.reset();
+        }
+        bench.iteration(i)?;
+    }
+    bench.finish(iterations, warmup, store_name)
 }

@@ -14,6 +14,11 @@ pub struct LoopConfig {
     pub confirm: ConfirmConfig,
     pub alpha: AlphaConfig,
     pub risk: RiskConfig,
+    /// The replay's execution side ([`crate::FiveStepLoop::start_replay`]). Optional: a file
+    /// without it gets [`ExecutionConfig::default`] (the fill simulator, 1 ms, pessimistic queue,
+    /// no fees).
+    #[serde(default)]
+    pub execution: ExecutionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -137,6 +142,51 @@ pub struct RiskConfig {
     /// price does not go stale at the risk stage. Must be below the limits file's
     /// `fail_closed.max_price_age_ms` to be of use.
     pub quote_refresh_ms: u64,
+}
+
+/// What takes the risk stage's approved orders in a replay ([`crate::FiveStepLoop::start_replay`];
+/// [`crate::FiveStepLoop::start`], the benchmarks' loop, always has the `expire` stand-in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecutionVenue {
+    /// `qp-fill-sim`: each approved order is filled against the replayed book (marketable orders
+    /// walk the levels, resting ones keep their queue position) after `latency_us` of feed time.
+    FillSim,
+    /// The stand-in (`baseline_execution`): every approved order reported expired unfilled.
+    Expire,
+}
+
+/// How the fill simulator queues resting orders when a level shrinks without a print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueModelConfig {
+    /// Cancels come from behind: never fills an order too early (the default).
+    Pessimistic,
+    /// Cancels spread evenly over the queue.
+    Proportional,
+}
+
+/// `[execution]`: the replay's execution side and its simulated venue.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionConfig {
+    pub venue: ExecutionVenue,
+    /// Feed time from an order leaving to it reaching the simulated book.
+    pub latency_us: u64,
+    pub queue_model: QueueModelConfig,
+    /// Fee on every fill's notional, basis points (0: none).
+    pub fee_bp: f64,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        Self {
+            venue: ExecutionVenue::FillSim,
+            latency_us: 1_000,
+            queue_model: QueueModelConfig::Pessimistic,
+            fee_bp: 0.0,
+        }
+    }
 }
 
 /// The VaR history: one scenario return per asset and row, the `[[assets]]` in order.
@@ -271,6 +321,9 @@ impl LoopConfig {
         }
         if self.risk.quote_refresh_ms == 0 {
             return invalid("risk.quote_refresh_ms", "must be positive");
+        }
+        if !(self.execution.fee_bp.is_finite() && (0.0..=1_000.0).contains(&self.execution.fee_bp)) {
+            return invalid("execution.fee_bp", "must be 0..=1000");
         }
         Ok(())
     }

@@ -4,12 +4,15 @@ use qp_alpha_scanner::{
     ScannerConfigError, SpoofingConfig,
 };
 use qp_book::BookError;
+use qp_book::L2Book;
 use qp_darkpool_scan::{DarkPoolConfig, DarkPoolConfigError, DarkPoolScan};
+use qp_fill_sim::{FillSimConfig, QueueModel};
 use qp_risk_model::ReturnMatrix;
 use qp_risk_sentinel::{
     CommandError, InstrumentSpec, KillSwitchCommand, RiskCommandError, RiskCommandOutcome, RiskCommandSender,
     RiskSentinel, RiskSentinelAgent, SentinelError, approved_order_ring, risk_command_ring,
 };
+use qp_runtime::Agent;
 use qp_runtime::clock::monotonic_ns;
 use qp_runtime::{
     AgentContext, IngestAgent, LatencyHistogram, Outbox, Percentiles, Pipeline, RateLimiter, RuntimeError, StageStats,
@@ -22,8 +25,10 @@ use qp_wire::{AssetId, AssetRegistry, FrameBuf, RegistryError, Stage};
 use crate::agents::baseline_execution::{BaselineExecution, LoopOrderSink};
 use crate::agents::confirm::SignalJoiner;
 use crate::agents::execution_handoff::ExecutionHandoff;
+use crate::agents::lockstep::{self, FeedClockRisk};
 use crate::agents::quote_publisher::QuotePublisher;
-use crate::config::{ConfigError, LoopConfig};
+use crate::agents::sim_execution::{AssetExecution, ExecEvent, ExecutionSummary, SimExecution};
+use crate::config::{ConfigError, ExecutionVenue, LoopConfig, QueueModelConfig};
 use crate::market_feed::MarketFeed;
 
 /// Why the loop could not start.
@@ -80,8 +85,18 @@ pub struct FiveStepLoop {
     scanner: AlphaScanner,
     darkpool: DarkPoolScan,
     quotes: QuotePublisher,
-    /// Takes the risk stage's approved orders (the FIX executors' place, issue 6).
-    execution: BaselineExecution,
+    /// Takes the risk stage's approved orders: the stand-in, or in a replay the fill simulator
+    /// (the FIX executors' place, issue 6).
+    execution: ExecutionSide,
+    /// A replay's feed clock and lockstep ([`FiveStepLoop::start_replay`]); `None`: free-running.
+    replay: Option<ReplayClock>,
+    /// Lockstep markers seen at the loop's output (the latest sequence number).
+    markers_seen: u64,
+    /// Execution reports sent back in a replay, not yet taken ([`FiveStepLoop::drain_exec_events`]).
+    journal: Vec<ExecEvent>,
+    origin: u32,
+    /// Frame sequence of the simulated venue's execution reports.
+    report_seq: u64,
     /// The risk stage's command ring: limits reloads and kill-switch commands.
     risk_commands: RiskCommandSender,
     reports_sent: u64,
@@ -93,6 +108,48 @@ pub struct FiveStepLoop {
     feed_log: RateLimiter,
     /// The Decide agent's model: name and file digest (the audit trail names it).
     decide_model: ModelIdentity,
+}
+
+/// What takes the risk stage's approved orders.
+#[derive(Debug)]
+enum ExecutionSide {
+    /// Every order reported expired unfilled (`baseline_execution`).
+    Expire(BaselineExecution),
+    /// `qp-fill-sim` against the replayed book.
+    Simulated(Box<SimExecution>),
+}
+
+/// A replay's clock: the feed time of the event being handled, and the markers sent.
+#[derive(Debug, Clone, Copy, Default)]
+struct ReplayClock {
+    now_ns: u64,
+    markers_sent: u64,
+}
+
+/// How long the feeder waits for a lockstep marker before it gives up on the lockstep (a stage
+/// that stopped: logged, and the replay goes on free-running).
+const MARKER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What [`FiveStepLoop::finish_replay`] hands back.
+#[derive(Debug, Clone)]
+pub struct LoopFinish {
+    /// Every stage's counters.
+    pub stats: Vec<StageStats>,
+    /// What the execution side did.
+    pub execution: ExecutionSummary,
+}
+
+/// An asset's synchronised book, if it has one.
+fn book_of(feeds: &[(AssetId, MarketFeed)], asset: AssetId) -> Option<&L2Book> {
+    feeds.iter().find(|(id, feed)| *id == asset && feed.is_synchronised()).map(|(_, feed)| feed.book())
+}
+
+/// `on_output` with the lockstep markers taken off (their sequence numbers go to `seen`).
+fn deliver<'a>(seen: &'a mut u64, on_output: &'a mut impl FnMut(&FrameBuf)) -> impl FnMut(&FrameBuf) + 'a {
+    move |frame| match lockstep::marker_of(frame) {
+        Some((seq, _)) => *seen = (*seen).max(seq),
+        None => on_output(frame),
+    }
 }
 
 impl std::fmt::Debug for FiveStepLoop {
@@ -113,7 +170,35 @@ impl FiveStepLoop {
     ///
     /// Positions start **reconciled flat**: the loop has no venue to ask. A live node
     /// reconciles with the venue before trading (the FIX executors, issue 6).
+    ///
+    /// Free-running, on the node's monotonic clock, with the stand-in execution side (every
+    /// approved order reported expired unfilled): the loop the benchmarks time. A replay of
+    /// recordings uses [`FiveStepLoop::start_replay`].
     pub fn start(config: &LoopConfig, history: &ReturnMatrix) -> Result<Self, LoopError> {
+        Self::build(config, history, false)
+    }
+
+    /// The loop for a replay of recordings (`qp-node demo`, `qpctl backtest`): deterministic.
+    ///
+    /// - **Feed time.** The ingest agents and the risk stage run on the events' feed time (the
+    ///   `ts_ns` handed to [`FiveStepLoop::ingest_market`] and
+    ///   [`FiveStepLoop::ingest_headline`]), not the wall clock: price ages, order rates and
+    ///   quote refreshes are the recording's.
+    /// - **Lockstep.** Each ingest call waits until the stages have handled every frame it
+    ///   pushed (`agents::lockstep`), so the outputs come back within the call and the approved
+    ///   orders reach the execution side at the event's feed time.
+    /// - **Execution** is `[execution]`: the fill simulator (`qp-fill-sim`) fed with the same
+    ///   book changes and trade prints as the agents, or the `expire` stand-in. Its execution
+    ///   reports go back to the head of the loop (RiskSentinel's positions are real) and to
+    ///   [`FiveStepLoop::drain_exec_events`].
+    ///
+    /// The same recordings and configuration give the same output frames (but for their stage
+    /// stamps, which measure this run's latency) and the same execution reports, bit for bit.
+    pub fn start_replay(config: &LoopConfig, history: &ReturnMatrix) -> Result<Self, LoopError> {
+        Self::build(config, history, true)
+    }
+
+    fn build(config: &LoopConfig, history: &ReturnMatrix, replay: bool) -> Result<Self, LoopError> {
         // SentimentX's alias table names the assets texts can be about; the
         // configured assets (those with market data) are among them or added.
         let mut registry = AssetRegistry::new();
@@ -148,15 +233,34 @@ impl FiveStepLoop {
         let origin = config.node.origin_node;
         let decide = decide_agent(config, assets)?;
         let decide_model = decide.model_identity().clone();
+        let risk = RiskSentinelAgent::new(sentinel, LoopOrderSink::new(approved)).with_commands(risk_command_receiver);
+        let risk: Box<dyn Agent> = if replay { Box::new(FeedClockRisk::new(risk)) } else { Box::new(risk) };
+        let execution = match (replay, config.execution.venue) {
+            (true, ExecutionVenue::FillSim) => {
+                let sim = FillSimConfig {
+                    latency_ns: config.execution.latency_us.saturating_mul(1_000),
+                    queue_model: match config.execution.queue_model {
+                        QueueModelConfig::Pessimistic => QueueModel::Pessimistic,
+                        QueueModelConfig::Proportional => QueueModel::Proportional,
+                    },
+                };
+                let accounts = feeds
+                    .iter()
+                    .zip(&config.assets)
+                    .map(|((id, _), asset)| (*id, asset.symbol.clone(), asset.price_decimals, asset.qty_decimals));
+                ExecutionSide::Simulated(Box::new(SimExecution::new(
+                    approved_out,
+                    sim,
+                    config.execution.fee_bp,
+                    accounts,
+                )))
+            }
+            _ => ExecutionSide::Expire(BaselineExecution::new(approved_out, origin)),
+        };
         let pipeline = Pipeline::builder()
             .stage(Stage::Confirm, Box::new(SignalJoiner::new(assets, config.confirm.window_ms * 1_000_000)))
             .stage(Stage::Decide, Box::new(decide))
-            .stage(
-                Stage::Risk,
-                Box::new(
-                    RiskSentinelAgent::new(sentinel, LoopOrderSink::new(approved)).with_commands(risk_command_receiver),
-                ),
-            )
+            .stage(Stage::Risk, risk)
             .stage(Stage::Execute, Box::new(ExecutionHandoff))
             .ring_capacity(config.runtime.ring_capacity)
             .placement(config.runtime.placement)
@@ -181,7 +285,12 @@ impl FiveStepLoop {
                 ..DarkPoolConfig::default()
             })?,
             quotes: QuotePublisher::new(origin, assets, config.risk.quote_refresh_ms * 1_000_000),
-            execution: BaselineExecution::new(approved_out, origin),
+            execution,
+            replay: replay.then(ReplayClock::default),
+            markers_seen: 0,
+            journal: Vec::new(),
+            origin,
+            report_seq: 0,
             risk_commands,
             reports_sent: 0,
             outbox: Outbox::new("ingest"),
@@ -209,8 +318,9 @@ impl FiveStepLoop {
     /// Step 1 for a headline.
     pub fn ingest_headline(&mut self, ts_ns: u64, text: &str, on_output: impl FnMut(&FrameBuf)) {
         let start = monotonic_ns();
+        let now_ns = self.begin_event(ts_ns, start);
         let event = TextEvent { ts_ns, bytes: text.as_bytes() };
-        let result = self.sentiment.on_event(AgentContext { now_ns: start }, &event, &mut self.outbox);
+        let result = self.sentiment.on_event(AgentContext { now_ns }, &event, &mut self.outbox);
         self.counts.agent_errors += u64::from(result.is_err());
         self.after_ingest(start, on_output);
     }
@@ -221,14 +331,20 @@ impl FiveStepLoop {
     /// decodes it into its book; AlphaScanner and DarkPoolScan then read the book.
     pub fn ingest_market(&mut self, instrument: usize, ts_ns: u64, json: &[u8], on_output: impl FnMut(&FrameBuf)) {
         let start = monotonic_ns();
-        let Some((asset, feed)) = self.feeds.get_mut(instrument) else {
+        if instrument >= self.feeds.len() {
             self.counts.unknown_instrument += 1;
             return;
-        };
+        }
+        let now_ns = self.begin_event(ts_ns, start);
+        let Some((asset, feed)) = self.feeds.get_mut(instrument) else { return };
         let asset = *asset;
-        let ctx = AgentContext { now_ns: start };
+        let ctx = AgentContext { now_ns };
         let (scanner, darkpool, quotes, outbox, counts) =
             (&mut self.scanner, &mut self.darkpool, &mut self.quotes, &mut self.outbox, &mut self.counts);
+        let mut sim = match &mut self.execution {
+            ExecutionSide::Simulated(sim) => Some(sim),
+            ExecutionSide::Expire(_) => None,
+        };
         let fed = feed.on_message(json, |event, book| {
             let update = MarketUpdate::new(asset, ts_ns, book, event);
             // Reference prices first: a decision the scanners' signals lead to finds them.
@@ -237,13 +353,21 @@ impl FiveStepLoop {
             let judged = darkpool.on_event(ctx, &update, outbox);
             counts.agent_errors +=
                 u64::from(quoted.is_err()) + u64::from(scanned.is_err()) + u64::from(judged.is_err());
+            // The simulated venue sees what the agents see, in the same order.
+            match (&mut sim, event) {
+                (Some(sim), MarketEvent::Depth | MarketEvent::Resync) => sim.on_book(ts_ns, asset, book),
+                (Some(sim), MarketEvent::Trade(print)) => sim.on_trade(ts_ns, asset, &print),
+                _ => {}
+            }
         });
         if let Err(err) = fed {
             self.counts.feed_errors += 1;
             if let Some(suppressed) = self.feed_log.check(start) {
                 tracing::warn!(asset = asset.get(), error = %err, suppressed, "market-data message refused");
             }
-            return;
+            if self.replay.is_none() {
+                return;
+            }
         }
         self.after_ingest(start, on_output);
     }
@@ -255,18 +379,146 @@ impl FiveStepLoop {
         if frame.header().stamp(Stage::Ingest).is_none() {
             frame.stamp(Stage::Ingest, monotonic_ns());
         }
-        self.pipeline.push(frame, on_output);
+        self.pipeline.push(frame, deliver(&mut self.markers_seen, &mut on_output));
+    }
+
+    /// A replay's event at feed time `ts_ns` begins: the clock moves on and what reached the
+    /// simulated venue by then is brought to the books as they stand. Answers the time the
+    /// ingest agents run at: feed time in a replay, `start` (monotonic) otherwise.
+    fn begin_event(&mut self, ts_ns: u64, start: u64) -> u64 {
+        let Some(clock) = &mut self.replay else { return start };
+        clock.now_ns = clock.now_ns.max(ts_ns);
+        let now_ns = clock.now_ns;
+        if let ExecutionSide::Simulated(sim) = &mut self.execution {
+            let feeds = &self.feeds;
+            sim.advance(now_ns, |asset| book_of(feeds, asset));
+        }
+        now_ns
     }
 
     /// The execution side's turn: take the approved orders waiting on the approved-order
     /// ring and hand their execution reports to the risk stage (through Confirm and Decide,
-    /// which pass them on), so RiskSentinel releases what it reserved for them.
-    fn settle_approved(&mut self, on_output: &mut impl FnMut(&FrameBuf)) {
-        while let Some(mut report) = self.execution.next_report() {
-            report.stamp(Stage::Ingest, monotonic_ns());
-            self.reports_sent += 1;
-            self.pipeline.push(report, &mut *on_output);
+    /// which pass them on), so RiskSentinel releases what it reserved for them (the stand-in
+    /// reports each expired; the fill simulator sends them to its book and reports what
+    /// happened to orders sent earlier). Answers how many reports it pushed.
+    fn settle_approved(&mut self, on_output: &mut impl FnMut(&FrameBuf)) -> u64 {
+        let Self {
+            execution, pipeline, feeds, replay, journal, reports_sent, markers_seen, origin, report_seq, ..
+        } = self;
+        let mut pushed = 0;
+        match execution {
+            ExecutionSide::Expire(baseline) => {
+                while let Some(report) = baseline.next_exec_report() {
+                    let mut frame = FrameBuf::encode(*origin, baseline.sequence(), &report);
+                    frame.stamp(Stage::Ingest, monotonic_ns());
+                    if let Some(clock) = replay {
+                        journal.push(ExecEvent { ts_ns: clock.now_ns, report, fill: None });
+                    }
+                    pushed += 1;
+                    pipeline.push(frame, deliver(markers_seen, on_output));
+                }
+            }
+            ExecutionSide::Simulated(sim) => {
+                sim.take_approved(|asset| book_of(feeds, asset));
+                sim.drain(|event| {
+                    *report_seq += 1;
+                    let mut frame = FrameBuf::encode(*origin, *report_seq, &event.report);
+                    frame.stamp(Stage::Ingest, monotonic_ns());
+                    if replay.is_some() {
+                        journal.push(*event);
+                    }
+                    pushed += 1;
+                    pipeline.push(frame, deliver(markers_seen, on_output));
+                });
+            }
         }
+        *reports_sent += pushed;
+        pushed
+    }
+
+    /// Whether the execution side has reports waiting to go back.
+    fn reports_waiting(&self) -> bool {
+        match &self.execution {
+            ExecutionSide::Simulated(sim) => sim.has_events(),
+            ExecutionSide::Expire(_) => false,
+        }
+    }
+
+    /// Push a lockstep marker at the replay's feed time; answers its sequence number.
+    fn push_marker(&mut self, on_output: &mut impl FnMut(&FrameBuf)) -> u64 {
+        let Some(clock) = &mut self.replay else { return 0 };
+        clock.markers_sent += 1;
+        let seq = clock.markers_sent;
+        let mut frame = lockstep::marker(self.origin, seq, clock.now_ns);
+        frame.stamp(Stage::Ingest, monotonic_ns());
+        self.pipeline.push(frame, deliver(&mut self.markers_seen, on_output));
+        seq
+    }
+
+    /// Lockstep: a marker behind what was pushed, and wait for it at the output. Then every
+    /// approved order of the event is on the approved-order ring: settle them, and again while
+    /// that sends reports back.
+    fn barrier(&mut self, on_output: &mut impl FnMut(&FrameBuf)) {
+        loop {
+            let seq = self.push_marker(on_output);
+            let since = std::time::Instant::now();
+            let mut idle = 0u32;
+            while self.markers_seen < seq {
+                if self.pipeline.poll_output(deliver(&mut self.markers_seen, on_output)) {
+                    idle = 0;
+                    continue;
+                }
+                idle += 1;
+                if idle < 256 {
+                    std::hint::spin_loop();
+                } else if since.elapsed() < MARKER_WAIT {
+                    std::thread::yield_now();
+                } else {
+                    tracing::error!(seq, "lockstep marker not back from the stages: replay goes on without waiting");
+                    self.markers_seen = seq;
+                }
+            }
+            if self.settle_approved(on_output) == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Execution reports sent back to the loop in a replay, since the last call, oldest first:
+    /// each with its feed time and the fill it reports. Only [`FiveStepLoop::start_replay`]'s
+    /// loop keeps them.
+    pub fn drain_exec_events(&mut self, mut each: impl FnMut(&ExecEvent)) {
+        for event in self.journal.drain(..) {
+            each(&event);
+        }
+    }
+
+    /// What the execution side has done so far (fills, P&L marked to the last mids).
+    pub fn execution_summary(&self) -> ExecutionSummary {
+        match &self.execution {
+            ExecutionSide::Simulated(sim) => sim.summary(),
+            ExecutionSide::Expire(baseline) => ExecutionSummary {
+                venue: "expire",
+                orders: baseline.taken(),
+                fills: 0,
+                maker_fills: 0,
+                taker_fills: 0,
+                expired: baseline.taken(),
+                rejected: 0,
+                cancelled_at_end: 0,
+                assets: Vec::<AssetExecution>::new(),
+                slippage_bp: 0.0,
+                realised: 0.0,
+                unrealised: 0.0,
+                fees: 0.0,
+            },
+        }
+    }
+
+    /// Lockstep markers pushed so far (they pass Confirm, Decide, Risk and Execute, and are
+    /// counted in those stages' frames).
+    pub fn markers_sent(&self) -> u64 {
+        self.replay.map_or(0, |clock| clock.markers_sent)
     }
 
     /// Reload RiskSentinel's limits from `text` (`source_name`, the file's path, names it in
@@ -301,8 +553,19 @@ impl FiveStepLoop {
     }
 
     fn after_ingest(&mut self, start: u64, mut on_output: impl FnMut(&FrameBuf)) {
+        if self.replay.is_none() {
+            self.settle_approved(&mut on_output);
+            self.push_ingested(start, on_output);
+            return;
+        }
+        if self.outbox.is_empty() && !self.reports_waiting() {
+            return;
+        }
+        // The leading marker sets the risk stage's clock to the event's feed time.
+        self.push_marker(&mut on_output);
         self.settle_approved(&mut on_output);
-        self.push_ingested(start, on_output);
+        self.push_ingested(start, &mut on_output);
+        self.barrier(&mut on_output);
     }
 
     /// Stamp what the ingest agents emitted and hand it to the Confirm step.
@@ -312,17 +575,17 @@ impl FiveStepLoop {
         }
         let now = monotonic_ns();
         self.ingest_time.record(now - start);
-        let pipeline = &mut self.pipeline;
+        let (pipeline, markers_seen) = (&mut self.pipeline, &mut self.markers_seen);
         self.outbox.drain_into(|mut frame| {
             frame.stamp(Stage::Ingest, now);
-            pipeline.push(frame, &mut on_output);
+            pipeline.push(frame, deliver(markers_seen, &mut on_output));
             Ok(())
         });
     }
 
     /// Take whatever the Execute step has produced so far.
     pub fn poll_output(&mut self, mut on_output: impl FnMut(&FrameBuf)) -> bool {
-        let polled = self.pipeline.poll_output(&mut on_output);
+        let polled = self.pipeline.poll_output(deliver(&mut self.markers_seen, &mut on_output));
         self.settle_approved(&mut on_output);
         polled
     }
@@ -335,7 +598,10 @@ impl FiveStepLoop {
     /// Approved orders the execution side took off the approved-order ring (each also left
     /// the loop as an `OrderIntent` frame).
     pub fn approved_orders(&self) -> u64 {
-        self.execution.taken()
+        match &self.execution {
+            ExecutionSide::Expire(baseline) => baseline.taken(),
+            ExecutionSide::Simulated(sim) => sim.taken(),
+        }
     }
 
     /// Time the ingest agents took per event that produced frames (event in → frames stamped).
@@ -369,11 +635,29 @@ impl FiveStepLoop {
 
     /// Hand the agents the trade prints the feeds still hold back (see
     /// [`MarketFeed::flush`]), let everything accepted run through, then stop.
-    pub fn finish(mut self, mut on_output: impl FnMut(&FrameBuf)) -> Result<Vec<StageStats>, LoopError> {
+    pub fn finish(self, on_output: impl FnMut(&FrameBuf)) -> Result<Vec<StageStats>, LoopError> {
+        Ok(self.finish_replay(on_output, |_| {})?.stats)
+    }
+
+    /// As [`FiveStepLoop::finish`], and in a replay: the prints the feeds held back go to the
+    /// simulated venue too, whatever still rests or is in flight there is cancelled, and the
+    /// last execution reports (to `on_exec`, after those [`FiveStepLoop::drain_exec_events`]
+    /// has not taken) go through risk before the stages stop. Answers the stages' counters and
+    /// what the execution side did.
+    pub fn finish_replay(
+        mut self,
+        mut on_output: impl FnMut(&FrameBuf),
+        mut on_exec: impl FnMut(&ExecEvent),
+    ) -> Result<LoopFinish, LoopError> {
         let start = monotonic_ns();
-        let ctx = AgentContext { now_ns: start };
+        let now_ns = self.replay.map_or(start, |clock| clock.now_ns);
+        let ctx = AgentContext { now_ns };
         let (scanner, darkpool, outbox, counts) =
             (&mut self.scanner, &mut self.darkpool, &mut self.outbox, &mut self.counts);
+        let mut sim = match (&mut self.execution, self.replay.is_some()) {
+            (ExecutionSide::Simulated(sim), true) => Some(sim),
+            _ => None,
+        };
         for (asset, feed) in &mut self.feeds {
             let asset = *asset;
             feed.flush(|event, book| {
@@ -384,14 +668,53 @@ impl FiveStepLoop {
                 let scanned = scanner.on_event(ctx, &update, outbox);
                 let judged = darkpool.on_event(ctx, &update, outbox);
                 counts.agent_errors += u64::from(scanned.is_err()) + u64::from(judged.is_err());
+                if let Some(sim) = &mut sim {
+                    sim.on_trade(now_ns, asset, &print);
+                }
             });
         }
-        // No more execution reports: what risk approved from here on is only counted.
-        self.push_ingested(start, &mut on_output);
-        let stats = self.pipeline.finish(&mut on_output)?;
+        if self.replay.is_some() {
+            self.after_ingest(start, &mut on_output);
+            // The end: what rests or is in flight at the venue is cancelled, and risk hears so.
+            if let ExecutionSide::Simulated(sim) = &mut self.execution {
+                sim.close(now_ns);
+            }
+            self.after_ingest(start, &mut on_output);
+        } else {
+            // No more execution reports: what risk approved from here on is only counted.
+            self.push_ingested(start, &mut on_output);
+        }
+        let execution_before = self.execution_summary();
+        let stats = self.pipeline.finish(deliver(&mut self.markers_seen, &mut on_output))?;
         // What risk approved last: taken off the ring (the stages have stopped).
-        while self.execution.next_report().is_some() {}
-        Ok(stats)
+        let execution = match &mut self.execution {
+            ExecutionSide::Expire(baseline) => {
+                let mut late = 0;
+                while baseline.next_exec_report().is_some() {
+                    late += 1;
+                }
+                ExecutionSummary {
+                    orders: execution_before.orders + late,
+                    expired: execution_before.expired + late,
+                    ..execution_before
+                }
+            }
+            ExecutionSide::Simulated(sim) => {
+                let feeds = &self.feeds;
+                sim.take_approved(|asset| book_of(feeds, asset));
+                sim.close(now_ns);
+                sim.drain(|event| self.journal.push(*event));
+                let summary = sim.summary();
+                if summary.orders != execution_before.orders {
+                    tracing::debug!(late = summary.orders - execution_before.orders, "orders approved at the end");
+                }
+                summary
+            }
+        };
+        for event in self.journal.drain(..) {
+            on_exec(&event);
+        }
+        Ok(LoopFinish { stats, execution })
     }
 }
 

@@ -13,7 +13,10 @@
 //! (`qp-risk-sentinel`), built from the configuration's assets, limits file and VaR
 //! history ([`history`]). The Decide step is the alpha agent (`qp-alpha`'s `DecideAgent`, its
 //! model embedded or named by `[alpha] model`). The execution side is a later issue's (the FIX
-//! executors); `baseline_execution` stands in for it. [`SignalReplay`] makes the frames the
+//! executors); in a replay ([`FiveStepLoop::start_replay`], deterministic: feed time and
+//! lockstep) `qp-fill-sim` fills the approved orders against the replayed book, and
+//! `baseline_execution` (every order expired unfilled) stands in for the loop the benchmarks
+//! time. [`SignalReplay`] makes the frames the
 //! Decide stage sees from recordings, deterministically, for `qpctl forge alpha`.
 #![forbid(unsafe_code)]
 
@@ -25,9 +28,15 @@ pub mod history;
 mod market_feed;
 mod signal_replay;
 
-pub use config::{AlphaConfig, AssetConfig, ConfigError, HistoryConfig, LoopConfig, RiskConfig, RiskLimitsText};
-pub use five_step::{FiveStepLoop, IngestCounts, LoopError, decide_agent};
+pub use agents::sim_execution::{AssetExecution, ExecEvent, ExecutionSummary, FillRecord};
+pub use config::{
+    AlphaConfig, AssetConfig, ConfigError, ExecutionConfig, ExecutionVenue, HistoryConfig, LoopConfig,
+    QueueModelConfig, RiskConfig, RiskLimitsText,
+};
+pub use five_step::{FiveStepLoop, IngestCounts, LoopError, LoopFinish, decide_agent};
 pub use market_feed::MarketFeed;
+/// The fill simulator's liquidity flag, as [`FillRecord`] carries it.
+pub use qp_fill_sim::Liquidity;
 /// The risk stage's command types, for callers of [`FiveStepLoop::reload_risk_limits`] and
 /// [`FiveStepLoop::kill_switch`].
 pub use qp_risk_sentinel::{KillSwitchCommand, KillSwitchState, LimitsFileError, RiskCommandError, RiskCommandOutcome};

@@ -520,3 +520,117 @@ fn alpha_keys_are_checked_with_the_configuration() {
             .contains("\"onnxruntime\" needs a model path, not \"embedded\"")
     );
 }
+
+/// The events of [`headlines_and_market_data_through_the_real_ingest_agents`], and a depth diff
+/// 100 ms after the last headline, by when every order has reached the simulated book (1 ms
+/// latency).
+fn drive(five_step: &mut FiveStepLoop, out: &Outputs, events: &RefCell<Vec<qp_loop::ExecEvent>>) {
+    let mut market = SyntheticMarket::default();
+    five_step.ingest_market(0, 59_500_000_000, market.snapshot(1_000, 1_000), out.sink());
+    five_step.ingest_market(0, 59_800_000_000, market.depth(1_000, 1_000), out.sink());
+    five_step.ingest_market(0, 60_000_000_000, market.depth(9_000, 1_000), out.sink());
+    five_step.ingest_headline(60_100_000_000, "Bitcoin rallies as inflows jump", out.sink());
+    // Lockstep: the intent is out when the call returns, no polling.
+    assert_eq!(out.intents().len(), 1, "{:?}", out.vetoes());
+    five_step.ingest_headline(60_200_000_000, "Bitcoin plunges", out.sink());
+    assert_eq!(out.intents().len(), 2, "{:?}", out.vetoes());
+    five_step.ingest_market(0, 60_300_000_000, market.depth(9_000, 1_000), out.sink());
+    five_step.drain_exec_events(|e| events.borrow_mut().push(*e));
+    assert_eq!(five_step.markers_sent() % 2, 0, "markers go in pairs");
+}
+
+/// [`drive`] in a replay loop: the outputs with their stamps zeroed, the execution events, and
+/// what the loop reported at the end.
+fn replay_with_fills() -> (Vec<FrameBuf>, Vec<qp_loop::ExecEvent>, qp_loop::LoopFinish) {
+    let config = deciding(10);
+    let mut five_step = FiveStepLoop::start_replay(&config, &synthetic_history(config.assets.len())).unwrap();
+    let out = Outputs::default();
+    let events = RefCell::new(Vec::new());
+    drive(&mut five_step, &out, &events);
+    let finish = five_step.finish_replay(out.sink(), |e| events.borrow_mut().push(*e)).unwrap();
+    let frames = out
+        .0
+        .borrow()
+        .iter()
+        .map(|f| {
+            let mut f = *f;
+            for stage in Stage::ALL {
+                f.stamp(stage, 0);
+            }
+            f
+        })
+        .collect();
+    (frames, events.into_inner(), finish)
+}
+
+#[test]
+fn a_replay_fills_approved_orders_against_the_book_and_repeats_exactly() {
+    let (frames, events, finish) = replay_with_fills();
+    assert!(frames.iter().all(|f| decode_as::<ExecReport>(f.as_frame_bytes()).is_err()), "no marker leaks out");
+    // Both IOC orders crossed the one-level book 1 ms after they left (at the next event): a
+    // buy takes the ask (60000.1), a sell the bid (60000.0), 10 lots each, taker, filled.
+    assert_eq!(events.len(), 2, "{events:?}");
+    let intents: Vec<OrderIntent> =
+        frames.iter().filter_map(|f| decode_as::<OrderIntent>(f.as_frame_bytes()).ok()).map(|f| *f.payload).collect();
+    assert_eq!(intents.len(), 2);
+    for (event, intent) in events.iter().zip(&intents) {
+        let fill = event.fill.unwrap();
+        assert_eq!(fill.intent_id, intent.intent_id.get());
+        assert_eq!(Some(fill.side), intent.side());
+        let touch = if fill.side == Side::Buy { 600_001 } else { 600_000 };
+        assert_eq!((fill.price, fill.qty_lots, fill.liquidity), (touch, 10, qp_loop::Liquidity::Taker));
+        assert_eq!(event.report.status, ExecStatus::Filled as u8);
+        assert!(event.ts_ns > 60_100_000_000 && event.ts_ns <= 60_300_000_000);
+        // Against the arrival mid 60000.05: half a tick, a cost.
+        assert!(fill.slippage_bp > 0.0 && fill.slippage_bp < 0.01, "{fill:?}");
+    }
+    let x = &finish.execution;
+    assert_eq!((x.venue, x.orders, x.fills, x.taker_fills, x.maker_fills), ("fill-sim", 2, 2, 2, 0));
+    let btc = &x.assets[0];
+    let lots = |side| events.iter().filter_map(|e| e.fill).filter(|f| f.side == side).map(|f| f.qty_lots).sum::<i64>();
+    assert_eq!((btc.bought_lots, btc.sold_lots), (lots(Side::Buy), lots(Side::Sell)));
+    assert_eq!(btc.position_lots, btc.bought_lots - btc.sold_lots);
+    if btc.position_lots == 0 {
+        // Bought at 60000.1, sold at 60000.0: 0.010 BTC × −0.1 USDT.
+        assert!((x.realised + 0.001).abs() < 1e-9, "{x:?}");
+        assert_eq!(x.unrealised, 0.0);
+    } else {
+        // Two fills on one side, marked to the last mid 60000.05: half a tick each against us.
+        assert_eq!(x.realised, 0.0);
+        assert!((x.unrealised + 0.001).abs() < 1e-9, "{x:?}");
+    }
+    assert_eq!(x.pnl(), x.realised + x.unrealised);
+
+    let (frames_again, events_again, finish_again) = replay_with_fills();
+    let bytes = |frames: &[FrameBuf]| frames.iter().map(|f| f.as_frame_bytes().to_vec()).collect::<Vec<_>>();
+    assert_eq!(bytes(&frames), bytes(&frames_again));
+    assert_eq!(events, events_again);
+    assert_eq!(finish.execution, finish_again.execution);
+}
+
+#[test]
+fn the_execution_section_is_optional_and_checked() {
+    let without = LoopConfig::EMBEDDED_DEFAULT.split("\n[execution]").next().unwrap();
+    let config = LoopConfig::from_toml(without, "test").unwrap();
+    assert_eq!(config.execution, qp_loop::ExecutionConfig::default());
+    assert_eq!(config.execution, self::config().execution);
+    let bad = LoopConfig::EMBEDDED_DEFAULT.replace("venue = \"fill-sim\"", "venue = \"nyse\"");
+    assert!(LoopConfig::from_toml(&bad, "test").unwrap_err().to_string().contains("unknown variant"));
+    let bad = LoopConfig::EMBEDDED_DEFAULT.replace("fee_bp = 0.0", "fee_bp = -1.0");
+    assert!(LoopConfig::from_toml(&bad, "test").unwrap_err().to_string().contains("execution.fee_bp"));
+}
+
+#[test]
+fn the_expire_venue_reports_every_approved_order_expired_in_a_replay() {
+    let mut config = deciding(10);
+    config.execution.venue = qp_loop::ExecutionVenue::Expire;
+    let mut five_step = FiveStepLoop::start_replay(&config, &synthetic_history(config.assets.len())).unwrap();
+    let out = Outputs::default();
+    let events = RefCell::new(Vec::new());
+    drive(&mut five_step, &out, &events);
+    let finish = five_step.finish_replay(out.sink(), |e| events.borrow_mut().push(*e)).unwrap();
+    let events = events.into_inner();
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| e.report.status == ExecStatus::Canceled as u8 && e.fill.is_none()));
+    assert_eq!((finish.execution.venue, finish.execution.orders, finish.execution.fills), ("expire", 2, 0));
+}

@@ -1,14 +1,15 @@
-#![allow(clippy::unwrap_used)] // helpers in test files are test code too
-//! The hot path allocates nothing after warm-up.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+//! The hot path allocates nothing after warm-up: the five steps with the real ingest agents,
+//! and the headline bench's path from news text to FIX order bytes.
 //!
 //! This is its own test binary (the crate's other tests live in `loop.rs`)
 //! because a counting global allocator counts every thread of the process: any
-//! test running beside it would be counted too.
+//! test running beside it would be counted too. For the same reason it is one test.
 
 use qp_alloc_counter::{CountingAllocator, allocations};
 use std::cell::Cell;
 
-use qp_loop::bench::{SyntheticMarket, deciding_every_confirmed, synthetic_history};
+use qp_loop::bench::{HeadlineLoopBench, SyntheticMarket, deciding_every_confirmed, synthetic_history};
 use qp_loop::{FiveStepLoop, LoopConfig};
 use qp_wire::FrameType;
 
@@ -72,10 +73,41 @@ fn the_five_step_loop_allocates_nothing_after_warm_up() {
     let stats = five_step.finish(|_| {}).unwrap();
     assert!(stats.iter().all(|s| s.decode_errors == 0 && s.agent_errors == 0), "{stats:?}");
 
+    headline_bench_path_allocates_nothing_after_warm_up();
+
     // Guard against passing because counting is broken. In this same test, not a
     // second one: tests of one binary run in parallel and would count each other.
     let before = allocations();
     let v = std::hint::black_box(vec![1u8; 64]);
     assert_eq!(allocations() - before, 1, "the counting allocator counts");
     drop(v);
+}
+
+/// News text in → order bytes ready, as `qpctl bench loop` times it: a depth diff, a headline
+/// SentimentX scores, Confirm, Decide, RiskSentinel, the intent back on the feeder thread and
+/// the order gateway's NewOrderSingle into an offline FIX session, with the bench's own
+/// timing (histograms) included. Runs after the test above has stopped its loop. Fewer
+/// iterations than above: libtest's own "running for over 60 seconds" notice allocates (on its
+/// thread, which the allocator counts too), and a debug build on a busy machine gets near.
+fn headline_bench_path_allocates_nothing_after_warm_up() {
+    let config = LoopConfig::embedded_default().unwrap();
+    let mut bench = HeadlineLoopBench::start(&config, 55_000).unwrap();
+    for i in 0..5_000 {
+        bench.iteration(i).unwrap();
+    }
+    assert_eq!(bench.order_intents(), 5_000, "warm-up: every headline ends in an order intent");
+    bench.reset();
+
+    let before = allocations();
+    for i in 5_000..55_000 {
+        bench.iteration(i).unwrap();
+    }
+    let during = allocations() - before;
+
+    assert_eq!((bench.order_intents(), bench.vetoes()), (50_000, 0), "each measured headline an order intent");
+    assert_eq!(bench.orders_sent(), 55_000, "each intent encoded as a NewOrderSingle");
+    assert_eq!(during, 0, "allocations from news text to order bytes after warm-up");
+    let report = bench.finish(50_000, 5_000, "last message").unwrap();
+    assert!(report.order_bytes > 0);
+    assert!(report.stage_stats.iter().all(|s| s.decode_errors == 0 && s.agent_errors == 0), "{:?}", report.stage_stats);
 }

@@ -31,6 +31,21 @@ pub enum Command {
         /// Default: as fast as the loop takes it.
         #[arg(long, value_name = "X", value_parser = parse_speed)]
         speed: Option<f64>,
+        /// Append every order intent, veto and execution report (and the models behind them)
+        /// to a hash-chained, signed audit trail at FILE (a new file; `qpctl audit verify FILE`).
+        #[arg(long, value_name = "FILE")]
+        audit: Option<PathBuf>,
+        /// The node's signing key for the audit trail (PKCS#8 PEM, `qpctl audit keygen`).
+        /// Default: a fresh key made beside the trail, FILE.key and FILE.key.pub.
+        #[arg(long, value_name = "KEYFILE", requires = "audit")]
+        audit_key: Option<PathBuf>,
+        /// Also write the output stream's SHA-256 (hex, one line) to FILE.
+        #[arg(long, value_name = "FILE")]
+        output_hash: Option<PathBuf>,
+        /// Where the latency histogram and the P&L curve (SVG) go. Default: qp-node-demo in
+        /// the system's temp folder.
+        #[arg(long, value_name = "DIR")]
+        charts: Option<PathBuf>,
     },
 }
 
@@ -51,14 +66,27 @@ pub fn init_logging() {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Demo { data, config, risk_limits, speed } => {
+        Command::Demo { data, config, risk_limits, speed, audit, audit_key, output_hash, charts } => {
             let mut config = LoopConfig::load(config.as_deref())?;
             if let Some(path) = risk_limits {
                 config.risk.limits = path.display().to_string();
             }
-            let options = crate::demo::DemoOptions { speed, signals: crate::demo::DemoSignals::register()? };
+            let options = crate::demo::DemoOptions {
+                speed,
+                signals: crate::demo::DemoSignals::register()?,
+                window: None,
+                audit: audit.map(|path| crate::demo::AuditOptions { path, key: audit_key }),
+            };
             let report = crate::demo::run_demo(&config, &data, &options)?;
+            if let Some(path) = output_hash {
+                std::fs::write(&path, format!("{}\n", report.output_hash))
+                    .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+            }
             print!("{report}");
+            let dir = charts.unwrap_or_else(|| std::env::temp_dir().join("qp-node-demo"));
+            let [latency, pnl] =
+                report.write_charts(&dir).map_err(|err| anyhow::anyhow!("charts in {}: {err}", dir.display()))?;
+            println!("  charts     {} (latency histogram), {} (P&L curve)", latency.display(), pnl.display());
             Ok(())
         }
     }

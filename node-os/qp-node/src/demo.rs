@@ -4,21 +4,34 @@
 //! `--speed`): SIGHUP re-reads the risk limits file and sends it to RiskSentinel through the
 //! loop's command ring (validated first: an invalid file is refused, with the reason, and the
 //! old limits stay); SIGTERM and SIGINT stop the replay early, and the report is still printed.
+//!
+//! The replay is deterministic ([`FiveStepLoop::start_replay`]: feed time, lockstep, fills from
+//! `qp-fill-sim`): the report carries a SHA-256 over the output stream (every output frame with
+//! its stage stamps zeroed, since they are this run's latencies, and every execution report with
+//! its fill), the same for the same data and configuration. With an audit trail, every order
+//! intent, veto and execution report is appended to a hash-chained, signed `qp-audit` file, on
+//! feed time, after the two models behind them.
 use std::collections::BTreeMap;
 use std::fmt;
+use std::fs::File;
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use qp_alpha_scanner::ScannerCounts;
+use qp_audit::{AuditError, AuditWriter, FileKeySigner, KeyError, ModelRef, SealPolicy};
 use qp_book::binance::DepthSyncStats;
 use qp_darkpool_scan::DarkPoolCounts;
 use qp_loop::history::{HistoryError, load_history};
-use qp_loop::{FiveStepLoop, IngestCounts, LoopConfig, LoopError, RiskCommandOutcome};
+use qp_loop::{
+    ExecEvent, ExecutionSummary, FiveStepLoop, IngestCounts, Liquidity, LoopConfig, LoopError, RiskCommandOutcome,
+};
 use qp_replay::{ReplayError, ReplayEvent, merge_timeline, read_feed, read_headlines};
-use qp_runtime::{LatencySummary, LatencyTable, Percentiles, StageStats};
+use qp_runtime::{LatencyBucket, LatencySummary, LatencyTable, Percentiles, StageStats};
 use qp_wire::{AssetId, FrameBuf, FrameRef, Side, Stage, VetoReason, decode};
+use sha2::Digest;
 
 /// Headlines file inside the data folder.
 const HEADLINES: &str = "tfns/train.csv";
@@ -61,6 +74,32 @@ pub struct DemoOptions {
     /// Replay pace relative to recorded time; `None`: as fast as the loop takes it.
     pub speed: Option<f64>,
     pub signals: DemoSignals,
+    /// Replay only the events from `from` to `to` seconds after the first one (headlines and
+    /// market data); `None`: all of them.
+    pub window: Option<(f64, f64)>,
+    /// Write the audit trail here.
+    pub audit: Option<AuditOptions>,
+}
+
+/// `--audit FILE [--audit-key KEYFILE]`.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// The trail (a new file: never overwritten).
+    pub path: PathBuf,
+    /// The node's signing key (PKCS#8 PEM); `None`: a fresh key made beside the trail as
+    /// `FILE.key` and `FILE.key.pub`.
+    pub key: Option<PathBuf>,
+}
+
+/// The audit trail the demo wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSummary {
+    pub path: PathBuf,
+    pub entries: u64,
+    pub chain_head: String,
+    /// The key that signed it, and whether the demo made it.
+    pub key: PathBuf,
+    pub key_generated: bool,
 }
 
 /// Risk limits reloads (SIGHUP) and what became of them.
@@ -128,6 +167,12 @@ pub enum DemoError {
     Loop(#[from] LoopError),
     #[error(transparent)]
     History(#[from] HistoryError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error("audit key: {0}")]
+    AuditKey(#[from] KeyError),
+    #[error("replay window {from}..{to} s: from must be below to, both 0 or more")]
+    Window { from: f64, to: f64 },
 }
 
 /// Everything the demo prints.
@@ -160,6 +205,102 @@ pub struct DemoReport {
     pub replayed: usize,
     pub speed: Option<f64>,
     pub risk_reloads: RiskReloads,
+    /// Lockstep markers (they pass Confirm, Decide, Risk and Execute; not counted as frames here).
+    pub markers: u64,
+    /// What the execution side did: fills, P&L, slippage.
+    pub execution: ExecutionSummary,
+    /// SHA-256 of the output stream (hex), and what went into it: output frames, execution reports.
+    pub output_hash: String,
+    pub hashed: (u64, u64),
+    pub audit: Option<AuditSummary>,
+    /// The replayed window (seconds after the first event), if not everything.
+    pub window: Option<(f64, f64)>,
+    /// P&L (realised + marked to the last mid − fees) over the replay: (seconds of feed time
+    /// after the first event, P&L), every [`PNL_SAMPLE_NS`] and at the end.
+    pub pnl_curve: Vec<(f64, f64)>,
+    /// Each stage's latency distribution and the whole loop's, in power-of-two buckets.
+    pub latency_buckets: Vec<(&'static str, Vec<LatencyBucket>)>,
+}
+
+/// Feed time between the points of [`DemoReport::pnl_curve`].
+pub const PNL_SAMPLE_NS: u64 = 1_000_000_000;
+
+/// The five steps' counts, as the report prints them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepCounts {
+    /// Signal frames the ingest agents emitted (sentiment, book signals, prints).
+    pub signals: u64,
+    /// Sentiment signals the book confirmed.
+    pub confirmed: u64,
+    pub decisions: u64,
+    pub approved: u64,
+    pub vetoed: u64,
+    /// Order intents out of the Execute step.
+    pub intents: u64,
+}
+
+impl DemoReport {
+    /// Read off the stages' counters: quotes, execution reports and lockstep markers pass
+    /// Confirm and Decide (and markers Risk and Execute) and are not counted.
+    pub fn counts(&self) -> StepCounts {
+        let stage = |name: &str| self.stats.iter().find(|s| s.stage == name);
+        let (confirm, decide, risk, execute) = (stage("confirm"), stage("decide"), stage("risk"), stage("execute"));
+        let passed_on = self.quotes + self.reports + self.markers;
+        let vetoed: u64 = self.vetoes.values().sum();
+        StepCounts {
+            signals: confirm.map_or(0, |s| s.frames_in).saturating_sub(passed_on),
+            // Confirm passes every input on (Decide reads the signals too) and adds one
+            // `Confirmed` per joined pair.
+            confirmed: confirm.map_or(0, |s| s.frames_out.saturating_sub(s.frames_in)),
+            decisions: decide.map_or(0, |s| s.frames_out).saturating_sub(passed_on),
+            approved: risk.map_or(0, |s| s.frames_out).saturating_sub(vetoed + self.markers),
+            vetoed,
+            intents: execute.map_or(0, |s| s.frames_out).saturating_sub(vetoed + self.markers),
+        }
+    }
+}
+
+/// The trail being written, the models' entries and the first error.
+struct AuditSink {
+    writer: AuditWriter<BufWriter<File>, FileKeySigner>,
+    /// The Decide model's entry: intents and vetoes name it.
+    decide_model: ModelRef,
+    error: Option<AuditError>,
+    summary: AuditSummary,
+}
+
+impl AuditSink {
+    fn open(
+        options: &AuditOptions,
+        origin_node: u32,
+    ) -> Result<(AuditWriter<BufWriter<File>, FileKeySigner>, AuditSummary), DemoError> {
+        if options.path.exists() {
+            // Checked before a key is made for it: a trail is never overwritten.
+            let source = std::io::Error::from(std::io::ErrorKind::AlreadyExists);
+            return Err(AuditError::Io { path: options.path.clone(), source }.into());
+        }
+        let (signer, key, key_generated) = match &options.key {
+            Some(key) => (FileKeySigner::load(key)?, key.clone(), false),
+            None => {
+                let key = PathBuf::from(format!("{}.key", options.path.display()));
+                let public = PathBuf::from(format!("{}.key.pub", options.path.display()));
+                (FileKeySigner::generate(&key, &public)?, key, true)
+            }
+        };
+        let writer = AuditWriter::create(&options.path, origin_node, signer, SealPolicy::default())?;
+        let summary =
+            AuditSummary { path: options.path.clone(), entries: 0, chain_head: String::new(), key, key_generated };
+        Ok((writer, summary))
+    }
+
+    fn frame(&mut self, time_ns: u64, frame: &[u8], model: Option<ModelRef>) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(err) = self.writer.record_frame(time_ns, frame, model) {
+            self.error = Some(err);
+        }
+    }
 }
 
 struct Tally<'a> {
@@ -169,6 +310,12 @@ struct Tally<'a> {
     vetoes: BTreeMap<String, u64>,
     samples: Vec<String>,
     latency: LatencyTable,
+    /// Feed time of the event being replayed.
+    now_ns: u64,
+    hasher: sha2::Sha256,
+    hashed_frames: u64,
+    hashed_reports: u64,
+    audit: Option<AuditSink>,
 }
 
 impl Tally<'_> {
@@ -176,8 +323,38 @@ impl Tally<'_> {
         self.symbols.get(asset.get().wrapping_sub(1) as usize).cloned().unwrap_or_else(|| format!("#{}", asset.get()))
     }
 
+    /// An execution report the execution side sent back, with its fill.
+    fn exec(&mut self, event: &ExecEvent) {
+        self.hashed_reports += 1;
+        let frame = FrameBuf::encode(self.config.node.origin_node, self.hashed_reports, &event.report);
+        let bytes = frame.as_frame_bytes();
+        self.hasher.update(b"report");
+        self.hasher.update(event.ts_ns.to_le_bytes());
+        self.hasher.update(bytes);
+        if let Some(fill) = &event.fill {
+            self.hasher.update([u8::from(fill.liquidity == Liquidity::Maker)]);
+            self.hasher.update(fill.arrival_mid_x2.to_le_bytes());
+        }
+        if let Some(audit) = &mut self.audit {
+            audit.frame(event.ts_ns, bytes, None);
+        }
+    }
+
     fn record(&mut self, frame: &FrameBuf) {
         self.latency.record(frame.header());
+        // The stream hash and the trail take the frame without its stage stamps: they are this
+        // run's latencies (in the latency table), the rest is the same run after run.
+        let mut bare = *frame;
+        for stage in Stage::ALL {
+            bare.stamp(stage, 0);
+        }
+        self.hashed_frames += 1;
+        self.hasher.update(b"frame");
+        self.hasher.update(bare.as_frame_bytes());
+        if let Some(audit) = &mut self.audit {
+            let model = Some(audit.decide_model);
+            audit.frame(self.now_ns, bare.as_frame_bytes(), model);
+        }
         match decode(frame.as_frame_bytes()) {
             Ok(FrameRef::OrderIntent(f)) => {
                 let i = f.payload;
@@ -243,7 +420,15 @@ pub fn run_demo(config: &LoopConfig, data: &Path, options: &DemoOptions) -> Resu
         loaded.push((asset.symbol.clone(), feed.lines.len(), asset.feed.clone()));
         instruments.push(feed);
     }
-    let timeline = merge_timeline(&instruments, &headlines);
+    let mut timeline = merge_timeline(&instruments, &headlines);
+    if let Some((from, to)) = options.window {
+        if !(from >= 0.0 && from < to) {
+            return Err(DemoError::Window { from, to });
+        }
+        let first = timeline.first().map_or(0, ReplayEvent::ts_ns);
+        let (lo, hi) = (first + (from * 1e9) as u64, first.saturating_add((to * 1e9).min(u64::MAX as f64) as u64));
+        timeline.retain(|event| (lo..hi).contains(&event.ts_ns()));
+    }
     // RiskSentinel's VaR history (the recordings' own mids, or daily closes: see the config).
     let history = load_history(config, &instruments)?;
     let history_source = match &config.risk.history {
@@ -253,8 +438,22 @@ pub fn run_demo(config: &LoopConfig, data: &Path, options: &DemoOptions) -> Resu
         qp_loop::HistoryConfig::Csv { path } => format!("daily closes in {path}"),
     };
 
-    let mut five_step = FiveStepLoop::start(config, &history)?;
+    let mut five_step = FiveStepLoop::start_replay(config, &history)?;
     let workers = five_step.worker_names().iter().map(|s| (*s).to_owned()).collect();
+    let first_ts_ns = timeline.first().map_or(0, ReplayEvent::ts_ns);
+    // The trail opens with the models behind what follows: SentimentX (the shipped student)
+    // and the Decide agent's model, each named by its file's SHA-256.
+    let audit = match &options.audit {
+        Some(audit) => {
+            let (mut writer, summary) = AuditSink::open(audit, config.node.origin_node)?;
+            let sentiment: [u8; 32] = sha2::Sha256::digest(qp_sentiment::shipped::MODEL_BYTES).into();
+            writer.record_model(first_ts_ns, qp_sentiment::shipped::MODEL_NAME, &sentiment)?;
+            let decide = five_step.decide_model();
+            let decide_model = writer.record_model(first_ts_ns, &decide.name, &decide.sha256)?;
+            Some(AuditSink { writer, decide_model, error: None, summary })
+        }
+        None => None,
+    };
     let mut tally = Tally {
         config,
         // Indexed by asset id − 1, as the registry numbers them.
@@ -263,6 +462,11 @@ pub fn run_demo(config: &LoopConfig, data: &Path, options: &DemoOptions) -> Resu
         vetoes: BTreeMap::new(),
         samples: Vec::new(),
         latency: LatencyTable::new(Stage::Ingest, Stage::Execute),
+        now_ns: first_ts_ns,
+        hasher: sha2::Sha256::new(),
+        hashed_frames: 0,
+        hashed_reports: 0,
+        audit,
     };
 
     let signals = &options.signals;
@@ -270,10 +474,11 @@ pub fn run_demo(config: &LoopConfig, data: &Path, options: &DemoOptions) -> Resu
         source_name: config.risk_limits().map(|l| l.source_name).unwrap_or_else(|_| config.risk.limits.clone()),
         ..RiskReloads::default()
     };
-    let first_ts_ns = timeline.first().map_or(0, ReplayEvent::ts_ns);
     tracing::info!(events = timeline.len(), speed = ?options.speed, "replaying");
     let start = Instant::now();
     let mut replayed = 0;
+    let mut pnl_curve = Vec::new();
+    let mut next_sample_ns = first_ts_ns;
     'replay: for event in &timeline {
         // Keep the pace: wait in short steps, taking the loop's output and the signals.
         if let Some(speed) = options.speed {
@@ -299,11 +504,18 @@ pub fn run_demo(config: &LoopConfig, data: &Path, options: &DemoOptions) -> Resu
             risk_reloads.reload(config, &mut five_step);
         }
         risk_reloads.poll(&mut five_step);
+        tally.now_ns = event.ts_ns();
         match *event {
             ReplayEvent::Headline { ts_ns, text } => five_step.ingest_headline(ts_ns, text, |f| tally.record(f)),
             ReplayEvent::Market { instrument, ts_ns, json } => {
                 five_step.ingest_market(instrument, ts_ns, json, |f| tally.record(f));
             }
+        }
+        five_step.drain_exec_events(|e| tally.exec(e));
+        if event.ts_ns() >= next_sample_ns {
+            let at_s = event.ts_ns().saturating_sub(first_ts_ns) as f64 / 1e9;
+            pnl_curve.push((at_s, five_step.execution_summary().pnl()));
+            next_sample_ns = event.ts_ns().saturating_add(PNL_SAMPLE_NS);
         }
         replayed += 1;
     }
@@ -325,9 +537,31 @@ pub fn run_demo(config: &LoopConfig, data: &Path, options: &DemoOptions) -> Resu
     let feeds = five_step.feeds().map(|(asset, feed)| (tally.symbol(asset), feed.stats())).collect();
     let (scanner, darkpool) = (five_step.scanner().counts(), five_step.darkpool().counts());
     // Read before `finish`, which sends no more execution reports.
-    let (quotes, reports) = (five_step.quotes_published(), five_step.reports_sent());
-    let stats = five_step.finish(|f| tally.record(f))?;
+    let (quotes, markers) = (five_step.quotes_published(), five_step.markers_sent());
+    let mut exec_events = Vec::new();
+    let finished = five_step.finish_replay(|f| tally.record(f), |e| exec_events.push(*e))?;
+    for event in &exec_events {
+        tally.exec(event);
+    }
     let elapsed = start.elapsed();
+    let stats = finished.stats;
+    pnl_curve.push((tally.now_ns.saturating_sub(first_ts_ns) as f64 / 1e9, finished.execution.pnl()));
+    // Every execution report pushed back, the last ones (at the end) included.
+    let reports = tally.hashed_reports;
+    let audit = match tally.audit.take() {
+        Some(mut sink) => {
+            if let Some(err) = sink.error.take() {
+                return Err(err.into());
+            }
+            let end_ns = tally.now_ns;
+            // The last seal signs the chain head; `finish` then only flushes.
+            sink.writer.seal(end_ns)?;
+            let (entries, head) = (sink.writer.entries(), sink.writer.chain_head());
+            sink.writer.finish(end_ns)?;
+            Some(AuditSummary { entries, chain_head: qp_audit::to_hex(&head), ..sink.summary })
+        }
+        None => None,
+    };
 
     Ok(DemoReport {
         workers,
@@ -349,9 +583,17 @@ pub fn run_demo(config: &LoopConfig, data: &Path, options: &DemoOptions) -> Resu
         vetoes: tally.vetoes,
         samples: tally.samples,
         latency: tally.latency.summary(),
+        latency_buckets: tally.latency.log2_buckets(),
         replayed,
         speed: options.speed,
         risk_reloads,
+        markers,
+        execution: finished.execution,
+        output_hash: qp_audit::to_hex(&tally.hasher.finalize()),
+        hashed: (tally.hashed_frames, tally.hashed_reports),
+        audit,
+        window: options.window,
+        pnl_curve,
     })
 }
 
@@ -371,7 +613,10 @@ impl fmt::Display for DemoReport {
         } else {
             format!("{} of {} events (stopped by a signal)", self.replayed, self.events)
         };
-        let pace = self.speed.map_or(String::new(), |x| format!(" at {x}x recorded speed"));
+        let mut pace = self.speed.map_or(String::new(), |x| format!(" at {x}x recorded speed"));
+        if let Some((from, to)) = self.window {
+            pace.push_str(&format!(" (window {from} s to {to} s)"));
+        }
         writeln!(
             f,
             "  replayed {replayed}{pace} in {:.2?} on {} core(s); stage threads: {}",
@@ -379,10 +624,7 @@ impl fmt::Display for DemoReport {
             self.cores,
             self.workers.join(", ")
         )?;
-        let stage = |name: &str| self.stats.iter().find(|s| s.stage == name);
-        let (confirm, decide, risk, execute) = (stage("confirm"), stage("decide"), stage("risk"), stage("execute"));
-        // Quotes and execution reports pass Confirm and Decide unchanged, for risk.
-        let passed_on = self.quotes + self.reports;
+        let counts = self.counts();
         writeln!(f, "  risk: RiskSentinel, VaR history {} scenarios ({})", self.history.0, self.history.1)?;
         let r = &self.risk_reloads;
         writeln!(
@@ -398,8 +640,7 @@ impl fmt::Display for DemoReport {
             f,
             "  1 ingest   {} signal frames (SentimentX sentiment + AlphaScanner book + DarkPoolScan prints), \
              {} quotes (top-of-book changes, for risk)",
-            confirm.map_or(0, |s| s.frames_in).saturating_sub(passed_on),
-            self.quotes,
+            counts.signals, self.quotes,
         )?;
         for (symbol, s) in &self.feeds {
             writeln!(
@@ -427,38 +668,92 @@ impl fmt::Display for DemoReport {
             "             refused as bad data: {} feed messages, {} agent events",
             bad.feed_errors, bad.agent_errors
         )?;
-        writeln!(
-            f,
-            "  2 confirm  {} sentiment signals confirmed by the book within the window",
-            // Confirm passes every input on (Decide reads the signals too) and adds one
-            // `Confirmed` per joined pair.
-            confirm.map_or(0, |s| s.frames_out.saturating_sub(s.frames_in))
-        )?;
-        writeln!(f, "  3 decide   {} decisions", decide.map_or(0, |s| s.frames_out).saturating_sub(passed_on))?;
-        let vetoed: u64 = self.vetoes.values().sum();
-        let approved = risk.map_or(0, |s| s.frames_out).saturating_sub(vetoed);
+        writeln!(f, "  2 confirm  {} sentiment signals confirmed by the book within the window", counts.confirmed)?;
+        writeln!(f, "  3 decide   {} decisions", counts.decisions)?;
+        let (approved, vetoed) = (counts.approved, counts.vetoed);
         let reasons: Vec<String> = self.vetoes.iter().map(|(r, n)| format!("{r}: {n}")).collect();
         writeln!(
             f,
             "  4 risk     RiskSentinel: {approved} approved, {vetoed} vetoed{}",
             if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) }
         )?;
-        writeln!(
-            f,
-            "  5 execute  {} order intents handed to the execution side \
-             (no venue: each immediate-or-cancel order reported expired unfilled, {} reports back to risk)",
-            execute.map_or(0, |s| s.frames_out) - vetoed,
-            self.reports
-        )?;
+        let handed = counts.intents;
+        let x = &self.execution;
+        if x.venue == "expire" {
+            writeln!(
+                f,
+                "  5 execute  {handed} order intents handed to the execution side \
+                 (no venue: each immediate-or-cancel order reported expired unfilled, {} reports back to risk)",
+                self.reports
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  5 execute  {handed} order intents handed to the execution side \
+                 (fill simulator on the replayed book, {} reports back to risk)",
+                self.reports
+            )?;
+        }
         for ((symbol, side), (count, lots)) in &self.intents {
             writeln!(f, "             {symbol} {side}: {count} orders, {lots} lots")?;
         }
         for sample in &self.samples {
             writeln!(f, "             {sample}")?;
         }
+        if x.venue != "expire" {
+            writeln!(
+                f,
+                "  fills      {} fills ({} maker, {} taker) on {} orders; {} IOC remainders expired, {} rejected, \
+                 {} cancelled at the end",
+                x.fills, x.maker_fills, x.taker_fills, x.orders, x.expired, x.rejected, x.cancelled_at_end
+            )?;
+            for a in &x.assets {
+                writeln!(
+                    f,
+                    "             {} filled: bought {}, sold {}, position {}; P&L {:+.4} (realised {:+.4}, \
+                     unrealised {:+.4})",
+                    a.symbol,
+                    fixed(a.bought_lots, a.qty_decimals),
+                    fixed(a.sold_lots, a.qty_decimals),
+                    fixed(a.position_lots, a.qty_decimals),
+                    a.pnl(),
+                    a.realised,
+                    a.unrealised
+                )?;
+            }
+            writeln!(
+                f,
+                "  P&L        {:+.2} (realised {:+.2}, unrealised {:+.2} marked to the last mid, fees {:.2})",
+                x.pnl(),
+                x.realised,
+                x.unrealised,
+                x.fees
+            )?;
+            writeln!(
+                f,
+                "  slippage   {:+.2} bp vs the arrival mid (notional-weighted; a cost is positive)",
+                x.slippage_bp
+            )?;
+        }
         let errors: u64 = self.stats.iter().map(|s| s.decode_errors + s.agent_errors).sum();
         let held: u64 = self.stats.iter().map(|s| s.backpressure).sum();
         writeln!(f, "  frames refused by a stage: {errors}; back-pressure waits: {held}")?;
+        writeln!(
+            f,
+            "  output hash  sha256 {} ({} output frames, stage stamps zeroed; {} execution reports)",
+            self.output_hash, self.hashed.0, self.hashed.1
+        )?;
+        if let Some(a) = &self.audit {
+            writeln!(
+                f,
+                "  audit trail  {}: {} entries, chain head {}; signed with {}{}",
+                a.path.display(),
+                a.entries,
+                a.chain_head,
+                a.key.display(),
+                if a.key_generated { " (a fresh key made for this trail)" } else { "" }
+            )?;
+        }
 
         writeln!(f, "\nLatency (ns)                p50      p99    p99.9      max    count")?;
         let row = |f: &mut fmt::Formatter<'_>, name: &str, p: &Percentiles| {
@@ -471,5 +766,26 @@ impl fmt::Display for DemoReport {
             }
         }
         row(f, "loop ingest->execute", &self.latency.whole_loop)
+    }
+}
+
+impl DemoReport {
+    /// Writes the latency histogram and the P&L curve as SVG files into `dir` (created if
+    /// missing); returns their paths.
+    pub fn write_charts(&self, dir: &Path) -> std::io::Result<[PathBuf; 2]> {
+        std::fs::create_dir_all(dir)?;
+        let latency = dir.join("latency.svg");
+        let pnl = dir.join("pnl.svg");
+        crate::charts::write_latency_histogram(
+            &latency,
+            "qp-node demo: per-stage latency (share of frames per power-of-two bucket)",
+            &self.latency_buckets,
+        )?;
+        crate::charts::write_pnl_curve(
+            &pnl,
+            "qp-node demo: P&L (realised + marked to the mid, quote currency)",
+            &[("P&L", self.pnl_curve.clone())],
+        )?;
+        Ok([latency, pnl])
     }
 }

@@ -3,5 +3,6 @@
 //! image issues make it the sealed image's PID 1 supervisor.
 #![forbid(unsafe_code)]
 
+pub mod charts;
 pub mod cli;
 pub mod demo;

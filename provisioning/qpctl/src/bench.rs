@@ -2,7 +2,7 @@
 use std::hint::black_box;
 
 use qp_loop::LoopConfig;
-use qp_loop::bench::bench_loop;
+use qp_loop::bench::{HEADLINE_STAGES, LastMessageStore, bench_headline_loop, bench_loop};
 use qp_runtime::clock::monotonic_ns;
 use qp_runtime::ring_hop::{measure_cache_line_floor, measure_ring_hop, measure_same_thread_hop};
 use qp_runtime::{LatencyHistogram, Percentiles};
@@ -43,23 +43,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::FixEncode(args) => bench_fix_encode(args)?,
         BenchCommand::FixRoundtrip(args) => bench_fix_roundtrip(args)?,
-        BenchCommand::Loop { json, iterations, warmup, config } => {
-            let config = LoopConfig::load(config.as_deref())?;
-            let report = bench_loop(&config, warmup, iterations)?;
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!(
-                    "loop bench: {iterations} iterations after {warmup} warm-up; threads: {}",
-                    report.workers.join(", ")
-                );
-                print_header();
-                for (name, p) in &report.latency.stages {
-                    print_row(name, p);
-                }
-                print_row("loop ingest->execute", &report.latency.whole_loop);
-            }
-        }
+        BenchCommand::Loop(args) => bench_loop_command(args)?,
         BenchCommand::Ring { json, iterations } => {
             let report = RingReport {
                 bench: "ring_hop",
@@ -108,6 +92,123 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             }
             emit(json, "decode", histogram.percentiles(), "per decode, mean of each batch of 256")?;
         }
+    }
+    Ok(())
+}
+
+/// What each iteration of `qpctl bench loop` starts from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoopSource {
+    /// A headline's text (SentimentX scores it) and a Binance depth diff (AlphaScanner), to
+    /// the FIX NewOrderSingle's bytes.
+    #[default]
+    Headlines,
+    /// A book signal and a sentiment signal as frames, to the order intent.
+    Frames,
+}
+
+/// `qpctl bench loop`.
+#[derive(Debug, clap::Args)]
+pub struct LoopArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, default_value_t = 200_000)]
+    pub iterations: u64,
+    #[arg(long, default_value_t = 20_000)]
+    pub warmup: u64,
+    /// A configuration replacing the embedded default.
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+    /// `headlines`: news text in → order bytes ready, per agent; `frames`: signal frames in →
+    /// order intent out, per stage.
+    #[arg(long, value_enum, default_value = "headlines")]
+    pub from: LoopSource,
+    /// The FIX session's message store (`--from headlines`): the last message in memory, or
+    /// the file store (fsync never) in a temporary folder.
+    #[arg(long, value_enum, default_value = "memory")]
+    pub fix_store: LoopFixStore,
+}
+
+/// The store behind the headline bench's FIX session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoopFixStore {
+    /// The last message sent, in memory (`qp_loop::bench::LastMessageStore`).
+    #[default]
+    Memory,
+    /// `qp-fix-store`'s `FileStore`, fsync never: one append per order.
+    File,
+}
+
+/// The whole in-process loop, per stage (`qpctl bench loop`).
+pub fn bench_loop_command(args: LoopArgs) -> anyhow::Result<()> {
+    let LoopArgs { json, iterations, warmup, config, from, fix_store } = args;
+    let config = LoopConfig::load(config.as_deref())?;
+    let (latency, workers, extra): (_, _, Vec<(String, Percentiles)>) = match from {
+        LoopSource::Frames => {
+            let report = bench_loop(&config, warmup, iterations)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+                return Ok(());
+            }
+            (report.latency, report.workers, Vec::new())
+        }
+        LoopSource::Headlines => {
+            let report = match fix_store {
+                LoopFixStore::Memory => bench_headline_loop(
+                    &config,
+                    warmup,
+                    iterations,
+                    LastMessageStore::new(),
+                    "last message, in memory",
+                )?,
+                LoopFixStore::File => {
+                    use qp_fix_store::{FileStore, FsyncPolicy};
+                    let dir = std::env::temp_dir().join(format!("qpctl-bench-loop-{}", std::process::id()));
+                    std::fs::create_dir_all(&dir)?;
+                    let report =
+                        FileStore::open_with(&dir, "bench", FsyncPolicy::Never).map_err(anyhow::Error::from).and_then(
+                            |store| Ok(bench_headline_loop(&config, warmup, iterations, store, "file, fsync never")?),
+                        );
+                    let _ = std::fs::remove_dir_all(&dir);
+                    report?
+                }
+            };
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+                return Ok(());
+            }
+            println!("loop bench (news text in -> order bytes ready): {}", report.note);
+            let extra = report
+                .fix_parts
+                .iter()
+                .map(|(name, p)| (format!("  fix: {name}"), *p))
+                .chain(report.off_path.iter().map(|(name, p)| (format!("({name}, off path)"), *p)))
+                .collect();
+            (report.latency, report.workers, extra)
+        }
+    };
+    println!("loop bench: {iterations} iterations after {warmup} warm-up; threads: {}", workers.join(", "));
+    print_header();
+    match from {
+        LoopSource::Frames => {
+            for (name, p) in &latency.stages {
+                print_row(name, p);
+            }
+            print_row("loop ingest->execute", &latency.whole_loop);
+        }
+        LoopSource::Headlines => {
+            // In path order.
+            for name in HEADLINE_STAGES {
+                if let Some(p) = latency.stages.get(name) {
+                    print_row(name, p);
+                }
+            }
+            print_row("loop text->bytes", &latency.whole_loop);
+        }
+    }
+    for (name, p) in &extra {
+        print_row(name, p);
     }
     Ok(())
 }

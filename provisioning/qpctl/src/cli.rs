@@ -42,6 +42,9 @@ pub enum Command {
     /// The audit trail: signing keys, verification, listing.
     #[command(subcommand)]
     Audit(crate::audit::AuditCommand),
+    /// The demo's replay (all agents, fills simulated) over a window of the recording; with
+    /// --json the summary as one object.
+    Backtest(crate::backtest::BacktestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,19 +159,9 @@ pub enum BenchCommand {
     FixEncode(crate::bench::FixEncodeArgs),
     /// NewOrderSingle → ExecutionReport round trip against the QuickFIX exchange simulator.
     FixRoundtrip(crate::bench::FixRoundtripArgs),
-    /// The whole in-process loop, signal frames in to order intent out, per stage.
-    Loop {
-        /// Print one JSON object instead of a table.
-        #[arg(long)]
-        json: bool,
-        #[arg(long, default_value_t = 200_000)]
-        iterations: u64,
-        #[arg(long, default_value_t = 20_000)]
-        warmup: u64,
-        /// A configuration replacing the embedded default.
-        #[arg(long)]
-        config: Option<PathBuf>,
-    },
+    /// The whole in-process loop, per agent: news text in → FIX order bytes ready (default),
+    /// or signal frames in → order intent out (`--from frames`).
+    Loop(crate::bench::LoopArgs),
     /// One SPSC ring hop between two threads (half a timed round trip).
     Ring {
         #[arg(long)]
@@ -211,5 +204,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fix(fix) => crate::fix::run(fix),
         Command::Exec(exec) => crate::exec::run(exec),
         Command::Audit(audit) => crate::audit::run(audit),
+        Command::Backtest(args) => crate::backtest::run(args),
     }
 }

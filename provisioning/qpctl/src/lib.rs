@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod backtest;
 pub mod bench;
 pub mod book;
 pub mod cli;

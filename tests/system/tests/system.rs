@@ -226,16 +226,30 @@ fn inspect_frames_names_an_unknown_type() {
 
 #[test]
 fn bench_loop_json_has_the_documented_shape() {
+    // Default: news text in, FIX order bytes out, one stage per agent.
     let output = run("qpctl", &["bench", "loop", "--json", "--iterations", "2000", "--warmup", "200"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let stages = json["stages"].as_object().unwrap();
-    assert_eq!(stages.keys().collect::<Vec<_>>(), ["confirm", "decide", "execute", "risk"]);
+    assert_eq!(
+        stages.keys().collect::<Vec<_>>(),
+        ["confirm", "decide", "execute", "fix", "risksentinel", "sentimentx"]
+    );
     for entry in stages.values().chain([&json["loop"]]) {
         let (p50, p99, p999) =
             (entry["p50_ns"].as_u64().unwrap(), entry["p99_ns"].as_u64().unwrap(), entry["p999_ns"].as_u64().unwrap());
         assert!(0 < p50 && p50 <= p99 && p99 <= p999, "{entry}");
     }
+    assert_eq!(json["order_intents"], 2000);
+    assert!(json["order_bytes"].as_u64().unwrap() > 0, "{json}");
+
+    // Signal frames in, order intent out: the stages of the loop itself.
+    let frames =
+        run("qpctl", &["bench", "loop", "--from", "frames", "--json", "--iterations", "2000", "--warmup", "200"]);
+    assert!(frames.status.success(), "{}", String::from_utf8_lossy(&frames.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&frames.stdout).unwrap();
+    let stages = json["stages"].as_object().unwrap();
+    assert_eq!(stages.keys().collect::<Vec<_>>(), ["confirm", "decide", "execute", "risk"]);
     assert_eq!(json["order_intents"], 2000);
 }
 
@@ -538,4 +552,24 @@ fn audit_verify_names_the_entry_holding_a_flipped_byte() {
     assert!(!bad.status.success());
     let line = stderr_line(&bad);
     assert!(line.contains(&format!("entry {} (byte {})", target.seq, target.offset)), "{line}");
+}
+
+#[test]
+fn backtest_json_over_a_window_is_the_demo_summary_and_repeats_exactly() {
+    let data = shared_data();
+    let args = ["backtest", "--data", data.to_str().unwrap(), "--from", "0", "--to", "120", "--json"];
+    let mut first = json_output("qpctl", &args);
+    let mut second = json_output("qpctl", &args);
+    for run in [&mut first, &mut second] {
+        assert!(run["elapsed_ms"].as_f64().unwrap() > 0.0, "{run}");
+        run["elapsed_ms"] = serde_json::Value::Null; // wall-clock time: the one field that differs
+    }
+    assert_eq!(first, second, "same window, same decisions, fills, P&L and hash");
+    assert_eq!(first["window_s"]["to"], 120.0, "{first}");
+    assert!(first["execution"]["fills"].as_u64().unwrap() > 0, "{first}");
+    assert!(first["pnl"]["total"].as_f64().unwrap().is_finite(), "{first}");
+    assert_eq!(first["output_hash"].as_str().unwrap().len(), 64, "{first}");
+    let bad = run("qpctl", &["backtest", "--data", data.to_str().unwrap(), "--from", "30", "--to", "10"]);
+    assert!(!bad.status.success());
+    assert!(stderr_line(&bad).contains("replay window"), "{}", String::from_utf8_lossy(&bad.stderr));
 }

@@ -45,11 +45,18 @@ impl BaselineExecution {
     /// The next approved order's execution report (cancelled, nothing filled), as a frame
     /// for the risk stage, or `None` when no approved order is waiting.
     pub fn next_report(&mut self) -> Option<FrameBuf> {
+        let report = self.next_exec_report()?;
+        Some(FrameBuf::encode(self.origin_node, self.sequence, &report))
+    }
+
+    /// As [`BaselineExecution::next_report`], the report itself (its frame's sequence number is
+    /// [`BaselineExecution::sequence`]).
+    pub fn next_exec_report(&mut self) -> Option<ExecReport> {
         let approved = self.ring.pop()?;
         self.taken += 1;
         self.sequence += 1;
         let intent = approved.get();
-        let report = ExecReport {
+        Some(ExecReport {
             intent_id: intent.intent_id,
             asset: intent.asset,
             side: intent.side,
@@ -59,8 +66,12 @@ impl BaselineExecution {
             last_price: 0.into(),
             cum_qty: 0.into(),
             leaves_qty: 0.into(),
-        };
-        Some(FrameBuf::encode(self.origin_node, self.sequence, &report))
+        })
+    }
+
+    /// The sequence number of the last report made.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
     }
 
     /// Approved orders taken off the ring so far.

@@ -3,7 +3,8 @@
 use qp_runtime::{Agent, AgentContext, AgentError, Outbox};
 use qp_wire::{FrameBuf, FrameRef, Verdict};
 
-/// Forwards [`qp_wire::OrderIntent`]s and veto verdicts; refuses everything else,
+/// Forwards [`qp_wire::OrderIntent`]s and veto verdicts (and a replay's lockstep markers,
+/// which the loop takes off its output); refuses everything else,
 /// so nothing but what risk produced reaches the execution side.
 #[derive(Debug, Default)]
 pub struct ExecutionHandoff;
@@ -17,6 +18,10 @@ impl Agent for ExecutionHandoff {
         match frame {
             FrameRef::OrderIntent(f) => out.push(FrameBuf::derive(f.header, f.payload)),
             FrameRef::RiskVerdict(f) if f.payload.verdict() == Some(Verdict::Veto) => {
+                out.push(FrameBuf::derive(f.header, f.payload))
+            }
+            // A replay's lockstep marker (`super::lockstep`): back to the feeder.
+            FrameRef::ExecReport(f) if super::lockstep::is_marker(f.payload) => {
                 out.push(FrameBuf::derive(f.header, f.payload))
             }
             other => Err(AgentError::UnexpectedFrame { agent: "execution-handoff", frame_type: other.frame_type() }),

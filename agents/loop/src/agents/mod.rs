@@ -1,12 +1,15 @@
 //! The agents of the loop, besides SentimentX (`qp-sentiment`), AlphaScanner, DarkPoolScan,
 //! the Decide agent (`qp-alpha`) and RiskSentinel (their own crates). The `baseline_*` one is
 //! real but simple logic, standing in until its issue brings the real agent; the quote
-//! publisher, confirm and execution hand-off agents are the loop's own.
+//! publisher, confirm and execution hand-off agents are the loop's own. `sim_execution` is the
+//! replay's execution side (`qp-fill-sim`), `lockstep` what keeps a replay deterministic.
 
 pub mod baseline_execution;
 pub mod confirm;
 pub mod execution_handoff;
+pub mod lockstep;
 pub mod quote_publisher;
+pub mod sim_execution;
 
 use qp_wire::AssetId;
 

@@ -1,0 +1,105 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+//! `qp-node demo` in process: determinism (the output stream's hash, run twice) and the audit
+//! trail it writes (verified against the key). A window of the shared recordings keeps it short.
+use std::path::{Path, PathBuf};
+
+use qp_loop::LoopConfig;
+use qp_node::demo::{AuditOptions, DemoOptions, DemoReport, run_demo};
+
+fn shared_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+}
+
+/// The first two minutes of the recordings: signals, decisions and fills happen there.
+const WINDOW: Option<(f64, f64)> = Some((0.0, 120.0));
+
+fn demo(audit: Option<AuditOptions>) -> DemoReport {
+    let config = LoopConfig::embedded_default().unwrap();
+    let options = DemoOptions { window: WINDOW, audit, ..DemoOptions::default() };
+    run_demo(&config, &shared_data(), &options).unwrap()
+}
+
+#[test]
+fn the_demo_replays_with_fills_and_gives_the_same_output_stream_twice() {
+    let first = demo(None);
+    let second = demo(None);
+    assert!(first.replayed > 0 && first.replayed == first.events, "{first}");
+    let x = &first.execution;
+    assert_eq!(x.venue, "fill-sim");
+    assert!(x.orders > 0, "no order reached the simulator: {first}");
+    assert!(x.fills > 0, "no fill: {first}");
+    assert_eq!(x.fills, x.maker_fills + x.taker_fills);
+    // Every approved order came back with a terminal report, through risk.
+    assert!(first.hashed.1 >= x.orders, "{first}");
+    assert!(x.pnl().is_finite() && x.slippage_bp.is_finite());
+    // The P&L curve: a point a second of feed time, ending at the summary's P&L.
+    assert!(first.pnl_curve.len() > 100, "{:?}", first.pnl_curve);
+    assert!(first.pnl_curve.windows(2).all(|w| w[0].0 < w[1].0 || w[1] == *first.pnl_curve.last().unwrap()));
+    assert_eq!(first.pnl_curve.last().unwrap().1, x.pnl());
+    assert_eq!(first.pnl_curve, second.pnl_curve);
+    // Same data, same configuration: the same frames (stamps aside), reports, fills and P&L.
+    assert_eq!(first.output_hash, second.output_hash);
+    assert_eq!(first.hashed, second.hashed);
+    assert_eq!(first.execution, second.execution);
+    assert_eq!(first.intents, second.intents);
+    assert_eq!(first.vetoes, second.vetoes);
+    let text = first.to_string();
+    for line in ["  5 execute  ", "  fills      ", "  P&L        ", "  slippage   ", "  output hash  sha256 "] {
+        assert!(text.contains(line), "{line:?} missing: {text}");
+    }
+}
+
+#[test]
+fn the_audit_trail_verifies_against_the_key_and_repeats_with_the_same_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail.qpa");
+    let report = demo(Some(AuditOptions { path: trail.clone(), key: None }));
+    let audit = report.audit.clone().unwrap();
+    assert!(audit.key_generated);
+    let public = PathBuf::from(format!("{}.key.pub", trail.display()));
+    let key = qp_audit::PublicKey::load_pem(&public).unwrap();
+    let bytes = std::fs::read(&trail).unwrap();
+    let verified = qp_audit::verify(&bytes, Some(&key)).unwrap();
+    assert_eq!(verified.entries, audit.entries);
+    assert_eq!(verified.unsealed_entries, 0);
+    // SentimentX and the Decide model, then every intent, veto and execution report.
+    assert_eq!(verified.models, 2);
+    assert_eq!(verified.frames, report.hashed.0 + report.hashed.1);
+    assert!(verified.frames > 0);
+    let (_, entries) = qp_audit::read_entries(&bytes, Some(&key)).unwrap();
+    let (_, name) = entries[0].model().unwrap();
+    assert_eq!(name, qp_sentiment::shipped::MODEL_NAME);
+
+    // The same key again: ECDSA P-256 signs deterministically (RFC 6979) and the trail runs on
+    // feed time, so the whole file is the same.
+    let again = dir.path().join("again.qpa");
+    let key_file = PathBuf::from(format!("{}.key", trail.display()));
+    let second = demo(Some(AuditOptions { path: again.clone(), key: Some(key_file) }));
+    assert!(!second.audit.unwrap().key_generated);
+    assert_eq!(std::fs::read(&again).unwrap(), bytes);
+
+    // A flipped byte is found.
+    let mut broken = bytes.clone();
+    let at = broken.len() / 2;
+    broken[at] ^= 0x01;
+    assert!(qp_audit::verify(&broken, Some(&key)).is_err());
+}
+
+#[test]
+fn an_existing_trail_is_not_overwritten_and_a_bad_window_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail.qpa");
+    std::fs::write(&trail, b"keep").unwrap();
+    let config = LoopConfig::embedded_default().unwrap();
+    let options = DemoOptions {
+        window: WINDOW,
+        audit: Some(AuditOptions { path: trail.clone(), key: None }),
+        ..DemoOptions::default()
+    };
+    let err = run_demo(&config, &shared_data(), &options).unwrap_err();
+    assert!(err.to_string().contains("trail.qpa"), "{err}");
+    assert_eq!(std::fs::read(&trail).unwrap(), b"keep");
+    let options = DemoOptions { window: Some((30.0, 10.0)), ..DemoOptions::default() };
+    let err = run_demo(&config, &shared_data(), &options).unwrap_err();
+    assert!(err.to_string().contains("replay window"), "{err}");
+}
