@@ -11,9 +11,11 @@
 //! `DESIGN.md` beside this crate.
 #![forbid(unsafe_code)]
 
+pub mod average_cost;
 pub mod replay;
 pub mod sim;
 
+pub use average_cost::AverageCost;
 pub use replay::{
     AgentActions, FeedSpec, FeedSummary, FillRecord, Pnl, ReplayAgent, ReplayConfig, ReplayError, ReplayReport,
     permissive_limits, run_replay,

@@ -251,8 +251,7 @@ struct FeedState<'a> {
     top: Option<(Level, Level)>,
     summary: FeedSummary,
     /// Average-cost accounting, quote currency.
-    avg_cost: f64,
-    signed_lots: i64,
+    cost: crate::AverageCost,
 }
 
 impl<'a> FeedState<'a> {
@@ -283,8 +282,7 @@ impl<'a> FeedState<'a> {
                 unrealised: 0.0,
                 fees: 0.0,
             },
-            avg_cost: 0.0,
-            signed_lots: 0,
+            cost: crate::AverageCost::default(),
         })
     }
 
@@ -489,25 +487,9 @@ impl<'a, A: ReplayAgent> Harness<'a, A> {
         feed.summary.position_lots += signed;
         let value = feed.value(fill.price, fill.qty_lots);
         feed.summary.fees += value * fee_bp / 10_000.0;
-        // Average cost: a fill against the open position realises; beyond it, it opens.
-        let unit = value / fill.qty_lots as f64;
-        let held = feed.signed_lots;
-        if held != 0 && held.signum() != signed.signum() {
-            let closed = signed.abs().min(held.abs());
-            feed.summary.realised += (unit - feed.avg_cost) * closed as f64 * held.signum() as f64;
-            let after = held + signed;
-            if after.signum() != held.signum() && after != 0 {
-                feed.avg_cost = unit;
-            }
-            feed.signed_lots = after;
-        } else {
-            let total = held.abs() + signed.abs();
-            feed.avg_cost = (feed.avg_cost * held.abs() as f64 + unit * signed.abs() as f64) / total as f64;
-            feed.signed_lots = held + signed;
-        }
-        if feed.signed_lots == 0 {
-            feed.avg_cost = 0.0;
-        }
+        let realised_before = feed.cost.realised;
+        feed.cost.apply(signed, value / fill.qty_lots as f64);
+        feed.summary.realised += feed.cost.realised - realised_before;
         let slippage_bp = if info.arrival_mid_x2 > 0 {
             fill.side.sign() as f64 * (2.0 * fill.price as f64 - info.arrival_mid_x2 as f64)
                 / info.arrival_mid_x2 as f64
@@ -607,13 +589,13 @@ impl<'a, A: ReplayAgent> Harness<'a, A> {
         self.report.slippage_bp = if weight > 0.0 { weighted / weight } else { 0.0 };
         let mut pnl = Pnl::default();
         for feed in &mut self.feeds {
-            let mark = feed.value(feed.summary.last_mid_x2, feed.signed_lots) / 2.0;
+            let mark = feed.value(feed.summary.last_mid_x2, feed.cost.lots) / 2.0;
             let stats = feed.sync.stats();
             let s = &mut feed.summary;
             s.gaps = stats.gaps;
             s.depth_updates = stats.depth_updates;
             s.trades = stats.trades;
-            s.unrealised = mark - feed.avg_cost * feed.signed_lots as f64;
+            s.unrealised = feed.cost.unrealised(mark);
             pnl.realised += s.realised;
             pnl.unrealised += s.unrealised;
             pnl.fees += s.fees;

@@ -267,24 +267,15 @@ impl FiveStepLoop {
             .pin_threads(config.runtime.pin_threads)
             .backoff(config.runtime.backoff)
             .start()?;
+        let IngestAgents { sentiment, scanner, darkpool, quotes } = IngestAgents::new(config, assets, aliases)?;
         Ok(Self {
             registry,
             pipeline,
-            sentiment: SentimentX::new(
-                NativeModel::new(qp_sentiment::shipped::student()?, config.sentiment.model_id),
-                aliases,
-                origin,
-            ),
+            sentiment,
             feeds,
-            scanner: AlphaScanner::new(scanner_config(config, assets))?,
-            darkpool: DarkPoolScan::new(DarkPoolConfig {
-                origin_node: origin,
-                max_assets: assets,
-                block_ratio_pct: config.book.block_ratio_pct,
-                block_band_bp: config.book.block_band_bp,
-                ..DarkPoolConfig::default()
-            })?,
-            quotes: QuotePublisher::new(origin, assets, config.risk.quote_refresh_ms * 1_000_000),
+            scanner,
+            darkpool,
+            quotes,
             execution,
             replay: replay.then(ReplayClock::default),
             markers_seen: 0,
@@ -744,6 +735,37 @@ pub fn decide_agent(config: &LoopConfig, assets: usize) -> Result<DecideAgent, L
 }
 
 /// AlphaScanner as the loop configures it.
+/// The ingest side's agents, built one way for the loop and for `SignalReplay` (the forge's
+/// training rows), so both see the same signals.
+pub(crate) struct IngestAgents {
+    pub(crate) sentiment: SentimentX<NativeModel>,
+    pub(crate) scanner: AlphaScanner,
+    pub(crate) darkpool: DarkPoolScan,
+    pub(crate) quotes: QuotePublisher,
+}
+
+impl IngestAgents {
+    pub(crate) fn new(config: &LoopConfig, assets: usize, aliases: AliasTable) -> Result<Self, LoopError> {
+        let origin = config.node.origin_node;
+        Ok(Self {
+            sentiment: SentimentX::new(
+                NativeModel::new(qp_sentiment::shipped::student()?, config.sentiment.model_id),
+                aliases,
+                origin,
+            ),
+            scanner: AlphaScanner::new(scanner_config(config, assets))?,
+            darkpool: DarkPoolScan::new(DarkPoolConfig {
+                origin_node: origin,
+                max_assets: assets,
+                block_ratio_pct: config.book.block_ratio_pct,
+                block_band_bp: config.book.block_band_bp,
+                ..DarkPoolConfig::default()
+            })?,
+            quotes: QuotePublisher::new(origin, assets, config.risk.quote_refresh_ms * 1_000_000),
+        })
+    }
+}
+
 pub(crate) fn scanner_config(config: &LoopConfig, assets: usize) -> AlphaScannerConfig {
     let book = &config.book;
     AlphaScannerConfig {

@@ -10,7 +10,7 @@
 //! the loop is re-published after that much feed time here (a re-published quote repeats an
 //! unchanged top of book, which the Decide agent's features do not notice).
 use qp_alpha_scanner::{AlphaScanner, MarketEvent, MarketUpdate};
-use qp_darkpool_scan::{DarkPoolConfig, DarkPoolScan};
+use qp_darkpool_scan::DarkPoolScan;
 use qp_replay::ReplayEvent;
 use qp_runtime::{Agent, AgentContext, IngestAgent, Outbox};
 use qp_sentiment::agent::{NativeModel, SentimentX, TextEvent};
@@ -20,7 +20,7 @@ use qp_wire::{AssetId, AssetRegistry, FrameBuf, decode};
 use crate::agents::confirm::SignalJoiner;
 use crate::agents::quote_publisher::QuotePublisher;
 use crate::config::LoopConfig;
-use crate::five_step::{LoopError, scanner_config};
+use crate::five_step::{IngestAgents, LoopError};
 use crate::market_feed::MarketFeed;
 
 /// The ingest agents and the Confirm step of a loop, run in the caller's thread on feed time.
@@ -51,23 +51,13 @@ impl SignalReplay {
             feeds.push((id, feed));
         }
         let assets = registry.len();
-        let origin = config.node.origin_node;
+        let IngestAgents { sentiment, scanner, darkpool, quotes } = IngestAgents::new(config, assets, aliases)?;
         Ok(Self {
-            sentiment: SentimentX::new(
-                NativeModel::new(qp_sentiment::shipped::student()?, config.sentiment.model_id),
-                aliases,
-                origin,
-            ),
+            sentiment,
             feeds,
-            scanner: AlphaScanner::new(scanner_config(config, assets))?,
-            darkpool: DarkPoolScan::new(DarkPoolConfig {
-                origin_node: origin,
-                max_assets: assets,
-                block_ratio_pct: config.book.block_ratio_pct,
-                block_band_bp: config.book.block_band_bp,
-                ..DarkPoolConfig::default()
-            })?,
-            quotes: QuotePublisher::new(origin, assets, config.risk.quote_refresh_ms * 1_000_000),
+            scanner,
+            darkpool,
+            quotes,
             joiner: SignalJoiner::new(assets, config.confirm.window_ms * 1_000_000),
             registry,
             ingest: Outbox::new("ingest"),

@@ -36,6 +36,19 @@ fn open_svg(title: &str) -> String {
     svg
 }
 
+/// The `n`th entry of the legend to the right of the plot.
+fn legend(svg: &mut String, n: usize, colour: &str, label: &str) {
+    let y = MARGIN_TOP + 16.0 * n as f64;
+    let x = MARGIN_LEFT + plot_width() + 12.0;
+    let _ = writeln!(
+        svg,
+        r#"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="{colour}"/><text x="{:.1}" y="{y:.1}">{}</text>"#,
+        y - 9.0,
+        x + 14.0,
+        escape(label)
+    );
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
@@ -95,16 +108,7 @@ pub fn write_latency_histogram(path: &Path, title: &str, stages: &[(&str, Vec<La
             let _ = write!(points, "{:.1},{:.1} {:.1},{:.1} ", x_of(i), y, x_of(i + 1), y);
         }
         let _ = writeln!(svg, r#"<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"/>"#);
-        let legend_y = MARGIN_TOP + 16.0 * n as f64;
-        let legend_x = MARGIN_LEFT + plot_width() + 12.0;
-        let _ = writeln!(
-            svg,
-            r#"<rect x="{legend_x:.1}" y="{:.1}" width="10" height="10" fill="{colour}"/><text x="{:.1}" y="{:.1}">{} ({total})</text>"#,
-            legend_y - 9.0,
-            legend_x + 14.0,
-            legend_y,
-            escape(name)
-        );
+        legend(&mut svg, n, colour, &format!("{name} ({total})"));
     }
     svg.push_str("</svg>\n");
     std::fs::write(path, svg)
@@ -164,17 +168,8 @@ pub fn write_pnl_curve(path: &Path, title: &str, series: &[(&str, Vec<(f64, f64)
             let _ = write!(line, "{:.1},{:.1} ", x_of(t), y_of(v));
         }
         let _ = writeln!(svg, r#"<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="1.5"/>"#);
-        let legend_y = MARGIN_TOP + 16.0 * n as f64;
-        let legend_x = MARGIN_LEFT + plot_width() + 12.0;
         let last = points.last().map_or(0.0, |p| p.1);
-        let _ = writeln!(
-            svg,
-            r#"<rect x="{legend_x:.1}" y="{:.1}" width="10" height="10" fill="{colour}"/><text x="{:.1}" y="{:.1}">{} ({last:.2})</text>"#,
-            legend_y - 9.0,
-            legend_x + 14.0,
-            legend_y,
-            escape(name)
-        );
+        legend(&mut svg, n, colour, &format!("{name} ({last:.2})"));
     }
     svg.push_str("</svg>\n");
     std::fs::write(path, svg)

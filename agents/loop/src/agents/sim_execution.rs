@@ -57,8 +57,8 @@ pub struct AssetExecution {
     /// The open position at the last mid less its average cost.
     pub unrealised: f64,
     pub fees: f64,
-    /// Average cost per lot of the open position.
-    avg_cost: f64,
+    /// The open position at average cost.
+    cost: qp_fill_sim::AverageCost,
 }
 
 impl AssetExecution {
@@ -158,7 +158,7 @@ impl SimExecution {
                 realised: 0.0,
                 unrealised: 0.0,
                 fees: 0.0,
-                avg_cost: 0.0,
+                cost: qp_fill_sim::AverageCost::default(),
             })
             .collect();
         Self {
@@ -258,7 +258,7 @@ impl SimExecution {
         let (mut realised, mut unrealised, mut fees) = (0.0, 0.0, 0.0);
         for a in &mut assets {
             let held = a.position_lots;
-            a.unrealised = if held == 0 { 0.0 } else { a.value(a.last_mid_x2, held) / 2.0 - a.avg_cost * held as f64 };
+            a.unrealised = a.cost.unrealised(a.value(a.last_mid_x2, held) / 2.0);
             realised += a.realised;
             unrealised += a.unrealised;
             fees += a.fees;
@@ -312,25 +312,10 @@ impl SimExecution {
             }
             a.fees += notional * fee_bp / 10_000.0;
             // Average cost: a fill against the open position realises; beyond it, it opens.
-            let signed = sign * fill.qty_lots;
-            let unit = notional / fill.qty_lots as f64;
-            let held = a.position_lots;
-            if held != 0 && held.signum() != signed.signum() {
-                let closed = signed.abs().min(held.abs());
-                a.realised += (unit - a.avg_cost) * closed as f64 * held.signum() as f64;
-                let after = held + signed;
-                if after.signum() != held.signum() && after != 0 {
-                    a.avg_cost = unit;
-                }
-                a.position_lots = after;
-            } else {
-                let total = held.abs() + signed.abs();
-                a.avg_cost = (a.avg_cost * held.abs() as f64 + unit * signed.abs() as f64) / total as f64;
-                a.position_lots = held + signed;
-            }
-            if a.position_lots == 0 {
-                a.avg_cost = 0.0;
-            }
+            let realised_before = a.cost.realised;
+            a.cost.apply(sign * fill.qty_lots, notional / fill.qty_lots as f64);
+            a.realised += a.cost.realised - realised_before;
+            a.position_lots = a.cost.lots;
         }
         if arrival_mid_x2 > 0 {
             self.slippage_weighted += slippage_bp * notional;
