@@ -1,5 +1,5 @@
-//! Average-cost accounting of one instrument's position, shared by the replay harness and the
-//! loop's simulated execution side so both book P&L the same way.
+//! Average-cost accounting of one instrument's position and a fill's slippage, shared by the
+//! replay harness and the loop's simulated execution side so both book P&L the same way.
 
 /// A position kept at average cost: a fill against it realises P&L on the lots it closes, a
 /// fill beyond it opens the rest at its own price.
@@ -44,9 +44,28 @@ impl AverageCost {
     }
 }
 
+/// A fill's slippage against the mid when its order was decided, in basis points, signed so
+/// that a cost is positive; 0 when there was no mid (`arrival_mid_x2` is twice the mid, in
+/// ticks, like `price`).
+pub fn slippage_bp(side: qp_wire::Side, price: i64, arrival_mid_x2: i64) -> f64 {
+    if arrival_mid_x2 > 0 {
+        side.sign() as f64 * (2.0 * price as f64 - arrival_mid_x2 as f64) / arrival_mid_x2 as f64 * 10_000.0
+    } else {
+        0.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::AverageCost;
+    use super::{AverageCost, slippage_bp};
+    use qp_wire::Side;
+
+    #[test]
+    fn slippage_is_positive_when_it_costs() {
+        assert_eq!(slippage_bp(Side::Buy, 101, 200), 100.0); // bought 1 % above the mid of 100
+        assert_eq!(slippage_bp(Side::Sell, 101, 200), -100.0); // sold above the mid: a gain
+        assert_eq!(slippage_bp(Side::Buy, 101, 0), 0.0);
+    }
 
     #[test]
     fn opens_adds_closes_and_flips() {

@@ -15,7 +15,7 @@ pub mod average_cost;
 pub mod replay;
 pub mod sim;
 
-pub use average_cost::AverageCost;
+pub use average_cost::{AverageCost, slippage_bp};
 pub use replay::{
     AgentActions, FeedSpec, FeedSummary, FillRecord, Pnl, ReplayAgent, ReplayConfig, ReplayError, ReplayReport,
     permissive_limits, run_replay,

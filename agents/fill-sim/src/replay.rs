@@ -490,13 +490,7 @@ impl<'a, A: ReplayAgent> Harness<'a, A> {
         let realised_before = feed.cost.realised;
         feed.cost.apply(signed, value / fill.qty_lots as f64);
         feed.summary.realised += feed.cost.realised - realised_before;
-        let slippage_bp = if info.arrival_mid_x2 > 0 {
-            fill.side.sign() as f64 * (2.0 * fill.price as f64 - info.arrival_mid_x2 as f64)
-                / info.arrival_mid_x2 as f64
-                * 10_000.0
-        } else {
-            0.0
-        };
+        let slippage_bp = crate::slippage_bp(fill.side, fill.price, info.arrival_mid_x2);
         self.report.fills.push(FillRecord {
             ts_ns: fill.ts_ns,
             intent_id: fill.intent_id,

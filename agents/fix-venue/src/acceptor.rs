@@ -3,7 +3,9 @@
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use qp_fix::session::{Event, MemoryStore, MessageStore, Session, SessionConfig, SessionState};
@@ -284,6 +286,64 @@ impl<'d, S: MessageStore> FixAcceptor<'d, S> {
                     return accepted;
                 }
             }
+        }
+    }
+}
+
+/// A [`FixAcceptor`] on 127.0.0.1 (a free port) in a thread of its own, running `app` until
+/// dropped: the test counterparts (the conformance scripts' acceptor, the loopback exchange).
+#[derive(Debug)]
+pub struct AcceptorThread {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AcceptorThread {
+    /// Binds and starts serving; `dictionary`, when given, validates every received message.
+    /// The acceptor is bound inside the thread (it borrows the dictionary there), and this
+    /// returns once it listens, or with the bind error.
+    pub fn spawn<A: AcceptorApp + Send + 'static>(
+        name: &str,
+        config: SessionConfig,
+        dictionary: Option<Arc<Dictionary>>,
+        mut app: A,
+    ) -> Result<Self, TransportError> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+                match FixAcceptor::bind(loopback, config, dictionary.as_deref()) {
+                    Ok(mut acceptor) => {
+                        let _ = ready_tx.send(Ok(acceptor.local_addr()));
+                        acceptor.run(&thread_stop, &mut app);
+                    }
+                    Err(error) => {
+                        let _ = ready_tx.send(Err(error));
+                    }
+                }
+            })
+            .map_err(TransportError::io("acceptor thread"))?;
+        let addr = ready_rx
+            .recv()
+            .map_err(|_| TransportError::io("acceptor thread")(std::io::Error::other("exited before binding")))??;
+        Ok(Self { addr, stop, thread: Some(thread) })
+    }
+
+    /// Where the acceptor listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for AcceptorThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

@@ -8,15 +8,13 @@ use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use qp_fix::session::{Role, SessionConfig};
 use qp_fix::{Dictionary, Message};
 use qp_fix_conformance::{ConnId, EchoApplication, FrameSplitter, Received, ScriptTarget, TargetError};
 
-use crate::acceptor::{AcceptorApp, AcceptorEvent, ConnectionId, FixAcceptor, Replies};
+use crate::acceptor::{AcceptorApp, AcceptorEvent, AcceptorThread, ConnectionId, Replies};
 use crate::clock::unix_now_ns;
 use crate::link::TransportError;
 
@@ -53,9 +51,7 @@ struct ClientConn {
 /// connections to it.
 #[derive(Debug)]
 pub struct TcpTarget {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    acceptor: Option<JoinHandle<()>>,
+    acceptor: AcceptorThread,
     conns: BTreeMap<ConnId, ClientConn>,
 }
 
@@ -64,42 +60,14 @@ impl TcpTarget {
     /// with `dictionary` validating every message, on a free port of 127.0.0.1.
     pub fn start(dictionary: Arc<Dictionary>, sender: &str, target: &str) -> Result<Self, TransportError> {
         let config = SessionConfig::new(Role::Acceptor, sender, target, 0);
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = Arc::clone(&stop);
-        let acceptor = std::thread::Builder::new()
-            .name("fix-conformance-acceptor".into())
-            .spawn(move || {
-                let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-                match FixAcceptor::bind(loopback, config, Some(&dictionary)) {
-                    Ok(mut acceptor) => {
-                        let _ = ready_tx.send(Ok(acceptor.local_addr()));
-                        acceptor.run(&thread_stop, &mut ScriptApplication::default());
-                    }
-                    Err(error) => {
-                        let _ = ready_tx.send(Err(error));
-                    }
-                }
-            })
-            .map_err(TransportError::io("acceptor thread"))?;
-        let addr = ready_rx
-            .recv()
-            .map_err(|_| TransportError::io("acceptor thread")(std::io::Error::other("exited before binding")))??;
-        Ok(Self { addr, stop, acceptor: Some(acceptor), conns: BTreeMap::new() })
+        let acceptor =
+            AcceptorThread::spawn("fix-conformance-acceptor", config, Some(dictionary), ScriptApplication::default())?;
+        Ok(Self { acceptor, conns: BTreeMap::new() })
     }
 
     /// Where the acceptor listens.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-}
-
-impl Drop for TcpTarget {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.acceptor.take() {
-            let _ = thread.join();
-        }
+        self.acceptor.addr()
     }
 }
 
@@ -113,7 +81,7 @@ impl ScriptTarget for TcpTarget {
     }
 
     fn connect(&mut self, conn: ConnId) -> Result<(), TargetError> {
-        let stream = TcpStream::connect(self.addr).map_err(|e| target_error("connect", &e))?;
+        let stream = TcpStream::connect(self.acceptor.addr()).map_err(|e| target_error("connect", &e))?;
         stream.set_nodelay(true).map_err(|e| target_error("TCP_NODELAY", &e))?;
         self.conns.insert(conn, ClientConn { stream, splitter: FrameSplitter::new(), closed: false });
         Ok(())

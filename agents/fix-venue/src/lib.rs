@@ -28,7 +28,7 @@ pub mod roundtrip;
 pub mod trade;
 mod venue;
 
-pub use acceptor::{AcceptorApp, AcceptorEvent, ConnectionId, FixAcceptor, Replies};
+pub use acceptor::{AcceptorApp, AcceptorEvent, AcceptorThread, ConnectionId, FixAcceptor, Replies};
 pub use clock::unix_now_ns;
 pub use gateway::{
     ClOrdId, GatewayConfig, GatewayError, GatewayEvent, OrderGateway, Recovered, Refused, Submitted, VenueInstrument,

@@ -4,14 +4,11 @@
 //! the Python peer's ~250 µs in the way; the behaviour tests use the real QuickFIX peer.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 
 use qp_fix::session::{Role, SessionConfig};
 use qp_fix::{Message, tag};
 
-use crate::acceptor::{AcceptorApp, ConnectionId, FixAcceptor, Replies};
+use crate::acceptor::{AcceptorApp, AcceptorThread, ConnectionId, Replies};
 use crate::link::TransportError;
 
 #[derive(Debug, Default)]
@@ -72,37 +69,18 @@ impl AcceptorApp for FillEverything {
 /// The loopback exchange, running on a thread of its own until dropped.
 #[derive(Debug)]
 pub struct LoopbackExchange {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    acceptor: AcceptorThread,
 }
 
 impl LoopbackExchange {
     /// Listens on a free port of 127.0.0.1 as `sender` for the initiator `target`.
     pub fn start(sender: &str, target: &str) -> Result<Self, TransportError> {
         let config = SessionConfig::new(Role::Acceptor, sender, target, 0);
-        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-        let mut acceptor = FixAcceptor::bind(loopback, config, None)?;
-        let addr = acceptor.local_addr();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("loopback-exchange".into())
-            .spawn(move || acceptor.run(&thread_stop, &mut FillEverything::default()))
-            .map_err(TransportError::io("exchange thread"))?;
-        Ok(Self { addr, stop, thread: Some(thread) })
+        let acceptor = AcceptorThread::spawn("loopback-exchange", config, None, FillEverything::default())?;
+        Ok(Self { acceptor })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-}
-
-impl Drop for LoopbackExchange {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.acceptor.addr()
     }
 }

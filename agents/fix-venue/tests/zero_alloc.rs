@@ -8,11 +8,9 @@
 //! `Vec`, and `FileStore`'s B-tree index allocates a node every few messages: both allocate by
 //! design, off this proof.) Its own test binary: the counting allocator counts every thread.
 
-use std::convert::Infallible;
-
 use qp_alloc_counter::{CountingAllocator, allocations};
 use qp_fix::messages::{ExecType, ExecutionReport, OrdStatus, Side as FixSide};
-use qp_fix::session::MessageStore;
+use qp_fix::session::{LastMessageStore, MessageStore};
 use qp_fix::{Encoder, Header, Scale};
 use qp_fix_venue::roundtrip::offline_session;
 use qp_fix_venue::trade::{permissive_sentinel, trade_asset, trade_instrument};
@@ -25,45 +23,6 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 const SCALE: Scale = Scale::new(2, 0);
 const PRICE: i64 = 6_100_050;
 
-/// Sequence numbers and the last message only, in a buffer allocated once.
-#[derive(Debug)]
-struct LastMessageStore {
-    next_sender: u64,
-    next_target: u64,
-    last: Vec<u8>,
-}
-
-impl MessageStore for LastMessageStore {
-    type Error = Infallible;
-    fn next_sender_seq(&self) -> u64 {
-        self.next_sender
-    }
-    fn next_target_seq(&self) -> u64 {
-        self.next_target
-    }
-    fn set_next_sender_seq(&mut self, seq: u64) -> Result<(), Infallible> {
-        self.next_sender = seq;
-        Ok(())
-    }
-    fn set_next_target_seq(&mut self, seq: u64) -> Result<(), Infallible> {
-        self.next_target = seq;
-        Ok(())
-    }
-    fn save(&mut self, _seq: u64, bytes: &[u8]) -> Result<(), Infallible> {
-        self.last.clear();
-        self.last.extend_from_slice(bytes);
-        Ok(())
-    }
-    fn get_range(&self, _: u64, _: u64, _: &mut dyn FnMut(u64, &[u8])) -> Result<(), Infallible> {
-        Ok(())
-    }
-    fn reset(&mut self) -> Result<(), Infallible> {
-        self.next_sender = 1;
-        self.next_target = 1;
-        Ok(())
-    }
-}
-
 #[test]
 fn intent_to_bytes_and_report_back_allocate_nothing_after_warm_up() {
     const WARM_UP: u64 = 2_000;
@@ -73,7 +32,7 @@ fn intent_to_bytes_and_report_back_allocate_nothing_after_warm_up() {
     let config = GatewayConfig { expected_orders: (WARM_UP + COUNTED) as usize * 2, ..GatewayConfig::default() };
     let mut gateway = OrderGateway::new(vec![VenueInstrument::from_spec(&instrument)], config).unwrap();
     let mut sentinel = permissive_sentinel(instrument, PRICE, t0).unwrap();
-    let store = LastMessageStore { next_sender: 1, next_target: 1, last: Vec::with_capacity(4096) };
+    let store = LastMessageStore::new();
     let mut session = offline_session("QPNODE", "EXCH", store, t0);
     let mut report_encoder = Encoder::with_capacity(4096);
     let mut cl_ord_id_text = [0u8; 40];

@@ -125,6 +125,67 @@ impl MessageStore for MemoryStore {
     }
 }
 
+/// A [`MessageStore`] that keeps only the sequence numbers and the last message sent (a copy,
+/// in a buffer reused across messages): a session's store work per message without a growing
+/// arena, for benchmarks and allocation tests. It can answer a ResendRequest only for that one
+/// message; a session that must resend uses [`MemoryStore`] or a durable store.
+#[derive(Debug)]
+pub struct LastMessageStore {
+    next_sender: u64,
+    next_target: u64,
+    last_seq: u64,
+    last: Vec<u8>,
+}
+
+impl LastMessageStore {
+    pub fn new() -> Self {
+        Self { next_sender: 1, next_target: 1, last_seq: 0, last: Vec::with_capacity(4_096) }
+    }
+}
+
+impl Default for LastMessageStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MessageStore for LastMessageStore {
+    type Error = Infallible;
+    fn next_sender_seq(&self) -> u64 {
+        self.next_sender
+    }
+    fn next_target_seq(&self) -> u64 {
+        self.next_target
+    }
+    fn set_next_sender_seq(&mut self, seq: u64) -> Result<(), Infallible> {
+        self.next_sender = seq;
+        Ok(())
+    }
+    fn set_next_target_seq(&mut self, seq: u64) -> Result<(), Infallible> {
+        self.next_target = seq;
+        Ok(())
+    }
+    fn save(&mut self, seq: u64, bytes: &[u8]) -> Result<(), Infallible> {
+        self.last.clear();
+        self.last.extend_from_slice(bytes);
+        self.last_seq = seq;
+        Ok(())
+    }
+    fn get_range(&self, begin: u64, end: u64, each: &mut dyn FnMut(u64, &[u8])) -> Result<(), Infallible> {
+        if self.last_seq != 0 && (begin..=end).contains(&self.last_seq) {
+            each(self.last_seq, &self.last);
+        }
+        Ok(())
+    }
+    fn reset(&mut self) -> Result<(), Infallible> {
+        self.next_sender = 1;
+        self.next_target = 1;
+        self.last_seq = 0;
+        self.last.clear();
+        Ok(())
+    }
+}
+
 /// Initiator (sends Logon) or acceptor (answers it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

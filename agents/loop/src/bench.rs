@@ -23,7 +23,7 @@
 //! would (the recordings' BTCUSDT top changes about 20 times a second). Quotes and the
 //! execution reports of the loop's stand-in execution go through the stages but end at risk,
 //! so the latency table holds order intents only.
-use qp_fix::session::MessageStore;
+use qp_fix::session::{LastMessageStore, MessageStore};
 use qp_risk_model::ReturnMatrix;
 use qp_runtime::clock::monotonic_ns;
 use qp_runtime::{LatencyHistogram, LatencySummary, LatencyTable, Percentiles, StageStats};
@@ -236,65 +236,6 @@ pub enum LoopBenchError {
     FirstAsset(String),
     #[error("iteration {iteration}: {what}")]
     Iteration { iteration: u64, what: &'static str },
-}
-
-/// A [`MessageStore`] that keeps only the last message sent (a copy, in a
-/// buffer reused across messages) and the sequence numbers: the session's store work per
-/// order without an ever-growing arena, whose doublings would allocate and copy megabytes
-/// inside the timed region. A durable store: `qpctl bench loop --fix-store file`, and
-/// `qpctl bench fix-encode`.
-#[derive(Debug)]
-pub struct LastMessageStore {
-    next_sender: u64,
-    next_target: u64,
-    last_seq: u64,
-    last: Vec<u8>,
-}
-
-impl LastMessageStore {
-    pub fn new() -> Self {
-        Self { next_sender: 1, next_target: 1, last_seq: 0, last: Vec::with_capacity(4_096) }
-    }
-}
-
-impl Default for LastMessageStore {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl MessageStore for LastMessageStore {
-    type Error = std::convert::Infallible;
-    fn next_sender_seq(&self) -> u64 {
-        self.next_sender
-    }
-    fn next_target_seq(&self) -> u64 {
-        self.next_target
-    }
-    fn set_next_sender_seq(&mut self, seq: u64) -> Result<(), Self::Error> {
-        self.next_sender = seq;
-        Ok(())
-    }
-    fn set_next_target_seq(&mut self, seq: u64) -> Result<(), Self::Error> {
-        self.next_target = seq;
-        Ok(())
-    }
-    fn save(&mut self, seq: u64, bytes: &[u8]) -> Result<(), Self::Error> {
-        self.last.clear();
-        self.last.extend_from_slice(bytes);
-        self.last_seq = seq;
-        Ok(())
-    }
-    fn get_range(&self, begin: u64, end: u64, each: &mut dyn FnMut(u64, &[u8])) -> Result<(), Self::Error> {
-        if self.last_seq != 0 && (begin..=end).contains(&self.last_seq) {
-            each(self.last_seq, &self.last);
-        }
-        Ok(())
-    }
-    fn reset(&mut self) -> Result<(), Self::Error> {
-        *self = Self::new();
-        Ok(())
-    }
 }
 
 /// What `qpctl bench loop --json` prints (the default, `--from headlines`).

@@ -1,8 +1,9 @@
 //! `qpctl bench …`: percentiles of the hot paths, as a table or one JSON object.
 use std::hint::black_box;
 
+use qp_fix::session::LastMessageStore;
 use qp_loop::LoopConfig;
-use qp_loop::bench::{HEADLINE_STAGES, LastMessageStore, bench_headline_loop, bench_loop};
+use qp_loop::bench::{HEADLINE_STAGES, bench_headline_loop, bench_loop};
 use qp_runtime::clock::monotonic_ns;
 use qp_runtime::ring_hop::{measure_cache_line_floor, measure_ring_hop, measure_same_thread_hop};
 use qp_runtime::{LatencyHistogram, Percentiles};
@@ -133,7 +134,7 @@ pub struct LoopArgs {
 /// The store behind the headline bench's FIX session.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LoopFixStore {
-    /// The last message sent, in memory (`qp_loop::bench::LastMessageStore`).
+    /// The last message sent, in memory (`qp_fix::session::LastMessageStore`).
     #[default]
     Memory,
     /// `qp-fix-store`'s `FileStore`, fsync never: one append per order.

@@ -297,11 +297,7 @@ impl SimExecution {
         let arrival_mid_x2 = self.arrival.get(&fill.intent_id).copied().unwrap_or(0);
         let fee_bp = self.fee_bp;
         let sign = fill.side.sign();
-        let slippage_bp = if arrival_mid_x2 > 0 {
-            sign as f64 * (2.0 * fill.price as f64 - arrival_mid_x2 as f64) / arrival_mid_x2 as f64 * 10_000.0
-        } else {
-            0.0
-        };
+        let slippage_bp = qp_fill_sim::slippage_bp(fill.side, fill.price, arrival_mid_x2);
         let mut notional = 0.0;
         if let Some(a) = self.assets.iter_mut().find(|a| a.asset == fill.asset) {
             notional = a.value(fill.price, fill.qty_lots);
