@@ -183,6 +183,10 @@ impl Agent for DecideAgent {
     }
 
     fn on_frame(&mut self, _ctx: AgentContext, frame: FrameRef<'_>, out: &mut Outbox) -> Result<(), AgentError> {
+        // Another agent's decision on its way to risk (the loop's execution agents): not ours.
+        if let FrameRef::Decision(f) = frame {
+            return out.derive(f.header, f.payload);
+        }
         let observed = self.features.observe(&frame).map_err(feature_error)?;
         // Reference prices and execution reports are the risk stage's: passed on unchanged.
         match frame {

@@ -18,6 +18,9 @@ pub struct RebalanceTick<'a> {
     pub positions_lots: &'a [i64],
     /// Prices in ticks.
     pub prices: &'a [i64],
+    /// The value (quote currency) the risk-parity book is to hold; `None`: its current gross
+    /// value (rebalance what is held). A value lets Guardian build a book from flat.
+    pub book_value: Option<f64>,
 }
 
 /// Counters for the audit trail.
@@ -71,7 +74,7 @@ impl IngestAgent<RebalanceTick<'_>> for Guardian {
         self.stats.ticks += 1;
         let plan = self
             .planner
-            .plan(event.returns, event.positions_lots, event.prices)
+            .plan_to_value(event.returns, event.positions_lots, event.prices, event.book_value)
             .map_err(|e| AgentError::Rejected { agent: AGENT, detail: e.detail() })?;
         let emitted = plan.orders.len().min(self.max_orders_per_tick);
         self.stats.deferred += (plan.orders.len() - emitted) as u64;

@@ -12,6 +12,8 @@ pub enum GuardianError {
     NonPositivePrice { index: usize, price: i64 },
     #[error("the book is empty (gross value 0): nothing to rebalance")]
     EmptyBook,
+    #[error("book value {0} is not a positive, finite amount")]
+    BookValue(f64),
     #[error(transparent)]
     Risk(#[from] RiskModelError),
 }
@@ -24,6 +26,7 @@ impl GuardianError {
             GuardianError::DimensionMismatch { what, .. } => what,
             GuardianError::NonPositivePrice { .. } => "non-positive price",
             GuardianError::EmptyBook => "empty book",
+            GuardianError::BookValue(_) => "book value not positive",
             GuardianError::Risk(RiskModelError::CovarianceNotPositiveDefinite { .. }) => {
                 "covariance not positive definite"
             }

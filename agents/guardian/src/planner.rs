@@ -87,6 +87,19 @@ impl RebalancePlanner {
         positions_lots: &[i64],
         prices: &[i64],
     ) -> Result<RebalancePlan<'_>, GuardianError> {
+        self.plan_to_value(returns, positions_lots, prices, None)
+    }
+
+    /// As [`RebalancePlanner::plan`], the targets sized to `book_value` (quote currency) when
+    /// given instead of the current gross value: `tᵢ = wᵢ V / vᵢ`. The plan's `gross_value` is
+    /// still what is held.
+    pub fn plan_to_value(
+        &mut self,
+        returns: &ReturnMatrix,
+        positions_lots: &[i64],
+        prices: &[i64],
+        book_value: Option<f64>,
+    ) -> Result<RebalancePlan<'_>, GuardianError> {
         let n = self.assets.len();
         for (what, found) in
             [("returns columns", returns.assets()), ("positions", positions_lots.len()), ("prices", prices.len())]
@@ -103,17 +116,20 @@ impl RebalancePlanner {
             self.lot_values[i] = prices[i] as f64 * self.lot_value_per_tick[i];
             gross_value += (positions_lots[i] as f64 * self.lot_values[i]).abs();
         }
-        if gross_value <= 0.0 {
-            return Err(GuardianError::EmptyBook);
-        }
+        let target_value = match book_value {
+            Some(value) if value.is_finite() && value > 0.0 => value,
+            Some(value) => return Err(GuardianError::BookValue(value)),
+            None if gross_value > 0.0 => gross_value,
+            None => return Err(GuardianError::EmptyBook),
+        };
 
         self.covariance.fill_sample(returns)?;
         let summary = self.solver.solve(&self.covariance)?;
 
-        let threshold = gross_value * f64::from(self.min_trade_bp) / 10_000.0;
+        let threshold = target_value * f64::from(self.min_trade_bp) / 10_000.0;
         self.orders.clear();
         for i in 0..n {
-            let target = self.solver.weights()[i] * gross_value / self.lot_values[i];
+            let target = self.solver.weights()[i] * target_value / self.lot_values[i];
             self.target_lots[i] = target;
             let trade = (target - positions_lots[i] as f64).trunc();
             if trade == 0.0 || !trade.is_finite() {

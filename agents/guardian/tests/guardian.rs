@@ -133,7 +133,7 @@ fn agent_emits_only_decision_frames_that_decode() {
     let positions = positions();
     let mut guardian = Guardian::new(&config(10)).expect("guardian");
     let mut out = Outbox::new("guardian");
-    let tick = RebalanceTick { returns: &returns, positions_lots: &positions, prices: &prices };
+    let tick = RebalanceTick { returns: &returns, positions_lots: &positions, prices: &prices, book_value: None };
     guardian.on_event(AgentContext { now_ns: 1 }, &tick, &mut out).expect("tick");
 
     let planned: Vec<_> = {
@@ -183,7 +183,7 @@ fn bad_ticks_are_refused() {
     let mut guardian = Guardian::new(&config(10)).expect("guardian");
     let mut out = Outbox::new("guardian");
     let short = [1i64; 3];
-    let tick = RebalanceTick { returns: &returns, positions_lots: &short, prices: &prices };
+    let tick = RebalanceTick { returns: &returns, positions_lots: &short, prices: &prices, book_value: None };
     assert!(matches!(
         guardian.on_event(AgentContext { now_ns: 1 }, &tick, &mut out),
         Err(AgentError::Rejected { agent: "guardian", detail: "positions" })
@@ -252,7 +252,7 @@ fn rebalancing_decisions_still_pass_risk_sentinel() {
 
     let mut guardian = Guardian::new(&guardian_config).expect("guardian");
     let mut out = Outbox::new("guardian");
-    let tick = RebalanceTick { returns: &returns, positions_lots: &positions, prices: &prices };
+    let tick = RebalanceTick { returns: &returns, positions_lots: &positions, prices: &prices, book_value: None };
     guardian.on_event(AgentContext { now_ns }, &tick, &mut out).expect("tick");
     let decisions: Vec<_> = out
         .pending()
@@ -286,5 +286,32 @@ fn rebalancing_decisions_still_pass_risk_sentinel() {
     sentinel.command(qp_risk_sentinel::KillSwitchCommand::Halt).expect("halt");
     for d in &decisions {
         assert_eq!(sentinel.check(now_ns + 2_000, d).expect_err("halted").reason, VetoReason::KillSwitch);
+    }
+}
+
+#[test]
+fn a_book_value_builds_the_risk_parity_book_from_flat() {
+    let (returns, last) = market();
+    let prices = ticks(&last);
+    let flat = [0i64; 10];
+    let mut planner = RebalancePlanner::new(&config(0)).expect("planner");
+    let plan = planner.plan_to_value(&returns, &flat, &prices, Some(1_000_000.0)).expect("plan");
+    assert_eq!(plan.gross_value, 0.0, "nothing is held yet");
+    assert_eq!(plan.orders.len(), 10, "every name is bought: {:?}", plan.orders);
+    assert!(plan.orders.iter().all(|o| o.side == Side::Buy));
+    // The trades are the targets truncated to whole lots: worth the book value, less at most
+    // one lot per name.
+    let bought: f64 = plan.orders.iter().map(|o| o.notional).sum();
+    let largest_lot = plan.orders.iter().map(|o| o.notional / o.qty_lots as f64).fold(0.0, f64::max);
+    assert!(bought <= 1_000_000.0 + 1e-6 && bought > 1_000_000.0 - 10.0 * largest_lot, "bought {bought}");
+    // Each name's share of the value is its risk-parity weight.
+    let weights = plan.weights.to_vec();
+    for order in plan.orders {
+        let share = order.notional / 1_000_000.0;
+        assert!((share - weights[order.index]).abs() < 0.01, "{order:?} share {share} weight {}", weights[order.index]);
+    }
+    for bad in [0.0, -5.0, f64::NAN, f64::INFINITY] {
+        let refused = planner.plan_to_value(&returns, &flat, &prices, Some(bad)).err();
+        assert!(matches!(refused, Some(GuardianError::BookValue(_))), "{bad}: {refused:?}");
     }
 }

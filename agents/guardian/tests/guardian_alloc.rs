@@ -38,7 +38,11 @@ fn rebalance_tick_allocates_nothing() {
     let mut out = Outbox::new("guardian");
     let ctx = AgentContext { now_ns: 0 };
     guardian
-        .on_event(ctx, &RebalanceTick { returns: &returns, positions_lots: &positions, prices: &prices }, &mut out)
+        .on_event(
+            ctx,
+            &RebalanceTick { returns: &returns, positions_lots: &positions, prices: &prices, book_value: None },
+            &mut out,
+        )
         .expect("warm-up");
 
     let before = allocations();
@@ -46,7 +50,11 @@ fn rebalance_tick_allocates_nothing() {
         out.drain_into(|_| Ok(()));
         positions[round % n as usize] += 13;
         guardian
-            .on_event(ctx, &RebalanceTick { returns: &returns, positions_lots: &positions, prices: &prices }, &mut out)
+            .on_event(
+                ctx,
+                &RebalanceTick { returns: &returns, positions_lots: &positions, prices: &prices, book_value: None },
+                &mut out,
+            )
             .expect("tick");
     }
     assert_eq!(allocations() - before, 0);

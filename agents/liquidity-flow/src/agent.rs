@@ -1,5 +1,5 @@
 //! The LiquidityFlow agent: schedule, child orders, and the execution measures.
-use qp_wire::{AssetId, Decision, ExecReport, ExecStatus, OrderIntent, Quote, RiskVerdict, Side};
+use qp_wire::{AssetId, Decision, ExecReport, ExecStatus, OrderIntent, Quote, RiskVerdict, Side, TimeInForce};
 
 use crate::error::FlowConfigError;
 
@@ -354,7 +354,9 @@ impl LiquidityFlow {
             return;
         }
         let reason = if behind { REASON_CATCH_UP } else { REASON_PASSIVE };
-        let decision = Decision::new(self.next_decision_id, p.asset, p.side, qty, price, reason);
+        // Children rest until filled or cancelled here (re-pegs, the end): good-till-cancel.
+        let decision = Decision::new(self.next_decision_id, p.asset, p.side, qty, price, reason)
+            .with_time_in_force(TimeInForce::GoodTillCancel);
         self.child = Some(Child {
             decision_id: self.next_decision_id,
             intent_id: None,

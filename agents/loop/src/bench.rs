@@ -141,12 +141,15 @@ impl SyntheticMarket {
 }
 
 /// `config` with the Decide agent deciding on every `Confirmed` and nothing else: threshold 0
-/// (any nonzero edge trades), no quote cadence. Benchmarks and tests that need one decision
+/// (any nonzero edge trades), no quote cadence, Guardian and NeuralArb off. Benchmarks and tests that need one decision
 /// per signal pair use it.
 pub fn deciding_every_confirmed(config: &LoopConfig) -> LoopConfig {
     let mut config = config.clone();
     config.alpha.min_edge = 0.0;
     config.alpha.cadence_ms = 0;
+    // Only Decide's decisions: no other agent trades in the benchmarks.
+    config.guardian = None;
+    config.arb = None;
     config
 }
 
@@ -177,11 +180,14 @@ pub fn bench_loop(config: &LoopConfig, warmup: u64, iterations: u64) -> Result<L
         let (book, sentiment) = signal_pair(origin, i, asset, 600_000);
         let arrived = std::cell::Cell::new(false);
         let mut on_output = |frame: &FrameBuf| {
-            if frame.header().frame_type.get() == FrameType::OrderIntent as u16 {
+            let frame_type = frame.header().frame_type.get();
+            if frame_type == FrameType::OrderIntent as u16 {
                 table.record(frame.header());
                 intents += 1;
             }
-            arrived.set(true);
+            // The decision comes out first (risk's record of it); the iteration ends at its
+            // intent or veto.
+            arrived.set(arrived.get() || frame_type != FrameType::Decision as u16);
         };
         five_step.inject(book, &mut on_output);
         five_step.inject(sentiment, &mut on_output);

@@ -19,6 +19,68 @@ pub struct LoopConfig {
     /// no fees).
     #[serde(default)]
     pub execution: ExecutionConfig,
+    /// Guardian (risk parity over a budget), its trades worked by LiquidityFlow. Absent: off.
+    #[serde(default)]
+    pub guardian: Option<GuardianLoopConfig>,
+    /// NeuralArb between two configured assets. Absent: off.
+    #[serde(default)]
+    pub arb: Option<ArbLoopConfig>,
+}
+
+/// Guardian in the loop (`crate::agents::portfolio`): it keeps a risk-parity book of the
+/// configured assets worth `book_value`, rebalanced every `rebalance_ms` of feed time on the
+/// covariance of the last `window` returns of the mids sampled every `sample_ms`; LiquidityFlow
+/// works each of its trades as a parent order.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardianLoopConfig {
+    /// Quote currency (USDT) the book is to hold.
+    pub book_value: f64,
+    pub sample_ms: u64,
+    /// Returns in the covariance window; the first rebalance waits until it is full.
+    pub window: usize,
+    pub rebalance_ms: u64,
+    /// Trades worth less than this share of the book value are not made.
+    pub min_trade_bp: u32,
+    /// How LiquidityFlow works each trade.
+    pub work: WorkConfig,
+    /// LiquidityFlow's largest child, as a share of the parent (bp); at least one lot.
+    pub max_child_bp: u32,
+}
+
+/// A parent order's schedule (LiquidityFlow's `Algo`), over `duration_ms` of feed time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(tag = "algo", rename_all = "lowercase", deny_unknown_fields)]
+pub enum WorkConfig {
+    Twap { slices: u32, duration_ms: u64 },
+    Pov { rate_bp: u32, duration_ms: u64 },
+}
+
+impl WorkConfig {
+    pub fn duration_ms(&self) -> u64 {
+        match *self {
+            WorkConfig::Twap { duration_ms, .. } | WorkConfig::Pov { duration_ms, .. } => duration_ms,
+        }
+    }
+}
+
+/// NeuralArb in the loop: the spread `far − β·near` of two configured assets' mids.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArbLoopConfig {
+    /// Symbols of two configured assets.
+    pub near: String,
+    pub far: String,
+    /// One clip of the spread position, in the assets' units ("0.01": 0.01 BTC on each leg).
+    pub clip: String,
+    pub sample_ms: u64,
+    pub window: usize,
+    pub entry_z: f64,
+    pub exit_z: f64,
+    pub max_clips: i64,
+    pub cooldown_ms: u64,
+    /// Floor of the spread's standard deviation, quote currency.
+    pub min_std: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -324,6 +386,50 @@ impl LoopConfig {
         }
         if !(self.execution.fee_bp.is_finite() && (0.0..=1_000.0).contains(&self.execution.fee_bp)) {
             return invalid("execution.fee_bp", "must be 0..=1000");
+        }
+        if let Some(guardian) = &self.guardian {
+            if !(guardian.book_value.is_finite() && guardian.book_value > 0.0) {
+                return invalid("guardian.book_value", "must be a positive amount");
+            }
+            if guardian.sample_ms == 0 || guardian.rebalance_ms == 0 || guardian.work.duration_ms() == 0 {
+                return invalid("guardian", "sample_ms, rebalance_ms and work.duration_ms must be positive");
+            }
+            if guardian.window < 2 {
+                return invalid("guardian.window", "must be at least 2 returns");
+            }
+            if guardian.min_trade_bp > 10_000 || !(1..=10_000).contains(&guardian.max_child_bp) {
+                return invalid("guardian", "min_trade_bp must be 0..=10000 and max_child_bp 1..=10000");
+            }
+            match guardian.work {
+                WorkConfig::Twap { slices: 0, .. } => return invalid("guardian.work.slices", "must be positive"),
+                WorkConfig::Pov { rate_bp, .. } if !(1..=10_000).contains(&rate_bp) => {
+                    return invalid("guardian.work.rate_bp", "must be 1..=10000");
+                }
+                _ => {}
+            }
+        }
+        if let Some(arb) = &self.arb {
+            for (key, symbol) in [("arb.near", &arb.near), ("arb.far", &arb.far)] {
+                let Some(asset) = self.assets.iter().find(|a| &a.symbol == symbol) else {
+                    return invalid(key, &format!("{symbol} is not a configured asset"));
+                };
+                match qp_replay::parse_fixed(&arb.clip, asset.qty_decimals) {
+                    Ok(lots) if lots > 0 => {}
+                    _ => return invalid("arb.clip", &format!("not a positive quantity of {symbol}")),
+                }
+            }
+            if arb.near == arb.far {
+                return invalid("arb.far", "must differ from arb.near");
+            }
+            if arb.sample_ms == 0 || arb.window < 2 || arb.max_clips <= 0 {
+                return invalid("arb", "sample_ms and max_clips must be positive, window at least 2");
+            }
+            if !(arb.exit_z.is_finite() && arb.entry_z.is_finite() && 0.0 <= arb.exit_z && arb.exit_z < arb.entry_z) {
+                return invalid("arb", "needs 0 <= exit_z < entry_z");
+            }
+            if !(arb.min_std.is_finite() && arb.min_std > 0.0) {
+                return invalid("arb.min_std", "must be positive");
+            }
         }
         Ok(())
     }

@@ -20,12 +20,14 @@ use qp_runtime::{
 use qp_sentiment::agent::{NativeModel, SentimentX, TextEvent};
 use qp_sentiment::assets::{AliasError, AliasTable};
 use qp_sentiment::student::StudentError;
-use qp_wire::{AssetId, AssetRegistry, FrameBuf, RegistryError, Stage};
+use qp_wire::{AssetId, AssetRegistry, FrameBuf, FrameRef, RegistryError, Stage};
 
 use crate::agents::baseline_execution::{BaselineExecution, LoopOrderSink};
 use crate::agents::confirm::SignalJoiner;
+use crate::agents::decision_record::DecisionRecord;
 use crate::agents::execution_handoff::ExecutionHandoff;
 use crate::agents::lockstep::{self, FeedClockRisk};
+use crate::agents::portfolio::{PortfolioAgents, PortfolioError, PortfolioSummary};
 use crate::agents::quote_publisher::QuotePublisher;
 use crate::agents::sim_execution::{AssetExecution, ExecEvent, ExecutionSummary, SimExecution};
 use crate::config::{ConfigError, ExecutionVenue, LoopConfig, QueueModelConfig};
@@ -60,6 +62,8 @@ pub enum LoopError {
     /// The Decide agent's model could not be loaded; the message names the model file.
     #[error("Decide agent: {0}")]
     Alpha(#[from] AlphaModelError),
+    #[error(transparent)]
+    Portfolio(#[from] PortfolioError),
 }
 
 /// What the ingest side refused or could not use, so far.
@@ -71,6 +75,9 @@ pub struct IngestCounts {
     pub agent_errors: u64,
     /// Market data for an instrument index the loop was not started with.
     pub unknown_instrument: u64,
+    /// Frames handed to [`FiveStepLoop::inject`] that only this node makes (decisions, order
+    /// intents, verdicts, execution reports): refused there.
+    pub refused_injected: u64,
 }
 
 /// The five steps running: ingest agents on the caller's thread, the other four
@@ -108,6 +115,10 @@ pub struct FiveStepLoop {
     feed_log: RateLimiter,
     /// The Decide agent's model: name and file digest (the audit trail names it).
     decide_model: ModelIdentity,
+    /// NeuralArb, Guardian and LiquidityFlow (`[arb]`, `[guardian]`), on this thread.
+    portfolio: PortfolioAgents,
+    /// Their decisions on the way to the Confirm step (reused).
+    portfolio_frames: Vec<FrameBuf>,
 }
 
 /// What takes the risk stage's approved orders.
@@ -137,6 +148,8 @@ pub struct LoopFinish {
     pub stats: Vec<StageStats>,
     /// What the execution side did.
     pub execution: ExecutionSummary,
+    /// What NeuralArb, Guardian and LiquidityFlow did.
+    pub portfolio: PortfolioSummary,
 }
 
 /// An asset's synchronised book, if it has one.
@@ -144,12 +157,28 @@ fn book_of(feeds: &[(AssetId, MarketFeed)], asset: AssetId) -> Option<&L2Book> {
     feeds.iter().find(|(id, feed)| *id == asset && feed.is_synchronised()).map(|(_, feed)| feed.book())
 }
 
-/// `on_output` with the lockstep markers taken off (their sequence numbers go to `seen`).
-fn deliver<'a>(seen: &'a mut u64, on_output: &'a mut impl FnMut(&FrameBuf)) -> impl FnMut(&FrameBuf) + 'a {
+/// `on_output` with the lockstep markers taken off (their sequence numbers go to `seen`), and
+/// intents and vetoes shown to the portfolio agents (those of their decisions are theirs).
+fn deliver<'a>(
+    seen: &'a mut u64,
+    portfolio: &'a mut PortfolioAgents,
+    now_ns: u64,
+    on_output: &'a mut impl FnMut(&FrameBuf),
+) -> impl FnMut(&FrameBuf) + 'a {
     move |frame| match lockstep::marker_of(frame) {
         Some((seq, _)) => *seen = (*seen).max(seq),
-        None => on_output(frame),
+        None => {
+            if portfolio.is_active() {
+                portfolio.on_output(now_ns, frame);
+            }
+            on_output(frame)
+        }
     }
+}
+
+/// The loop's time for the portfolio agents: feed time in a replay, else the monotonic clock.
+fn loop_now(replay: Option<ReplayClock>) -> u64 {
+    replay.map_or_else(monotonic_ns, |clock| clock.now_ns)
 }
 
 impl std::fmt::Debug for FiveStepLoop {
@@ -234,7 +263,12 @@ impl FiveStepLoop {
         let decide = decide_agent(config, assets)?;
         let decide_model = decide.model_identity().clone();
         let risk = RiskSentinelAgent::new(sentinel, LoopOrderSink::new(approved)).with_commands(risk_command_receiver);
-        let risk: Box<dyn Agent> = if replay { Box::new(FeedClockRisk::new(risk)) } else { Box::new(risk) };
+        // Each decision goes on to the output ahead of its verdict: the audit trail records both.
+        let risk: Box<dyn Agent> = if replay {
+            Box::new(DecisionRecord::new(FeedClockRisk::new(risk)))
+        } else {
+            Box::new(DecisionRecord::new(risk))
+        };
         let execution = match (replay, config.execution.venue) {
             (true, ExecutionVenue::FillSim) => {
                 let sim = FillSimConfig {
@@ -268,6 +302,8 @@ impl FiveStepLoop {
             .backoff(config.runtime.backoff)
             .start()?;
         let IngestAgents { sentiment, scanner, darkpool, quotes } = IngestAgents::new(config, assets, aliases)?;
+        let configured: Vec<AssetId> = feeds.iter().map(|(id, _)| *id).collect();
+        let portfolio = PortfolioAgents::new(config, &configured)?;
         Ok(Self {
             registry,
             pipeline,
@@ -289,6 +325,8 @@ impl FiveStepLoop {
             counts: IngestCounts::default(),
             feed_log: RateLimiter::new(1_000_000_000),
             decide_model,
+            portfolio,
+            portfolio_frames: Vec::with_capacity(16),
         })
     }
 
@@ -330,12 +368,19 @@ impl FiveStepLoop {
         let Some((asset, feed)) = self.feeds.get_mut(instrument) else { return };
         let asset = *asset;
         let ctx = AgentContext { now_ns };
-        let (scanner, darkpool, quotes, outbox, counts) =
-            (&mut self.scanner, &mut self.darkpool, &mut self.quotes, &mut self.outbox, &mut self.counts);
+        let (scanner, darkpool, quotes, outbox, counts, portfolio) = (
+            &mut self.scanner,
+            &mut self.darkpool,
+            &mut self.quotes,
+            &mut self.outbox,
+            &mut self.counts,
+            &mut self.portfolio,
+        );
         let mut sim = match &mut self.execution {
             ExecutionSide::Simulated(sim) => Some(sim),
             ExecutionSide::Expire(_) => None,
         };
+        let quotes_before = outbox.pending().len();
         let fed = feed.on_message(json, |event, book| {
             let update = MarketUpdate::new(asset, ts_ns, book, event);
             // Reference prices first: a decision the scanners' signals lead to finds them.
@@ -350,7 +395,20 @@ impl FiveStepLoop {
                 (Some(sim), MarketEvent::Trade(print)) => sim.on_trade(ts_ns, asset, &print),
                 _ => {}
             }
+            if let MarketEvent::Trade(print) = event
+                && portfolio.is_active()
+            {
+                portfolio.on_trade(now_ns, asset, &print);
+            }
         });
+        if portfolio.is_active() {
+            // The tops of book the quote publisher just emitted.
+            for frame in &outbox.pending()[quotes_before..] {
+                if let Ok(qp_wire::FrameRef::Quote(f)) = frame.decode() {
+                    portfolio.on_quote(now_ns, f.payload);
+                }
+            }
+        }
         if let Err(err) = fed {
             self.counts.feed_errors += 1;
             if let Some(suppressed) = self.feed_log.check(start) {
@@ -365,12 +423,32 @@ impl FiveStepLoop {
 
     /// Hand a signal frame made elsewhere (another node, a benchmark) to the
     /// Confirm step, stamping Ingest now if it has no Ingest stamp yet.
+    ///
+    /// Decisions, order intents, verdicts and execution reports are refused (counted in
+    /// [`IngestCounts::refused_injected`]): only this node's own agents decide, only its risk
+    /// stage approves, only its venue reports. (Frames that do not decode go on, and the
+    /// Confirm stage counts them refused.)
     pub fn inject(&mut self, mut frame: FrameBuf, mut on_output: impl FnMut(&FrameBuf)) {
+        if matches!(
+            frame.decode(),
+            Ok(FrameRef::Decision(_) | FrameRef::OrderIntent(_) | FrameRef::RiskVerdict(_) | FrameRef::ExecReport(_))
+        ) {
+            self.counts.refused_injected += 1;
+            if let Some(suppressed) = self.feed_log.check(monotonic_ns()) {
+                tracing::warn!(
+                    frame_type = frame.header().frame_type.get(),
+                    suppressed,
+                    "injected frame refused: only this node's agents decide, approve and report"
+                );
+            }
+            return;
+        }
         self.settle_approved(&mut on_output);
         if frame.header().stamp(Stage::Ingest).is_none() {
             frame.stamp(Stage::Ingest, monotonic_ns());
         }
-        self.pipeline.push(frame, deliver(&mut self.markers_seen, &mut on_output));
+        let now = loop_now(self.replay);
+        self.pipeline.push(frame, deliver(&mut self.markers_seen, &mut self.portfolio, now, &mut on_output));
     }
 
     /// A replay's event at feed time `ts_ns` begins: the clock moves on and what reached the
@@ -393,8 +471,19 @@ impl FiveStepLoop {
     /// reports each expired; the fill simulator sends them to its book and reports what
     /// happened to orders sent earlier). Answers how many reports it pushed.
     fn settle_approved(&mut self, on_output: &mut impl FnMut(&FrameBuf)) -> u64 {
+        let now = loop_now(self.replay);
         let Self {
-            execution, pipeline, feeds, replay, journal, reports_sent, markers_seen, origin, report_seq, ..
+            execution,
+            pipeline,
+            feeds,
+            replay,
+            journal,
+            reports_sent,
+            markers_seen,
+            origin,
+            report_seq,
+            portfolio,
+            ..
         } = self;
         let mut pushed = 0;
         match execution {
@@ -406,7 +495,10 @@ impl FiveStepLoop {
                         journal.push(ExecEvent { ts_ns: clock.now_ns, report, fill: None });
                     }
                     pushed += 1;
-                    pipeline.push(frame, deliver(markers_seen, on_output));
+                    if portfolio.is_active() {
+                        portfolio.on_exec_report(now, &report);
+                    }
+                    pipeline.push(frame, deliver(markers_seen, portfolio, now, on_output));
                 }
             }
             ExecutionSide::Simulated(sim) => {
@@ -419,7 +511,10 @@ impl FiveStepLoop {
                         journal.push(*event);
                     }
                     pushed += 1;
-                    pipeline.push(frame, deliver(markers_seen, on_output));
+                    if portfolio.is_active() {
+                        portfolio.on_exec_report(now, &event.report);
+                    }
+                    pipeline.push(frame, deliver(markers_seen, &mut *portfolio, now, on_output));
                 });
             }
         }
@@ -440,9 +535,10 @@ impl FiveStepLoop {
         let Some(clock) = &mut self.replay else { return 0 };
         clock.markers_sent += 1;
         let seq = clock.markers_sent;
-        let mut frame = lockstep::marker(self.origin, seq, clock.now_ns);
+        let now = clock.now_ns;
+        let mut frame = lockstep::marker(self.origin, seq, now);
         frame.stamp(Stage::Ingest, monotonic_ns());
-        self.pipeline.push(frame, deliver(&mut self.markers_seen, on_output));
+        self.pipeline.push(frame, deliver(&mut self.markers_seen, &mut self.portfolio, now, on_output));
         seq
     }
 
@@ -455,7 +551,8 @@ impl FiveStepLoop {
             let since = std::time::Instant::now();
             let mut idle = 0u32;
             while self.markers_seen < seq {
-                if self.pipeline.poll_output(deliver(&mut self.markers_seen, on_output)) {
+                let now = loop_now(self.replay);
+                if self.pipeline.poll_output(deliver(&mut self.markers_seen, &mut self.portfolio, now, on_output)) {
                     idle = 0;
                     continue;
                 }
@@ -469,7 +566,10 @@ impl FiveStepLoop {
                     self.markers_seen = seq;
                 }
             }
-            if self.settle_approved(on_output) == 0 {
+            // Reports go back to risk, and the portfolio agents may decide again on what came
+            // back: until nothing more moves.
+            let reports = self.settle_approved(on_output);
+            if reports == 0 && !self.push_portfolio(on_output) {
                 return;
             }
         }
@@ -482,6 +582,11 @@ impl FiveStepLoop {
         for event in self.journal.drain(..) {
             each(&event);
         }
+    }
+
+    /// What NeuralArb, Guardian and LiquidityFlow have done so far.
+    pub fn portfolio_summary(&self) -> PortfolioSummary {
+        self.portfolio.summary()
     }
 
     /// What the execution side has done so far (fills, P&L marked to the last mids).
@@ -546,17 +651,47 @@ impl FiveStepLoop {
     fn after_ingest(&mut self, start: u64, mut on_output: impl FnMut(&FrameBuf)) {
         if self.replay.is_none() {
             self.settle_approved(&mut on_output);
-            self.push_ingested(start, on_output);
+            self.push_ingested(start, &mut on_output);
+            self.push_portfolio(&mut on_output);
             return;
         }
-        if self.outbox.is_empty() && !self.reports_waiting() {
+        if self.outbox.is_empty() && !self.reports_waiting() && !self.portfolio.has_work() {
             return;
         }
         // The leading marker sets the risk stage's clock to the event's feed time.
         self.push_marker(&mut on_output);
         self.settle_approved(&mut on_output);
         self.push_ingested(start, &mut on_output);
+        self.push_portfolio(&mut on_output);
         self.barrier(&mut on_output);
+    }
+
+    /// The portfolio agents' decisions to the Confirm step (stamped Ingest now, on their way to
+    /// risk), Guardian's parents to the output, their cancels to the venue. Answers whether
+    /// there was anything.
+    fn push_portfolio(&mut self, on_output: &mut impl FnMut(&FrameBuf)) -> bool {
+        if !self.portfolio.has_work() {
+            return false;
+        }
+        let now = loop_now(self.replay);
+        for intent_id in self.portfolio.take_cancels() {
+            if let ExecutionSide::Simulated(sim) = &mut self.execution {
+                sim.cancel(intent_id);
+            }
+        }
+        // Guardian's parents are recorded at the output; risk judges their children.
+        for parent in self.portfolio.take_parents() {
+            on_output(&parent);
+        }
+        // Taken first: delivering the loop's output along the way may make more.
+        let mut decisions = std::mem::take(&mut self.portfolio_frames);
+        decisions.extend(self.portfolio.take_decisions());
+        for mut frame in decisions.drain(..) {
+            frame.stamp(Stage::Ingest, monotonic_ns());
+            self.pipeline.push(frame, deliver(&mut self.markers_seen, &mut self.portfolio, now, on_output));
+        }
+        self.portfolio_frames = decisions;
+        true
     }
 
     /// Stamp what the ingest agents emitted and hand it to the Confirm step.
@@ -566,17 +701,20 @@ impl FiveStepLoop {
         }
         let now = monotonic_ns();
         self.ingest_time.record(now - start);
-        let (pipeline, markers_seen) = (&mut self.pipeline, &mut self.markers_seen);
+        let loop_time = loop_now(self.replay);
+        let (pipeline, markers_seen, portfolio) = (&mut self.pipeline, &mut self.markers_seen, &mut self.portfolio);
         self.outbox.drain_into(|mut frame| {
             frame.stamp(Stage::Ingest, now);
-            pipeline.push(frame, deliver(markers_seen, &mut on_output));
+            pipeline.push(frame, deliver(markers_seen, portfolio, loop_time, &mut on_output));
             Ok(())
         });
     }
 
     /// Take whatever the Execute step has produced so far.
     pub fn poll_output(&mut self, mut on_output: impl FnMut(&FrameBuf)) -> bool {
-        let polled = self.pipeline.poll_output(deliver(&mut self.markers_seen, &mut on_output));
+        let now = loop_now(self.replay);
+        let polled =
+            self.pipeline.poll_output(deliver(&mut self.markers_seen, &mut self.portfolio, now, &mut on_output));
         self.settle_approved(&mut on_output);
         polled
     }
@@ -676,7 +814,8 @@ impl FiveStepLoop {
             self.push_ingested(start, &mut on_output);
         }
         let execution_before = self.execution_summary();
-        let stats = self.pipeline.finish(deliver(&mut self.markers_seen, &mut on_output))?;
+        let now = loop_now(self.replay);
+        let stats = self.pipeline.finish(deliver(&mut self.markers_seen, &mut self.portfolio, now, &mut on_output))?;
         // What risk approved last: taken off the ring (the stages have stopped).
         let execution = match &mut self.execution {
             ExecutionSide::Expire(baseline) => {
@@ -705,7 +844,7 @@ impl FiveStepLoop {
         for event in self.journal.drain(..) {
             on_exec(&event);
         }
-        Ok(LoopFinish { stats, execution })
+        Ok(LoopFinish { stats, execution, portfolio: self.portfolio.summary() })
     }
 }
 

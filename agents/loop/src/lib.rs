@@ -16,7 +16,10 @@
 //! executors); in a replay ([`FiveStepLoop::start_replay`], deterministic: feed time and
 //! lockstep) `qp-fill-sim` fills the approved orders against the replayed book, and
 //! `baseline_execution` (every order expired unfilled) stands in for the loop the benchmarks
-//! time. [`SignalReplay`] makes the frames the
+//! time. Beside Decide, NeuralArb, Guardian and LiquidityFlow (`[arb]`, `[guardian]`) trade on
+//! the feeder thread ([`agents::portfolio`]); their decisions go to risk like Decide's. The
+//! risk stage passes every decision it judged on to the output, ahead of its verdict, for the
+//! audit trail. [`SignalReplay`] makes the frames the
 //! Decide stage sees from recordings, deterministically, for `qpctl forge alpha`.
 #![forbid(unsafe_code)]
 
@@ -28,10 +31,13 @@ pub mod history;
 mod market_feed;
 mod signal_replay;
 
+pub use agents::portfolio::{
+    ArbSummary, DecisionMaker, GuardianSummary, PortfolioError, PortfolioSummary, decision_maker,
+};
 pub use agents::sim_execution::{AssetExecution, ExecEvent, ExecutionSummary, FillRecord};
 pub use config::{
-    AlphaConfig, AssetConfig, ConfigError, ExecutionConfig, ExecutionVenue, HistoryConfig, LoopConfig,
-    QueueModelConfig, RiskConfig, RiskLimitsText,
+    AlphaConfig, ArbLoopConfig, AssetConfig, ConfigError, ExecutionConfig, ExecutionVenue, GuardianLoopConfig,
+    HistoryConfig, LoopConfig, QueueModelConfig, RiskConfig, RiskLimitsText, WorkConfig,
 };
 pub use five_step::{FiveStepLoop, IngestCounts, LoopError, LoopFinish, decide_agent};
 pub use market_feed::MarketFeed;

@@ -237,7 +237,8 @@ impl RiskSentinel {
         self
     }
 
-    /// Time in force of the intents it makes. Default immediate-or-cancel.
+    /// Time in force of the intents it makes, unless a decision asks for its own
+    /// (`Decision::time_in_force`). Default immediate-or-cancel.
     pub fn with_time_in_force(mut self, time_in_force: TimeInForce) -> Self {
         self.time_in_force = time_in_force;
         self
@@ -398,7 +399,8 @@ impl RiskSentinel {
         self.var_book.set_exposure(c.index, c.var_exposure, Some(c.var_after));
         self.orders_window.record(now_ns);
         self.messages_window.record(now_ns);
-        let intent = OrderIntent::new(self.next_intent_id, decision, self.time_in_force);
+        let time_in_force = decision.requested_time_in_force().unwrap_or(self.time_in_force);
+        let intent = OrderIntent::new(self.next_intent_id, decision, time_in_force);
         self.next_intent_id += 1;
         self.open_orders.push(OpenOrder {
             intent_id: intent.intent_id.get(),

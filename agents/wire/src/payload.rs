@@ -254,7 +254,10 @@ pub struct Decision {
     pub decision_id: U64,
     pub asset: U32,
     pub side: u8,
-    pub _pad: u8,
+    /// The time in force the deciding agent asks for ([`TimeInForce`] on the wire), or 0: the
+    /// risk stage's own (immediate-or-cancel by default). An agent that works resting orders
+    /// itself (LiquidityFlow's passive children) asks for good-till-cancel.
+    pub time_in_force: u8,
     /// Why the alpha step decided (strategy-defined code, for the audit trail).
     pub reason: U16,
     /// Quantity in lots.
@@ -269,11 +272,16 @@ impl Decision {
             decision_id: U64::new(decision_id),
             asset: U32::new(asset.get()),
             side: side as u8,
-            _pad: 0,
+            time_in_force: 0,
             reason: U16::new(reason),
             qty: I64::new(qty),
             limit_price: I64::new(limit_price),
         }
+    }
+    /// The same decision asking for `time_in_force`.
+    pub fn with_time_in_force(mut self, time_in_force: TimeInForce) -> Self {
+        self.time_in_force = time_in_force as u8;
+        self
     }
     pub fn asset(&self) -> AssetId {
         AssetId::from_wire(self.asset.get())
@@ -282,12 +290,19 @@ impl Decision {
     pub fn side(&self) -> Option<Side> {
         Side::from_wire(self.side)
     }
+    /// The time in force asked for; `None`: the risk stage's own.
+    pub fn requested_time_in_force(&self) -> Option<TimeInForce> {
+        TimeInForce::from_wire(self.time_in_force)
+    }
 }
 
 impl Payload for Decision {
     const FRAME_TYPE: FrameType = FrameType::Decision;
     fn validate(&self) -> Result<(), DecodeError> {
         check_side(Self::FRAME_TYPE, self.side)?;
+        if self.time_in_force != 0 && TimeInForce::from_wire(self.time_in_force).is_none() {
+            return Err(invalid(Self::FRAME_TYPE, "time_in_force", self.time_in_force));
+        }
         check_positive(Self::FRAME_TYPE, "qty", self.qty.get())?;
         check_positive(Self::FRAME_TYPE, "limit_price", self.limit_price.get())
     }

@@ -26,11 +26,12 @@ use qp_book::binance::DepthSyncStats;
 use qp_darkpool_scan::DarkPoolCounts;
 use qp_loop::history::{HistoryError, load_history};
 use qp_loop::{
-    ExecEvent, ExecutionSummary, FiveStepLoop, IngestCounts, Liquidity, LoopConfig, LoopError, RiskCommandOutcome,
+    DecisionMaker, ExecEvent, ExecutionSummary, FiveStepLoop, IngestCounts, Liquidity, LoopConfig, LoopError,
+    PortfolioSummary, RiskCommandOutcome, decision_maker,
 };
 use qp_replay::{ReplayError, ReplayEvent, merge_timeline, read_feed, read_headlines};
 use qp_runtime::{LatencyBucket, LatencySummary, LatencyTable, Percentiles, StageStats};
-use qp_wire::{AssetId, FrameBuf, FrameRef, Side, Stage, VetoReason, decode};
+use qp_wire::{AssetId, FrameBuf, FrameRef, Side, Stage, TimeInForce, VetoReason, decode};
 use sha2::Digest;
 
 /// Headlines file inside the data folder.
@@ -199,6 +200,11 @@ pub struct DemoReport {
     pub darkpool: DarkPoolCounts,
     pub intents: BTreeMap<(String, &'static str), (u64, i64)>,
     pub vetoes: BTreeMap<String, u64>,
+    /// Decisions at the loop's output by the agent that made them (`decide`, `neuralarb`,
+    /// `liquidityflow`; `guardian`: its parent orders, which LiquidityFlow works).
+    pub decisions: BTreeMap<&'static str, u64>,
+    /// What NeuralArb, Guardian and LiquidityFlow did.
+    pub portfolio: PortfolioSummary,
     pub samples: Vec<String>,
     pub latency: LatencySummary,
     /// Events replayed: all of them unless a signal stopped the replay early.
@@ -240,22 +246,26 @@ pub struct StepCounts {
 }
 
 impl DemoReport {
-    /// Read off the stages' counters: quotes, execution reports and lockstep markers pass
-    /// Confirm and Decide (and markers Risk and Execute) and are not counted.
+    /// Signals and confirmations read off the Confirm stage's counters (quotes, execution
+    /// reports, lockstep markers and the other agents' decisions pass it and are not counted);
+    /// decisions, approvals and vetoes off the loop's output.
     pub fn counts(&self) -> StepCounts {
-        let stage = |name: &str| self.stats.iter().find(|s| s.stage == name);
-        let (confirm, decide, risk, execute) = (stage("confirm"), stage("decide"), stage("risk"), stage("execute"));
-        let passed_on = self.quotes + self.reports + self.markers;
+        let confirm = self.stats.iter().find(|s| s.stage == "confirm");
+        let routed: u64 =
+            self.decisions.iter().filter(|(maker, _)| !matches!(**maker, "decide" | "guardian")).map(|(_, n)| n).sum();
+        let passed_on = self.quotes + self.reports + self.markers + routed;
         let vetoed: u64 = self.vetoes.values().sum();
+        let approved: u64 = self.intents.values().map(|(orders, _)| orders).sum();
         StepCounts {
             signals: confirm.map_or(0, |s| s.frames_in).saturating_sub(passed_on),
             // Confirm passes every input on (Decide reads the signals too) and adds one
             // `Confirmed` per joined pair.
             confirmed: confirm.map_or(0, |s| s.frames_out.saturating_sub(s.frames_in)),
-            decisions: decide.map_or(0, |s| s.frames_out).saturating_sub(passed_on),
-            approved: risk.map_or(0, |s| s.frames_out).saturating_sub(vetoed + self.markers),
+            // Guardian's parents are not judged: their children are.
+            decisions: self.decisions.iter().filter(|(maker, _)| **maker != "guardian").map(|(_, n)| n).sum(),
+            approved,
             vetoed,
-            intents: execute.map_or(0, |s| s.frames_out).saturating_sub(vetoed + self.markers),
+            intents: approved,
         }
     }
 }
@@ -308,6 +318,7 @@ struct Tally<'a> {
     symbols: Vec<String>,
     intents: BTreeMap<(String, &'static str), (u64, i64)>,
     vetoes: BTreeMap<String, u64>,
+    decisions: BTreeMap<&'static str, u64>,
     samples: Vec<String>,
     latency: LatencyTable,
     /// Feed time of the event being replayed.
@@ -341,7 +352,19 @@ impl Tally<'_> {
     }
 
     fn record(&mut self, frame: &FrameBuf) {
-        self.latency.record(frame.header());
+        let decoded = decode(frame.as_frame_bytes());
+        // Whose decision the frame is about: only Decide's name a model file.
+        let maker = match &decoded {
+            Ok(FrameRef::Decision(f)) => Some(decision_maker(f.payload.decision_id.get())),
+            Ok(FrameRef::OrderIntent(f)) => Some(decision_maker(f.payload.decision_id.get())),
+            Ok(FrameRef::RiskVerdict(f)) => Some(decision_maker(f.payload.decision_id.get())),
+            _ => None,
+        };
+        // The latency table times what risk made (intents, vetoes), as before decisions were
+        // recorded too.
+        if !matches!(decoded, Ok(FrameRef::Decision(_))) {
+            self.latency.record(frame.header());
+        }
         // The stream hash and the trail take the frame without its stage stamps: they are this
         // run's latencies (in the latency table), the rest is the same run after run.
         let mut bare = *frame;
@@ -352,10 +375,15 @@ impl Tally<'_> {
         self.hasher.update(b"frame");
         self.hasher.update(bare.as_frame_bytes());
         if let Some(audit) = &mut self.audit {
-            let model = Some(audit.decide_model);
+            let model = (maker == Some(DecisionMaker::Decide)).then_some(audit.decide_model);
             audit.frame(self.now_ns, bare.as_frame_bytes(), model);
         }
-        match decode(frame.as_frame_bytes()) {
+        match decoded {
+            Ok(FrameRef::Decision(_)) => {
+                if let Some(maker) = maker {
+                    *self.decisions.entry(maker.name()).or_default() += 1;
+                }
+            }
             Ok(FrameRef::OrderIntent(f)) => {
                 let i = f.payload;
                 let side = match i.side() {
@@ -369,14 +397,20 @@ impl Tally<'_> {
                 if self.samples.len() < SAMPLE_INTENTS {
                     let scale = self.config.assets.iter().find(|a| a.symbol == symbol);
                     let (pd, qd) = scale.map_or((0, 0), |a| (a.price_decimals, a.qty_decimals));
+                    let tif = match TimeInForce::from_wire(i.time_in_force) {
+                        Some(TimeInForce::GoodTillCancel) => "GTC",
+                        Some(TimeInForce::Day) => "DAY",
+                        _ => "IOC",
+                    };
                     self.samples.push(format!(
-                        "intent #{} {} {} {} @ {} IOC (decision #{})",
+                        "intent #{} {} {} {} @ {} {tif} (decision #{} by {})",
                         i.intent_id.get(),
                         side.to_uppercase(),
                         fixed(i.qty.get(), qd),
                         symbol,
                         fixed(i.limit_price.get(), pd),
-                        i.decision_id.get()
+                        i.decision_id.get(),
+                        maker.map_or("?", |m| m.name())
                     ));
                 }
             }
@@ -460,6 +494,7 @@ pub fn run_demo(config: &LoopConfig, data: &Path, options: &DemoOptions) -> Resu
         symbols: five_step.registry().iter().map(|(_, s)| s.to_owned()).collect(),
         intents: BTreeMap::new(),
         vetoes: BTreeMap::new(),
+        decisions: BTreeMap::new(),
         samples: Vec::new(),
         latency: LatencyTable::new(Stage::Ingest, Stage::Execute),
         now_ns: first_ts_ns,
@@ -581,6 +616,8 @@ pub fn run_demo(config: &LoopConfig, data: &Path, options: &DemoOptions) -> Resu
         darkpool,
         intents: tally.intents,
         vetoes: tally.vetoes,
+        decisions: tally.decisions,
+        portfolio: finished.portfolio,
         samples: tally.samples,
         latency: tally.latency.summary(),
         latency_buckets: tally.latency.log2_buckets(),
@@ -669,7 +706,14 @@ impl fmt::Display for DemoReport {
             bad.feed_errors, bad.agent_errors
         )?;
         writeln!(f, "  2 confirm  {} sentiment signals confirmed by the book within the window", counts.confirmed)?;
-        writeln!(f, "  3 decide   {} decisions", counts.decisions)?;
+        let by_agent: Vec<String> = self
+            .decisions
+            .iter()
+            .filter(|(maker, _)| **maker != "guardian")
+            .map(|(maker, n)| format!("{maker} {n}"))
+            .collect();
+        writeln!(f, "  3 decide   {} decisions ({})", counts.decisions, by_agent.join(", "))?;
+        self.write_portfolio(f)?;
         let (approved, vetoed) = (counts.approved, counts.vetoed);
         let reasons: Vec<String> = self.vetoes.iter().map(|(r, n)| format!("{r}: {n}")).collect();
         writeln!(
@@ -770,6 +814,59 @@ impl fmt::Display for DemoReport {
 }
 
 impl DemoReport {
+    fn symbol_of(&self, asset: AssetId) -> &str {
+        self.execution.assets.iter().find(|a| a.asset == asset).map_or("?", |a| a.symbol.as_str())
+    }
+
+    fn units_of(&self, asset: AssetId, lots: i64) -> String {
+        let decimals = self.execution.assets.iter().find(|a| a.asset == asset).map_or(0, |a| a.qty_decimals);
+        fixed(lots, decimals)
+    }
+
+    /// NeuralArb's and Guardian's lines under "3 decide".
+    fn write_portfolio(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(arb) = &self.portfolio.arb {
+            let s = &arb.stats;
+            writeln!(
+                f,
+                "             NeuralArb ({} against {}): {} entries, {} exits, max |z| {:.2}; {} decisions, {} vetoed, \
+                 {} fills; position {} / {}",
+                self.symbol_of(arb.far),
+                self.symbol_of(arb.near),
+                s.entries,
+                s.exits,
+                s.max_abs_z,
+                s.decisions,
+                s.vetoes,
+                s.fills,
+                self.units_of(arb.near, arb.positions.0),
+                self.units_of(arb.far, arb.positions.1),
+            )?;
+        }
+        if let Some(g) = &self.portfolio.guardian {
+            let book: Vec<String> = g
+                .positions
+                .iter()
+                .map(|(asset, lots)| format!("{} {}", self.symbol_of(*asset), self.units_of(*asset, *lots)))
+                .collect();
+            writeln!(
+                f,
+                "             Guardian: {} rebalances ({} failed), {} parent orders worked by LiquidityFlow ({} done, \
+                 {} abandoned) in {} children ({} vetoed); shortfall {:+.2} bp; book {}",
+                g.stats.ticks,
+                g.errors,
+                g.parents,
+                g.parents_done,
+                g.parents_abandoned,
+                g.children,
+                g.child_vetoes,
+                g.mean_shortfall_bp,
+                book.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+
     /// Writes the latency histogram and the P&L curve as SVG files into `dir` (created if
     /// missing); returns their paths.
     pub fn write_charts(&self, dir: &Path) -> std::io::Result<[PathBuf; 2]> {

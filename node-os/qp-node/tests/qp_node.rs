@@ -64,6 +64,7 @@ fn the_audit_trail_verifies_against_the_key_and_repeats_with_the_same_key() {
     assert_eq!(verified.unsealed_entries, 0);
     // SentimentX and the Decide model, then every intent, veto and execution report.
     assert_eq!(verified.models, 2);
+    // The decisions, then every intent, veto and execution report.
     assert_eq!(verified.frames, report.hashed.0 + report.hashed.1);
     assert!(verified.frames > 0);
     let (_, entries) = qp_audit::read_entries(&bytes, Some(&key)).unwrap();
@@ -77,6 +78,31 @@ fn the_audit_trail_verifies_against_the_key_and_repeats_with_the_same_key() {
     let second = demo(Some(AuditOptions { path: again.clone(), key: Some(key_file) }));
     assert!(!second.audit.unwrap().key_generated);
     assert_eq!(std::fs::read(&again).unwrap(), bytes);
+
+    // Every decision, verdict and order: each intent and veto follows the decision it answers,
+    // and only the Decide agent's frames name its model (entry 1).
+    let mut decided = std::collections::BTreeSet::new();
+    let (mut decisions, mut answered) = (0, 0);
+    for entry in &entries {
+        let Some((model, frame)) = entry.frame() else { continue };
+        let (id, is_decision) = match qp_wire::decode(frame) {
+            Ok(qp_wire::FrameRef::Decision(f)) => (f.payload.decision_id.get(), true),
+            Ok(qp_wire::FrameRef::OrderIntent(f)) => (f.payload.decision_id.get(), false),
+            Ok(qp_wire::FrameRef::RiskVerdict(f)) => (f.payload.decision_id.get(), false),
+            _ => continue,
+        };
+        let maker = qp_loop::decision_maker(id);
+        assert_eq!(model.is_some(), maker == qp_loop::DecisionMaker::Decide, "{maker:?} {model:?}");
+        if is_decision {
+            decisions += 1;
+            decided.insert(id);
+        } else {
+            assert!(decided.contains(&id), "verdict for decision {id} before the decision");
+            answered += 1;
+        }
+    }
+    assert_eq!(decisions, report.decisions.values().sum::<u64>());
+    assert_eq!(answered, report.counts().approved + report.counts().vetoed);
 
     // A flipped byte is found.
     let mut broken = bytes.clone();
@@ -102,4 +128,26 @@ fn an_existing_trail_is_not_overwritten_and_a_bad_window_is_refused() {
     let options = DemoOptions { window: Some((30.0, 10.0)), ..DemoOptions::default() };
     let err = run_demo(&config, &shared_data(), &options).unwrap_err();
     assert!(err.to_string().contains("replay window"), "{err}");
+}
+
+#[test]
+fn every_agent_trades_in_the_demo_and_only_through_risk() {
+    let report = demo(None);
+    // Decide, NeuralArb and LiquidityFlow (working Guardian's parents) all decide.
+    for agent in ["decide", "neuralarb", "liquidityflow", "guardian"] {
+        assert!(report.decisions.get(agent).copied().unwrap_or(0) > 0, "{agent} made no decision: {report}");
+    }
+    let arb = report.portfolio.arb.unwrap();
+    assert!(arb.stats.entries > 0 && arb.stats.fills > 0, "{arb:?}");
+    let guardian = report.portfolio.guardian.clone().unwrap();
+    assert!(guardian.stats.ticks > 0 && guardian.parents > 0 && guardian.filled_lots > 0, "{guardian:?}");
+    // Guardian's book is its children's fills: long every asset after building from flat.
+    assert!(guardian.positions.iter().all(|(_, lots)| *lots > 0), "{guardian:?}");
+    // Its parents are recorded, never judged as orders: risk sees the children.
+    assert_eq!(report.decisions["guardian"], guardian.parents);
+    assert_eq!(report.decisions["liquidityflow"], guardian.children);
+    let text = report.to_string();
+    for line in ["NeuralArb (BTCUSDT against BTCUSDT-SPOT)", "Guardian: ", "decisions (decide "] {
+        assert!(text.contains(line), "{line:?} missing: {text}");
+    }
 }

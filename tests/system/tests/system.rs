@@ -182,7 +182,7 @@ fn demo_reloads_risk_limits_on_sighup_and_refuses_an_invalid_file() {
         )),
         "{stdout}\n{stderr}"
     );
-    assert!(stdout.contains("replayed 137115 events at 20x recorded speed"), "{stdout}");
+    assert!(stdout.contains("replayed 178364 events at 20x recorded speed"), "{stdout}");
 }
 
 fn frames_file(dir: &Path, tail: &[u8]) -> std::path::PathBuf {

@@ -96,6 +96,8 @@ impl Agent for SignalJoiner {
             // they are (same payload, lineage and stamps).
             FrameRef::Quote(f) => out.derive(f.header, f.payload),
             FrameRef::ExecReport(f) => out.derive(f.header, f.payload),
+            // The feeder-side agents' decisions (NeuralArb, LiquidityFlow), on their way to risk.
+            FrameRef::Decision(f) => out.derive(f.header, f.payload),
             other => Err(AgentError::UnexpectedFrame { agent: "signal-joiner", frame_type: other.frame_type() }),
         }
     }

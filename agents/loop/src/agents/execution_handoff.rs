@@ -1,9 +1,9 @@
 //! The Execute step's entry: hands approved order intents to the execution side
-//! (the FIX executors, issue 6) and passes vetoes on to the audit trail.
+//! (the FIX executors, issue 6) and passes decisions and vetoes on to the audit trail.
 use qp_runtime::{Agent, AgentContext, AgentError, Outbox};
 use qp_wire::{FrameBuf, FrameRef, Verdict};
 
-/// Forwards [`qp_wire::OrderIntent`]s and veto verdicts (and a replay's lockstep markers,
+/// Forwards [`qp_wire::OrderIntent`]s, the decisions risk judged, veto verdicts (and a replay's lockstep markers,
 /// which the loop takes off its output); refuses everything else,
 /// so nothing but what risk produced reaches the execution side.
 #[derive(Debug, Default)]
@@ -17,6 +17,8 @@ impl Agent for ExecutionHandoff {
     fn on_frame(&mut self, _ctx: AgentContext, frame: FrameRef<'_>, out: &mut Outbox) -> Result<(), AgentError> {
         match frame {
             FrameRef::OrderIntent(f) => out.push(FrameBuf::derive(f.header, f.payload)),
+            // Risk's copy of each decision it judged (`super::decision_record`).
+            FrameRef::Decision(f) => out.push(FrameBuf::derive(f.header, f.payload)),
             FrameRef::RiskVerdict(f) if f.payload.verdict() == Some(Verdict::Veto) => {
                 out.push(FrameBuf::derive(f.header, f.payload))
             }

@@ -2,12 +2,16 @@
 //! the Decide agent (`qp-alpha`) and RiskSentinel (their own crates). The `baseline_*` one is
 //! real but simple logic, standing in until its issue brings the real agent; the quote
 //! publisher, confirm and execution hand-off agents are the loop's own. `sim_execution` is the
-//! replay's execution side (`qp-fill-sim`), `lockstep` what keeps a replay deterministic.
+//! replay's execution side (`qp-fill-sim`), `lockstep` what keeps a replay deterministic,
+//! `portfolio` the agents that trade beside Decide (NeuralArb, Guardian, LiquidityFlow) and
+//! `decision_record` the risk stage's record of what it judged.
 
 pub mod baseline_execution;
 pub mod confirm;
+pub mod decision_record;
 pub mod execution_handoff;
 pub mod lockstep;
+pub mod portfolio;
 pub mod quote_publisher;
 pub mod sim_execution;
 

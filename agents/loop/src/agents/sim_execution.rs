@@ -235,6 +235,13 @@ impl SimExecution {
         }
     }
 
+    /// An agent asks to cancel one of its orders (by intent id): the cancel reaches the venue
+    /// after the simulator's latency; the report says what it found.
+    pub fn cancel(&mut self, intent_id: u64) {
+        self.sim.cancel(intent_id);
+        self.collect();
+    }
+
     /// End of the replay: cancel what still rests or is in flight (each order ends with one
     /// terminal report) and mark the open positions to the last mids.
     pub fn close(&mut self, ts_ns: u64) {

@@ -1,0 +1,2 @@
+//! The bridge protocol core (issue 8): no I/O.
+#![forbid(unsafe_code)]
