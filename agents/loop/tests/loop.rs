@@ -381,8 +381,7 @@ fn risk_limits_and_history_errors_name_the_file_and_key() {
 #[test]
 fn csv_history_takes_the_configured_columns_in_order() {
     let config = config();
-    let csv =
-        "Date,ETHUSDT,SOLUSDT,BTCUSDT,BTCUSDT-SPOT\n2024-08-06,2000,100,50000,50010\n2024-08-07,2100,90,51000,51020\n2024-08-08,2100,95,49980,49970\n";
+    let csv = "Date,ETHUSDT,SOLUSDT,BTCUSDT,BTCUSDT-SPOT\n2024-08-06,2000,100,50000,50010\n2024-08-07,2100,90,51000,51020\n2024-08-08,2100,95,49980,49970\n";
     let returns = qp_loop::history::csv_returns(&config, csv, "closes.csv").unwrap();
     assert_eq!((returns.rows(), returns.assets()), (2, 3));
     let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
