@@ -4,8 +4,8 @@
 //! loop`): each iteration hands the loop a Binance depth diff (feed, book, quote,
 //! AlphaScanner's book signal) and then a headline naming Bitcoin; SentimentX scores it on the
 //! ingest side, Confirm joins it with the book signal, Decide decides, RiskSentinel approves,
-//! and the approved order becomes a FIX NewOrderSingle in an offline session through
-//! `qp-fix-venue`'s `OrderGateway`. Latency per agent ([`HEADLINE_STAGES`]) and end to end,
+//! and its `RiskApproved<OrderIntent>`, taken off the approved-order ring on the feeder thread,
+//! becomes a FIX NewOrderSingle in an offline session through `qp-fix-venue`'s `OrderGateway`. Latency per agent ([`HEADLINE_STAGES`]) and end to end,
 //! from the moment the text is handed to the loop ([`HEADLINE_NOTE`] says exactly what each
 //! figure holds). On the path from text to bytes nothing allocates after warm-up
 //! (`tests/zero_alloc.rs`).
@@ -218,14 +218,12 @@ pub const BTC_HEADLINES: [&str; 8] = [
     "Bitcoin drops to a three-week low amid risk-off selling",
 ];
 
-/// The stage names of the headline bench, one per agent in the path, in path order.
-pub const HEADLINE_STAGES: [&str; 6] = ["sentimentx", "confirm", "decide", "risksentinel", "execute", "fix"];
+/// The stage names of the headline bench: the agents between the text and the order bytes, in
+/// path order, and AlphaScanner's book side just before the text ([`HEADLINE_NOTE`]).
+pub const HEADLINE_STAGES: [&str; 6] = ["alphascanner", "sentimentx", "confirm", "decide", "risksentinel", "fix"];
 
 /// How long an iteration waits for its order intent (or veto) before the bench gives up.
 const ITERATION_TIMEOUT_NS: u64 = 10_000_000_000;
-
-/// Agent-clock step between two of the shadow sentinel's checks (see [`HeadlineLoopBench`]).
-const SHADOW_STEP_NS: u64 = 2_000;
 
 /// Why the headline bench could not run.
 #[derive(Debug, thiserror::Error)]
@@ -234,10 +232,6 @@ pub enum LoopBenchError {
     Loop(#[from] LoopError),
     #[error("FIX order gateway: {0}")]
     Gateway(#[from] qp_fix_venue::GatewayError),
-    /// The bench's own RiskSentinel (which makes the `RiskApproved` the gateway takes)
-    /// refused; the loop's RiskSentinel had approved.
-    #[error("shadow risk sentinel: {0}")]
-    Shadow(String),
     #[error("the headline bench needs BTCUSDT as the first configured asset, not {0}")]
     FirstAsset(String),
     #[error("iteration {iteration}: {what}")]
@@ -248,18 +242,14 @@ pub enum LoopBenchError {
 #[derive(Debug, Serialize)]
 pub struct HeadlineLoopReport {
     pub mode: &'static str,
-    /// `stages`: one entry per agent in the path ([`HEADLINE_STAGES`]); `loop`: text arrival →
-    /// order bytes ready, per iteration.
+    /// `stages`: one entry per agent ([`HEADLINE_STAGES`]); `loop`: text arrival → order bytes
+    /// ready, per iteration.
     #[serde(flatten)]
     pub latency: LatencySummary,
-    /// Agents that ran each iteration but not between the text and the bytes: `alphascanner`
-    /// is the book side's ingest (Binance depth diff decoded, applied to the book, the quote
-    /// published, AlphaScanner and DarkPoolScan run, frames pushed), which arrives first.
+    /// Timed each iteration but not on the path from the text to the bytes: `execute`, the
+    /// intent frame from the risk stage through the Execute stage to the loop's output (the
+    /// audit trail's copy; the order itself left on the approved-order ring).
     pub off_path: std::collections::BTreeMap<&'static str, Percentiles>,
-    /// The `fix` stage's two parts: `hop_to_feeder` (the intent frame from the Execute
-    /// stamp to the feeder thread's callback) and `gateway_submit` (OrderGateway::submit,
-    /// clock overhead subtracted).
-    pub fix_parts: std::collections::BTreeMap<&'static str, Percentiles>,
     pub iterations: u64,
     pub warmup: u64,
     pub workers: Vec<String>,
@@ -269,7 +259,7 @@ pub struct HeadlineLoopReport {
     /// Length of the last NewOrderSingle (the bytes that were ready).
     pub order_bytes: usize,
     pub headlines: usize,
-    /// The FIX session's message store (what `gateway_submit` includes).
+    /// The FIX session's message store (what `fix` includes).
     pub fix_store: &'static str,
     /// Subtracted from each timed gateway call.
     pub clock_overhead_ns: u64,
@@ -278,25 +268,23 @@ pub struct HeadlineLoopReport {
 }
 
 /// What the headline bench's report says about its method.
-pub const HEADLINE_NOTE: &str = "each iteration: a Binance depth diff for BTCUSDT (feed, book, quote, AlphaScanner: \
-    the book signal, off_path) then a headline naming Bitcoin; the clock starts when the text is handed to the \
-    loop. sentimentx = text -> SentimentSignal stamped (alias matching, featurizer, int8 model); confirm, \
-    decide, risksentinel, execute = ring hop + work, read off the intent's stamps; fix = the intent frame reaching \
-    the feeder thread (the approved-order side) + qp-fix-venue OrderGateway::submit of the approved intent into a \
-    logged-on offline FIX session (ClOrdID, NewOrderSingle encode, store copy, queued in the outbound buffer: the \
-    order bytes ready). The RiskApproved the gateway takes is made, untimed, by a second, permissive RiskSentinel \
-    for the same side, quantity and price (the loop keeps its own approval for its execution side); loop = text \
-    handed to the loop -> intent on the feeder thread, plus the gateway's submit, per iteration (the untimed \
-    shadow approval between the two is not counted)";
+pub const HEADLINE_NOTE: &str = "each iteration: a Binance depth diff for BTCUSDT (alphascanner = feed decode, book, \
+    quote, AlphaScanner's book signal, DarkPoolScan; before the text, not in loop) then a headline naming Bitcoin; \
+    the clock starts when the text is handed to the loop. sentimentx = text -> SentimentSignal stamped (alias \
+    matching, featurizer, int8 model); confirm, decide = ring hop + work, off the frame stamps; risksentinel = \
+    from Decide's stamp to the RiskApproved<OrderIntent> taken off the approved-order ring on the feeder thread \
+    (ring hop, RiskSentinel's checks, approved-order ring hop); fix = qp-fix-venue OrderGateway::submit of that \
+    approval into a logged-on offline FIX session (ClOrdID, NewOrderSingle encode, store copy, queued in the \
+    outbound buffer: the order bytes ready), clock overhead subtracted; loop = text handed to the loop -> order \
+    bytes ready, on the feeder thread's clock. The loop's own RiskSentinel makes the approval the gateway takes; \
+    the bench reports each order back to it as expired (no venue answers), releasing its reservation";
 
 #[derive(Debug)]
 struct HeadlineHistograms {
     stages: [LatencyHistogram; 6],
     whole_loop: LatencyHistogram,
-    alphascanner: LatencyHistogram,
-    /// The two parts of `fix`.
-    hop_to_feeder: LatencyHistogram,
-    gateway_submit: LatencyHistogram,
+    /// The intent frame's hop through the Execute stage (off the order path).
+    execute: LatencyHistogram,
 }
 
 impl HeadlineHistograms {
@@ -304,32 +292,26 @@ impl HeadlineHistograms {
         Self {
             stages: std::array::from_fn(|_| LatencyHistogram::new()),
             whole_loop: LatencyHistogram::new(),
-            alphascanner: LatencyHistogram::new(),
-            hop_to_feeder: LatencyHistogram::new(),
-            gateway_submit: LatencyHistogram::new(),
+            execute: LatencyHistogram::new(),
         }
     }
 
     fn reset(&mut self) {
         self.stages.iter_mut().for_each(LatencyHistogram::reset);
         self.whole_loop.reset();
-        self.alphascanner.reset();
-        self.hop_to_feeder.reset();
-        self.gateway_submit.reset();
+        self.execute.reset();
     }
 }
 
 /// The headline bench, one iteration at a time (the zero-allocation test drives it too):
 /// a depth diff and a headline that confirm each other, the decision, RiskSentinel's
-/// approval, and the approved order encoded as a FIX NewOrderSingle by the order gateway.
+/// approval taken off the approved-order ring, and that approval encoded as a FIX
+/// NewOrderSingle by the order gateway.
 pub struct HeadlineLoopBench<S: MessageStore = LastMessageStore> {
     five_step: FiveStepLoop,
     market: SyntheticMarket,
     gateway: qp_fix_venue::OrderGateway,
     session: qp_fix::session::Session<'static, S>,
-    /// Makes the `RiskApproved<OrderIntent>` the gateway takes (see [`HEADLINE_NOTE`]).
-    shadow: qp_risk_sentinel::RiskSentinel,
-    shadow_now_ns: u64,
     clock_overhead_ns: u64,
     histograms: HeadlineHistograms,
     intents: u64,
@@ -350,12 +332,21 @@ impl HeadlineLoopBench {
     }
 }
 
+/// One order taken off the approved-order ring and encoded.
+#[derive(Debug, Clone, Copy)]
+struct Submitted {
+    intent_id: u64,
+    popped_ns: u64,
+    bytes_ready_ns: u64,
+    submit_ns: u64,
+}
+
 impl<S: MessageStore> HeadlineLoopBench<S> {
-    /// Starts the loop (Decide deciding on every `Confirmed`), brings the first asset's book
-    /// in sync, and logs an offline FIX session over `store` on. `orders` sizes the gateway's
-    /// order table.
+    /// Starts the loop (Decide deciding on every `Confirmed`, the approved orders left to this
+    /// bench), brings the first asset's book in sync, and logs an offline FIX session over
+    /// `store` on. `orders` sizes the gateway's order table.
     pub fn start_with_store(config: &LoopConfig, orders: u64, store: S) -> Result<Self, LoopBenchError> {
-        use qp_fix_venue::trade::{permissive_sentinel, trade_instrument};
+        use qp_fix_venue::trade::trade_instrument;
         use qp_fix_venue::{GatewayConfig, OrderGateway, VenueInstrument};
 
         let config = &deciding_every_confirmed(config);
@@ -364,29 +355,25 @@ impl<S: MessageStore> HeadlineLoopBench<S> {
             // The synthetic depth diffs are BTCUSDT's, and the headlines name Bitcoin.
             return Err(LoopBenchError::FirstAsset(first.symbol.clone()));
         }
-        let mut five_step = FiveStepLoop::start(config, &synthetic_history(config.assets.len()))?;
+        let mut five_step = FiveStepLoop::start_with_caller_execution(config, &synthetic_history(config.assets.len()))?;
+        let asset = five_step.registry().lookup(&first.symbol).ok_or(LoopError::NoAssets)?;
         let mut market = SyntheticMarket::default();
         five_step.ingest_market(0, 0, market.snapshot(1_000, 1_000), |_| {});
         five_step.ingest_market(0, 1, market.depth(1_000, 1_000), |_| {});
         // Decimals validated 0..=9 with the configuration.
         let scale = qp_fix::Scale::new(first.price_decimals as u8, first.qty_decimals as u8);
-        let instrument = trade_instrument(&first.symbol, scale);
+        // The venue's instrument under the loop's own asset id: the loop's approvals go to it.
+        let instrument = qp_risk_sentinel::InstrumentSpec { asset, ..trade_instrument(&first.symbol, scale) };
         let gateway = OrderGateway::new(
             vec![VenueInstrument::from_spec(&instrument)],
             GatewayConfig { expected_orders: orders as usize + 16, ..GatewayConfig::default() },
         )?;
-        let start_ns = qp_fix_venue::unix_now_ns();
-        let reference = 600_000;
-        let shadow =
-            permissive_sentinel(instrument, reference, start_ns).map_err(|e| LoopBenchError::Shadow(e.to_string()))?;
-        let session = qp_fix_venue::roundtrip::offline_session("QPNODE", "EXCH", store, start_ns);
+        let session = qp_fix_venue::roundtrip::offline_session("QPNODE", "EXCH", store, qp_fix_venue::unix_now_ns());
         Ok(Self {
             five_step,
             market,
             gateway,
             session,
-            shadow,
-            shadow_now_ns: start_ns,
             clock_overhead_ns: qp_runtime::clock_overhead_ns(),
             histograms: HeadlineHistograms::new(),
             intents: 0,
@@ -415,8 +402,25 @@ impl<S: MessageStore> HeadlineLoopBench<S> {
         self.gateway.orders_known()
     }
 
-    /// One iteration: the book side's depth diff, then the headline; waits for the order
-    /// intent (or a veto) and encodes the approved order as FIX bytes.
+    /// Take the approval waiting on the approved-order ring, if there is one, and encode it.
+    fn submit_approved(&mut self) -> Result<Option<Submitted>, LoopBenchError> {
+        let Some(approved) = self.five_step.next_approved() else { return Ok(None) };
+        let popped_ns = monotonic_ns();
+        let intent_id = approved.get().intent_id.get();
+        let submitted = self.gateway.submit(&mut self.session, qp_fix_venue::unix_now_ns(), approved);
+        let bytes_ready_ns = monotonic_ns();
+        if let Err(refused) = submitted {
+            return Err(refused.error.into());
+        }
+        self.order_bytes = self.session.outbound().len();
+        self.session.consume_outbound(usize::MAX);
+        let submit_ns = bytes_ready_ns.saturating_sub(popped_ns).saturating_sub(self.clock_overhead_ns);
+        Ok(Some(Submitted { intent_id, popped_ns, bytes_ready_ns, submit_ns }))
+    }
+
+    /// One iteration: the book side's depth diff, then the headline; takes the approval off the
+    /// approved-order ring and encodes it as FIX bytes (or counts a veto), and waits for the
+    /// intent frame whose stamps time the stages.
     pub fn iteration(&mut self, i: u64) -> Result<(), LoopBenchError> {
         use std::cell::Cell;
         let bullish = i.is_multiple_of(2);
@@ -439,7 +443,14 @@ impl<S: MessageStore> HeadlineLoopBench<S> {
         self.five_step.ingest_market(0, ts, self.market.depth(bid, ask), on_output);
         let text_arrived = monotonic_ns();
         self.five_step.ingest_headline(ts, text, on_output);
-        while intent.get().is_none() && !vetoed.get() {
+        let mut submitted = None;
+        loop {
+            if submitted.is_none() {
+                submitted = self.submit_approved()?;
+            }
+            if vetoed.get() || (submitted.is_some() && intent.get().is_some()) {
+                break;
+            }
             if !self.five_step.poll_output(on_output) {
                 if monotonic_ns().saturating_sub(text_arrived) > ITERATION_TIMEOUT_NS {
                     return Err(LoopBenchError::Iteration {
@@ -450,66 +461,54 @@ impl<S: MessageStore> HeadlineLoopBench<S> {
                 std::hint::spin_loop();
             }
         }
-        let Some((frame, received)) = intent.get() else {
+        let (Some(order), Some((frame, received))) = (submitted, intent.get()) else {
             self.vetoes += 1;
             return Ok(());
         };
         let Ok(qp_wire::FrameRef::OrderIntent(framed)) = frame.decode() else {
             return Err(LoopBenchError::Iteration { iteration: i, what: "an undecodable order intent" });
         };
-        let order = *framed.payload;
-        // The shadow approval (untimed): same side, quantity and price.
-        let side = order.side().ok_or(LoopBenchError::Iteration { iteration: i, what: "an intent without side" })?;
-        self.shadow_now_ns += SHADOW_STEP_NS;
-        let (now, asset, price, qty) =
-            (self.shadow_now_ns, qp_fix_venue::trade::trade_asset(), order.limit_price.get(), order.qty.get());
-        self.shadow.update_price(asset, price, now).map_err(|e| LoopBenchError::Shadow(e.to_string()))?;
-        let decision = qp_wire::Decision::new(order.decision_id.get(), asset, side, qty, price, 0);
-        let approved = self.shadow.check(now, &decision).map_err(|veto| LoopBenchError::Shadow(veto.to_string()))?;
-        let intent_id = approved.get().intent_id.get();
-        // Timed: the gateway's submit, the order bytes ready in the session's outbound buffer.
-        let submit_start = monotonic_ns();
-        let submitted = self.gateway.submit(&mut self.session, qp_fix_venue::unix_now_ns(), approved);
-        let bytes_ready = monotonic_ns();
-        if let Err(refused) = submitted {
-            return Err(refused.error.into());
+        let report = *framed.payload;
+        if report.intent_id.get() != order.intent_id {
+            return Err(LoopBenchError::Iteration {
+                iteration: i,
+                what: "the intent frame is not the approved order's",
+            });
         }
-        self.order_bytes = self.session.outbound().len();
-        self.session.consume_outbound(usize::MAX);
-        self.shadow.on_exec_report(&qp_wire::ExecReport {
-            intent_id: intent_id.into(),
-            asset: asset.get().into(),
-            side: side as u8,
-            status: qp_wire::ExecStatus::Filled as u8,
-            _pad: 0u16.into(),
-            last_qty: qty.into(),
-            last_price: price.into(),
-            cum_qty: qty.into(),
-            leaves_qty: 0i64.into(),
-        });
-        let submit_ns = bytes_ready.saturating_sub(submit_start).saturating_sub(self.clock_overhead_ns);
+        // Untimed: no venue answers; the order is reported expired, so RiskSentinel releases it.
+        self.five_step.report_execution(
+            &qp_wire::ExecReport {
+                intent_id: report.intent_id,
+                asset: report.asset,
+                side: report.side,
+                status: qp_wire::ExecStatus::Canceled as u8,
+                _pad: 0u16.into(),
+                last_qty: 0i64.into(),
+                last_price: 0i64.into(),
+                cum_qty: 0i64.into(),
+                leaves_qty: 0i64.into(),
+            },
+            |_| {},
+        );
         let header = frame.header();
-        let stamps =
-            [Stage::Ingest, Stage::Confirm, Stage::Decide, Stage::Risk, Stage::Execute].map(|s| header.stamp(s));
-        let [Some(ingest), Some(confirm), Some(decide), Some(risk), Some(execute)] = stamps else {
+        let stamps = [Stage::Ingest, Stage::Confirm, Stage::Decide, Stage::Risk].map(|s| header.stamp(s));
+        let [Some(ingest), Some(confirm), Some(decide), Some(risk)] = stamps else {
             return Err(LoopBenchError::Iteration { iteration: i, what: "an intent missing a stage stamp" });
         };
         let h = &mut self.histograms;
         let parts = [
+            text_arrived.saturating_sub(market_start),
             ingest.saturating_sub(text_arrived),
             confirm.saturating_sub(ingest),
             decide.saturating_sub(confirm),
-            risk.saturating_sub(decide),
-            execute.saturating_sub(risk),
-            received.saturating_sub(execute) + submit_ns,
+            order.popped_ns.saturating_sub(decide),
+            order.submit_ns,
         ];
         for (histogram, ns) in h.stages.iter_mut().zip(parts) {
             histogram.record(ns);
         }
-        h.whole_loop.record(received.saturating_sub(text_arrived) + submit_ns);
-        h.alphascanner.record(text_arrived.saturating_sub(market_start));
-        h.hop_to_feeder.record(received.saturating_sub(execute));
-        h.gateway_submit.record(submit_ns);
+        h.whole_loop.record(order.bytes_ready_ns.saturating_sub(text_arrived).saturating_sub(self.clock_overhead_ns));
+        h.execute.record(received.saturating_sub(risk));
         self.intents += 1;
         Ok(())
     }
@@ -527,11 +526,7 @@ impl<S: MessageStore> HeadlineLoopBench<S> {
             stages: HEADLINE_STAGES.iter().zip(&h.stages).map(|(name, h)| (*name, h.percentiles())).collect(),
             whole_loop: h.whole_loop.percentiles(),
         };
-        let off_path = [("alphascanner", h.alphascanner.percentiles())].into_iter().collect();
-        let fix_parts =
-            [("hop_to_feeder", h.hop_to_feeder.percentiles()), ("gateway_submit", h.gateway_submit.percentiles())]
-                .into_iter()
-                .collect();
+        let off_path = [("execute", h.execute.percentiles())].into_iter().collect();
         let (intents, vetoes, order_bytes, clock_overhead_ns) =
             (self.intents, self.vetoes, self.order_bytes, self.clock_overhead_ns);
         let stage_stats = self.five_step.finish(|_| {})?;
@@ -539,7 +534,6 @@ impl<S: MessageStore> HeadlineLoopBench<S> {
             mode: "headlines",
             latency,
             off_path,
-            fix_parts,
             iterations,
             warmup,
             workers,

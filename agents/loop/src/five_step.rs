@@ -9,8 +9,8 @@ use qp_darkpool_scan::{DarkPoolConfig, DarkPoolConfigError, DarkPoolScan};
 use qp_fill_sim::{FillSimConfig, QueueModel};
 use qp_risk_model::ReturnMatrix;
 use qp_risk_sentinel::{
-    CommandError, InstrumentSpec, KillSwitchCommand, RiskCommandError, RiskCommandOutcome, RiskCommandSender,
-    RiskSentinel, RiskSentinelAgent, SentinelError, approved_order_ring, risk_command_ring,
+    ApprovedOrderConsumer, CommandError, InstrumentSpec, KillSwitchCommand, RiskCommandError, RiskCommandOutcome,
+    RiskCommandSender, RiskSentinel, RiskSentinelAgent, SentinelError, approved_order_ring, risk_command_ring,
 };
 use qp_runtime::Agent;
 use qp_runtime::clock::monotonic_ns;
@@ -128,6 +128,16 @@ enum ExecutionSide {
     Expire(BaselineExecution),
     /// `qp-fill-sim` against the replayed book.
     Simulated(Box<SimExecution>),
+    /// The caller takes them ([`FiveStepLoop::next_approved`]) and reports back
+    /// ([`FiveStepLoop::report_execution`]): an order gateway, a benchmark.
+    Caller(CallerExecution),
+}
+
+#[derive(Debug)]
+struct CallerExecution {
+    ring: ApprovedOrderConsumer,
+    taken: u64,
+    reports: u64,
 }
 
 /// A replay's clock: the feed time of the event being handled, and the markers sent.
@@ -204,7 +214,15 @@ impl FiveStepLoop {
     /// approved order reported expired unfilled): the loop the benchmarks time. A replay of
     /// recordings uses [`FiveStepLoop::start_replay`].
     pub fn start(config: &LoopConfig, history: &ReturnMatrix) -> Result<Self, LoopError> {
-        Self::build(config, history, false)
+        Self::build(config, history, false, false)
+    }
+
+    /// As [`FiveStepLoop::start`], the risk stage's approved orders left to the caller: it takes
+    /// each with [`FiveStepLoop::next_approved`] (a `RiskApproved<OrderIntent>`, what an order
+    /// gateway takes) and reports what became of it with [`FiveStepLoop::report_execution`],
+    /// so RiskSentinel releases or books it.
+    pub fn start_with_caller_execution(config: &LoopConfig, history: &ReturnMatrix) -> Result<Self, LoopError> {
+        Self::build(config, history, false, true)
     }
 
     /// The loop for a replay of recordings (`qp-node demo`, `qpctl backtest`): deterministic.
@@ -224,10 +242,10 @@ impl FiveStepLoop {
     /// The same recordings and configuration give the same output frames (but for their stage
     /// stamps, which measure this run's latency) and the same execution reports, bit for bit.
     pub fn start_replay(config: &LoopConfig, history: &ReturnMatrix) -> Result<Self, LoopError> {
-        Self::build(config, history, true)
+        Self::build(config, history, true, false)
     }
 
-    fn build(config: &LoopConfig, history: &ReturnMatrix, replay: bool) -> Result<Self, LoopError> {
+    fn build(config: &LoopConfig, history: &ReturnMatrix, replay: bool, caller: bool) -> Result<Self, LoopError> {
         // SentimentX's alias table names the assets texts can be about; the
         // configured assets (those with market data) are among them or added.
         let mut registry = AssetRegistry::new();
@@ -270,6 +288,7 @@ impl FiveStepLoop {
             Box::new(DecisionRecord::new(risk))
         };
         let execution = match (replay, config.execution.venue) {
+            _ if caller => ExecutionSide::Caller(CallerExecution { ring: approved_out, taken: 0, reports: 0 }),
             (true, ExecutionVenue::FillSim) => {
                 let sim = FillSimConfig {
                     latency_ns: config.execution.latency_us.saturating_mul(1_000),
@@ -378,7 +397,7 @@ impl FiveStepLoop {
         );
         let mut sim = match &mut self.execution {
             ExecutionSide::Simulated(sim) => Some(sim),
-            ExecutionSide::Expire(_) => None,
+            ExecutionSide::Expire(_) | ExecutionSide::Caller(_) => None,
         };
         let quotes_before = outbox.pending().len();
         let fed = feed.on_message(json, |event, book| {
@@ -501,6 +520,8 @@ impl FiveStepLoop {
                     pipeline.push(frame, deliver(markers_seen, portfolio, now, on_output));
                 }
             }
+            // The caller takes and reports (`next_approved`, `report_execution`).
+            ExecutionSide::Caller(_) => {}
             ExecutionSide::Simulated(sim) => {
                 sim.take_approved(|asset| book_of(feeds, asset));
                 sim.drain(|event| {
@@ -526,7 +547,7 @@ impl FiveStepLoop {
     fn reports_waiting(&self) -> bool {
         match &self.execution {
             ExecutionSide::Simulated(sim) => sim.has_events(),
-            ExecutionSide::Expire(_) => false,
+            ExecutionSide::Expire(_) | ExecutionSide::Caller(_) => false,
         }
     }
 
@@ -591,24 +612,53 @@ impl FiveStepLoop {
 
     /// What the execution side has done so far (fills, P&L marked to the last mids).
     pub fn execution_summary(&self) -> ExecutionSummary {
-        match &self.execution {
-            ExecutionSide::Simulated(sim) => sim.summary(),
-            ExecutionSide::Expire(baseline) => ExecutionSummary {
-                venue: "expire",
-                orders: baseline.taken(),
-                fills: 0,
-                maker_fills: 0,
-                taker_fills: 0,
-                expired: baseline.taken(),
-                rejected: 0,
-                cancelled_at_end: 0,
-                assets: Vec::<AssetExecution>::new(),
-                slippage_bp: 0.0,
-                realised: 0.0,
-                unrealised: 0.0,
-                fees: 0.0,
-            },
+        let (venue, taken, expired) = match &self.execution {
+            ExecutionSide::Simulated(sim) => return sim.summary(),
+            ExecutionSide::Expire(baseline) => ("expire", baseline.taken(), baseline.taken()),
+            // What the caller did with them is the caller's to say.
+            ExecutionSide::Caller(caller) => ("caller", caller.taken, 0),
+        };
+        ExecutionSummary {
+            venue,
+            orders: taken,
+            fills: 0,
+            maker_fills: 0,
+            taker_fills: 0,
+            expired,
+            rejected: 0,
+            cancelled_at_end: 0,
+            assets: Vec::<AssetExecution>::new(),
+            slippage_bp: 0.0,
+            realised: 0.0,
+            unrealised: 0.0,
+            fees: 0.0,
         }
+    }
+
+    /// The next approved order waiting for the caller's execution side
+    /// ([`FiveStepLoop::start_with_caller_execution`]); `None` when none is, or when the loop
+    /// has an execution side of its own.
+    pub fn next_approved(&mut self) -> Option<qp_risk_sentinel::RiskApproved<qp_wire::OrderIntent>> {
+        let ExecutionSide::Caller(caller) = &mut self.execution else { return None };
+        let approved = caller.ring.pop()?;
+        caller.taken += 1;
+        Some(approved)
+    }
+
+    /// The caller's execution side reports on an order it took: the report goes to the risk
+    /// stage (through Confirm and Decide), and to the portfolio agent whose order it is.
+    pub fn report_execution(&mut self, report: &qp_wire::ExecReport, mut on_output: impl FnMut(&FrameBuf)) {
+        let ExecutionSide::Caller(caller) = &mut self.execution else { return };
+        caller.reports += 1;
+        let mut frame = FrameBuf::encode(self.origin, caller.reports, report);
+        frame.stamp(Stage::Ingest, monotonic_ns());
+        let now = loop_now(self.replay);
+        if self.portfolio.is_active() {
+            self.portfolio.on_exec_report(now, report);
+        }
+        self.reports_sent += 1;
+        self.pipeline.push(frame, deliver(&mut self.markers_seen, &mut self.portfolio, now, &mut on_output));
+        self.push_portfolio(&mut on_output);
     }
 
     /// Lockstep markers pushed so far (they pass Confirm, Decide, Risk and Execute, and are
@@ -730,6 +780,7 @@ impl FiveStepLoop {
         match &self.execution {
             ExecutionSide::Expire(baseline) => baseline.taken(),
             ExecutionSide::Simulated(sim) => sim.taken(),
+            ExecutionSide::Caller(caller) => caller.taken,
         }
     }
 
@@ -828,6 +879,14 @@ impl FiveStepLoop {
                     expired: execution_before.expired + late,
                     ..execution_before
                 }
+            }
+            ExecutionSide::Caller(caller) => {
+                // Approved as the stages stopped: nobody will send them.
+                let mut late = 0;
+                while caller.ring.pop().is_some() {
+                    late += 1;
+                }
+                ExecutionSummary { expired: late, ..execution_before }
             }
             ExecutionSide::Simulated(sim) => {
                 let feeds = &self.feeds;

@@ -180,12 +180,7 @@ pub fn bench_loop_command(args: LoopArgs) -> anyhow::Result<()> {
                 return Ok(());
             }
             println!("loop bench (news text in -> order bytes ready): {}", report.note);
-            let extra = report
-                .fix_parts
-                .iter()
-                .map(|(name, p)| (format!("  fix: {name}"), *p))
-                .chain(report.off_path.iter().map(|(name, p)| (format!("({name}, off path)"), *p)))
-                .collect();
+            let extra = report.off_path.iter().map(|(name, p)| (format!("({name}, off path)"), *p)).collect();
             (report.latency, report.workers, extra)
         }
     };

@@ -233,7 +233,7 @@ fn bench_loop_json_has_the_documented_shape() {
     let stages = json["stages"].as_object().unwrap();
     assert_eq!(
         stages.keys().collect::<Vec<_>>(),
-        ["confirm", "decide", "execute", "fix", "risksentinel", "sentimentx"]
+        ["alphascanner", "confirm", "decide", "fix", "risksentinel", "sentimentx"]
     );
     for entry in stages.values().chain([&json["loop"]]) {
         let (p50, p99, p999) =
