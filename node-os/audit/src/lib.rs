@@ -9,16 +9,16 @@
 #![forbid(unsafe_code)]
 
 mod format;
-mod signer;
 mod verify;
 mod writer;
 
 pub use format::{ENTRY_FIXED_BYTES, EntryKind, FILE_HEADER_BYTES, HASH_BYTES, MAGIC, NO_MODEL, SIGNATURE_BYTES};
-pub use signer::{AuditSigner, FileKeySigner, KeyError, PUBLIC_KEY_BYTES, PublicKey, SignError, key_id};
+/// The node's signer (`qp-node-key`): what seals the chain.
+pub use qp_node_key::{FileKeySigner, KeyError, NodeSigner, PUBLIC_KEY_BYTES, PublicKey, SignError, key_id};
 pub use verify::{AuditEntry, BrokenEntry, BrokenReason, VerifyReport, read_entries, verify};
 
 /// Lower-case hex, as reports print digests and key ids.
 pub fn to_hex(bytes: &[u8]) -> String {
-    signer::hex(bytes)
+    qp_node_key::hex(bytes)
 }
 pub use writer::{AuditError, AuditWriter, ModelRef, SealPolicy};

@@ -7,7 +7,7 @@ use crate::format::{
     BODY_OFFSET, ENTRY_FIXED_BYTES, EntryKind, FILE_HEADER_BYTES, HASH_BYTES, MAGIC, MAX_BODY_BYTES, NO_MODEL,
     SIGNATURE_BYTES, seal_digest, sha256,
 };
-use crate::signer::{PUBLIC_KEY_BYTES, PublicKey};
+use qp_node_key::{PUBLIC_KEY_BYTES, PublicKey};
 
 /// One entry, borrowed from the file's bytes.
 #[derive(Debug, Clone, Copy)]

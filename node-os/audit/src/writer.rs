@@ -8,7 +8,7 @@ use crate::format::{
     BODY_OFFSET, EntryKind, HASH_BYTES, MAX_BODY_BYTES, MAX_MODEL_NAME_BYTES, NO_MODEL, encode_header, seal_digest,
     sha256,
 };
-use crate::signer::{AuditSigner, SignError};
+use qp_node_key::{NodeSigner, SignError};
 
 /// When the writer seals the chain on its own (it always seals on [`AuditWriter::finish`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub enum AuditError {
 /// Appends entries to one trail. Each entry is hashed into the chain as it is written; a seal
 /// signs the chain head.
 #[derive(Debug)]
-pub struct AuditWriter<W: Write, S: AuditSigner> {
+pub struct AuditWriter<W: Write, S: NodeSigner> {
     out: W,
     path: PathBuf,
     signer: S,
@@ -59,7 +59,7 @@ pub struct AuditWriter<W: Write, S: AuditSigner> {
     poisoned: bool,
 }
 
-impl<S: AuditSigner> AuditWriter<BufWriter<File>, S> {
+impl<S: NodeSigner> AuditWriter<BufWriter<File>, S> {
     /// Starts a new trail at `path`; never overwrites an existing file.
     pub fn create(path: &Path, node_id: u32, signer: S, policy: SealPolicy) -> Result<Self, AuditError> {
         let file = std::fs::OpenOptions::new()
@@ -71,7 +71,7 @@ impl<S: AuditSigner> AuditWriter<BufWriter<File>, S> {
     }
 }
 
-impl<W: Write, S: AuditSigner> AuditWriter<W, S> {
+impl<W: Write, S: NodeSigner> AuditWriter<W, S> {
     /// Starts a trail on `out` (`path` names it in errors) by writing the file header.
     pub fn new(mut out: W, path: &Path, node_id: u32, signer: S, policy: SealPolicy) -> Result<Self, AuditError> {
         let header = encode_header(node_id, &signer.public_key());

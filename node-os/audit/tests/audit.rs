@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use qp_audit::{
-    AuditSigner, AuditWriter, BrokenReason, EntryKind, FileKeySigner, PublicKey, SealPolicy, read_entries, verify,
+    AuditWriter, BrokenReason, EntryKind, FileKeySigner, NodeSigner, PublicKey, SealPolicy, read_entries, verify,
 };
 use qp_wire::{AssetId, Decision, ExecReport, ExecStatus, FrameBuf, OrderIntent, Side, TimeInForce};
 

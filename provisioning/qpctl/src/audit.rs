@@ -48,7 +48,7 @@ pub fn run(command: AuditCommand) -> anyhow::Result<()> {
                 PathBuf::from(name)
             });
             let signer = FileKeySigner::generate(&out, &public)?;
-            let key = qp_audit::AuditSigner::public_key(&signer);
+            let key = qp_audit::NodeSigner::public_key(&signer);
             println!("private key: {} (mode 0600)", out.display());
             println!("public key:  {}", public.display());
             println!("key id:      {}", to_hex(&key.key_id()));

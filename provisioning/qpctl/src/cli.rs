@@ -45,6 +45,9 @@ pub enum Command {
     /// The demo's replay (all agents, fills simulated) over a window of the recording; with
     /// --json the summary as one object.
     Backtest(crate::backtest::BacktestArgs),
+    /// The fleet's certificate authority: init, issue node certificates, show one.
+    #[command(subcommand)]
+    Ca(crate::ca::CaCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,5 +208,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Exec(exec) => crate::exec::run(exec),
         Command::Audit(audit) => crate::audit::run(audit),
         Command::Backtest(args) => crate::backtest::run(args),
+        Command::Ca(ca) => crate::ca::run(ca),
     }
 }

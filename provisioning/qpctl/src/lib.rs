@@ -6,6 +6,7 @@ pub mod audit;
 pub mod backtest;
 pub mod bench;
 pub mod book;
+pub mod ca;
 pub mod cli;
 pub mod exec;
 pub mod fix;

@@ -1,6 +1,9 @@
-//! The node's signer. Today a P-256 key in a file; the TPM issue puts the key in the TPM behind
-//! the same trait. P-256 ECDSA over a prehashed digest is what a TPM 2.0 signs natively, so the
-//! verifier stays the same when the key moves.
+//! The node's signing key behind one trait, [`NodeSigner`]: today a P-256 key in a file
+//! ([`FileKeySigner`]); the TPM issue puts the key in the TPM behind the same trait. P-256 ECDSA
+//! over a prehashed SHA-256 digest is what a TPM 2.0 signs natively, so verifiers stay the same
+//! when the key moves. The audit trail seals its chain with it; the bridge's TLS handshakes sign
+//! with it.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::io::Write;
@@ -10,7 +13,17 @@ use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 
-use crate::format::{HASH_BYTES, SIGNATURE_BYTES, sha256};
+use sha2::Digest;
+
+/// A SHA-256 digest.
+pub const HASH_BYTES: usize = 32;
+/// An ECDSA P-256 signature, `r ‖ s`.
+pub const SIGNATURE_BYTES: usize = 64;
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; HASH_BYTES] {
+    sha2::Sha256::digest(bytes).into()
+}
 
 /// SEC1 uncompressed P-256 point: `04 ‖ x ‖ y`.
 pub const PUBLIC_KEY_BYTES: usize = 65;
@@ -33,6 +46,34 @@ impl PublicKey {
         let key = VerifyingKey::from_public_key_pem(&text)
             .map_err(|_| KeyError::Invalid { path: path.to_owned(), reason: "not a PEM P-256 public key" })?;
         Ok(Self::from_verifying_key(&key))
+    }
+
+    /// The key as DER SubjectPublicKeyInfo (what a certificate carries).
+    pub fn to_spki_der(&self) -> Result<Vec<u8>, KeyError> {
+        let key = VerifyingKey::from_sec1_bytes(&self.0)
+            .map_err(|_| KeyError::Invalid { path: PathBuf::new(), reason: "not a P-256 public key (SEC1)" })?;
+        key.to_public_key_der()
+            .map(|der| der.as_bytes().to_vec())
+            .map_err(|_| KeyError::Invalid { path: PathBuf::new(), reason: "could not encode the public key" })
+    }
+
+    /// A key from DER SubjectPublicKeyInfo (as a certificate carries it).
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, KeyError> {
+        let key = VerifyingKey::from_public_key_der(der)
+            .map_err(|_| KeyError::Invalid { path: PathBuf::new(), reason: "not a P-256 public key (SPKI)" })?;
+        Ok(Self::from_verifying_key(&key))
+    }
+
+    /// Whether `signature` (DER, as TLS carries it) is this key's signature over SHA-256 of
+    /// `message`.
+    pub fn verify_message_der(&self, message: &[u8], signature: &[u8]) -> bool {
+        let Ok(key) = VerifyingKey::from_sec1_bytes(&self.0) else {
+            return false;
+        };
+        let Ok(signature) = Signature::from_der(signature) else {
+            return false;
+        };
+        key.verify_prehash(&sha256(message), &signature).is_ok()
     }
 
     fn from_verifying_key(key: &VerifyingKey) -> Self {
@@ -74,7 +115,8 @@ pub fn key_id(key: &PublicKey) -> [u8; HASH_BYTES] {
     sha256(key.as_bytes())
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
@@ -83,16 +125,24 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// What signs the chain head at each seal.
-pub trait AuditSigner {
+/// The node's signing key: the audit trail's seals, the bridge's TLS handshakes. `&self`, and
+/// `Send + Sync` for the TLS stack: a signer with a stateful device (the TPM) locks inside.
+pub trait NodeSigner: Send + Sync {
     fn public_key(&self) -> PublicKey;
     /// ECDSA P-256 over a 32-byte digest, `r ‖ s`.
-    fn sign_digest(&mut self, digest: &[u8; HASH_BYTES]) -> Result<[u8; SIGNATURE_BYTES], SignError>;
+    fn sign_digest(&self, digest: &[u8; HASH_BYTES]) -> Result<[u8; SIGNATURE_BYTES], SignError>;
+
+    /// ECDSA P-256 over SHA-256 of `message`, DER-encoded (as TLS 1.3 carries it).
+    fn sign_message_der(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        let raw = self.sign_digest(&sha256(message))?;
+        let signature = Signature::from_slice(&raw).map_err(|err| SignError(err.to_string()))?;
+        Ok(signature.to_der().as_bytes().to_vec())
+    }
 }
 
 /// The signer failed (a TPM busy or gone; never for the file key).
 #[derive(Debug, thiserror::Error)]
-#[error("audit signer failed: {0}")]
+#[error("node signer failed: {0}")]
 pub struct SignError(pub String);
 
 /// A key file could not be made or read.
@@ -149,12 +199,12 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
     file.sync_all().map_err(io)
 }
 
-impl AuditSigner for FileKeySigner {
+impl NodeSigner for FileKeySigner {
     fn public_key(&self) -> PublicKey {
         PublicKey::from_verifying_key(self.key.verifying_key())
     }
 
-    fn sign_digest(&mut self, digest: &[u8; HASH_BYTES]) -> Result<[u8; SIGNATURE_BYTES], SignError> {
+    fn sign_digest(&self, digest: &[u8; HASH_BYTES]) -> Result<[u8; SIGNATURE_BYTES], SignError> {
         let signature: Signature = self.key.sign_prehash(digest).map_err(|err| SignError(err.to_string()))?;
         let mut out = [0u8; SIGNATURE_BYTES];
         out.copy_from_slice(&signature.to_bytes());
