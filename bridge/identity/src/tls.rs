@@ -91,7 +91,8 @@ impl NodeCredentials {
         let anchor = webpki::anchor_from_trusted_cert(&self.ca)
             .map_err(|err| IdentityError::Crypto(format!("fleet CA certificate: {err:?}")))?
             .to_owned();
-        let subject = DistinguishedName::from(anchor.subject.as_ref().to_vec());
+        // A trust anchor's subject is the Name's contents; the hint is the whole DER Name.
+        let subject = DistinguishedName::in_sequence(anchor.subject.as_ref());
         Ok(Arc::new(FleetVerifier {
             anchors: vec![anchor],
             root_subjects: vec![subject],
