@@ -29,7 +29,7 @@ impl Percentiles {
 }
 
 /// One latency distribution, sized up front: recording never allocates.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LatencyHistogram(Histogram<u64>);
 
 impl LatencyHistogram {
@@ -41,6 +41,10 @@ impl LatencyHistogram {
     }
     pub fn reset(&mut self) {
         self.0.reset();
+    }
+    /// Adds `other`'s samples (both have the same bounds, so nothing is lost).
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        let _ = self.0.add(&other.0);
     }
     pub fn percentiles(&self) -> Percentiles {
         Percentiles::of(&self.0)

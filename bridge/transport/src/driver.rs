@@ -188,18 +188,28 @@ async fn write_loop<W: WriteOwned, S: Session>(
                 if let Err(reason) = st.session.borrow_mut().transmit(now, &mut plain) {
                     return reason;
                 }
-                if !plain.is_empty()
-                    && let Err(err) = st.tls.writer().write_all(&plain)
-                {
-                    return CloseReason::Tls(err.to_string());
-                }
             } else if now >= handshake_deadline {
                 return CloseReason::HandshakeTimeout(limits.handshake_timeout);
             }
             out.clear();
-            while st.tls.wants_write() {
-                if let Err(err) = st.tls.write_tls(&mut out) {
-                    return CloseReason::Tls(err.to_string());
+            // rustls takes plaintext up to its buffer limit: encrypt what it took, then give it
+            // the rest, so a batch of any size goes out whole.
+            let mut rest = plain.as_slice();
+            loop {
+                while st.tls.wants_write() {
+                    if let Err(err) = st.tls.write_tls(&mut out) {
+                        return CloseReason::Tls(err.to_string());
+                    }
+                }
+                if rest.is_empty() {
+                    break;
+                }
+                match st.tls.writer().write(rest) {
+                    Ok(0) if !st.tls.wants_write() => {
+                        return CloseReason::Tls("the TLS layer takes no more plaintext".to_owned());
+                    }
+                    Ok(n) => rest = &rest[n..],
+                    Err(err) => return CloseReason::Tls(err.to_string()),
                 }
             }
             if st.connected { st.session.borrow().next_timer_ns() } else { Some(handshake_deadline) }

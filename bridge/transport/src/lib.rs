@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod backoff;
+pub mod bench;
 mod driver;
 mod epoll;
 mod uring;

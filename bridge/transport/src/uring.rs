@@ -34,10 +34,11 @@ pub(crate) fn serve<S, F>(
     tokio_uring::start(async move {
         let listener = tokio_uring::net::TcpListener::from_std(listener);
         let log = Rc::new(RefCell::new(CloseLog::default()));
+        let open = Rc::new(std::cell::Cell::new(0usize));
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
-                () = stop.stopped() => return,
+                () = stop.stopped() => break,
             };
             let (stream, peer) = match accepted {
                 Ok(accepted) => accepted,
@@ -48,11 +49,15 @@ pub(crate) fn serve<S, F>(
             };
             let _ = stream.set_nodelay(true);
             let session = make_session();
-            let (config, stop, log) = (config.clone(), stop.clone(), log.clone());
+            let (config, stop, log, open) = (config.clone(), stop.clone(), log.clone(), open.clone());
+            open.set(open.get() + 1);
             tokio_uring::spawn(async move {
                 let tls = match rustls::ServerConnection::new(config) {
                     Ok(tls) => rustls::Connection::Server(tls),
-                    Err(err) => return log.borrow_mut().closed(peer, &CloseReason::Tls(err.to_string())),
+                    Err(err) => {
+                        open.set(open.get() - 1);
+                        return log.borrow_mut().closed(peer, &CloseReason::Tls(err.to_string()));
+                    }
                 };
                 let stream = Rc::new(stream);
                 let session = RefCell::new(session);
@@ -60,7 +65,13 @@ pub(crate) fn serve<S, F>(
                 let ended =
                     drive(UringHalf(stream.clone()), UringHalf(stream), tls, &session, limits, &wake, &stop).await;
                 log.borrow_mut().closed(peer, &ended.reason);
+                open.set(open.get() - 1);
             });
+        }
+        // Stopped: each connection sees the stop too; let them end (sessions hear why).
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        while open.get() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
     });
 }

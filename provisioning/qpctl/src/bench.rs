@@ -45,6 +45,49 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::FixEncode(args) => bench_fix_encode(args)?,
         BenchCommand::FixRoundtrip(args) => bench_fix_roundtrip(args)?,
         BenchCommand::Loop(args) => bench_loop_command(args)?,
+        BenchCommand::Bridge { json, frames, latency_frames, rate, handshakes, transport } => {
+            use qp_bridge_transport::TransportKind;
+            let kinds = match transport.as_deref() {
+                None => {
+                    let mut kinds = Vec::new();
+                    match qp_bridge_transport::io_uring_available() {
+                        Ok(()) => kinds.push(TransportKind::IoUring),
+                        Err(reason) => eprintln!("io_uring unavailable ({reason}): epoll only"),
+                    }
+                    kinds.push(TransportKind::Epoll);
+                    kinds
+                }
+                Some("io_uring") => vec![TransportKind::IoUring],
+                Some("epoll") => vec![TransportKind::Epoll],
+                Some(other) => anyhow::bail!("--transport {other}: io_uring or epoll"),
+            };
+            let mut reports = Vec::new();
+            for kind in kinds {
+                reports.push(qp_bridge_transport::bench::bench_bridge(kind, frames, latency_frames, rate, handshakes)?);
+            }
+            if json {
+                let object: serde_json::Map<String, serde_json::Value> = reports
+                    .iter()
+                    .map(|r| Ok((r.transport.to_owned(), serde_json::to_value(r)?)))
+                    .collect::<anyhow::Result<_>>()?;
+                println!("{}", serde_json::Value::Object(object));
+            } else {
+                for r in &reports {
+                    println!(
+                        "{:<9} {:>12.0} frames/s ({} B); one-way at {}/s p50 {} p99 {} p99.9 {} ns; handshake p50 {} p99 {} ns",
+                        r.transport,
+                        r.frames_per_s,
+                        r.frame_bytes,
+                        r.latency_rate_per_s,
+                        r.one_way_p50_ns,
+                        r.one_way_p99_ns,
+                        r.one_way_p999_ns,
+                        r.handshake_p50_ns,
+                        r.handshake_p99_ns
+                    );
+                }
+            }
+        }
         BenchCommand::Ring { json, iterations } => {
             let report = RingReport {
                 bench: "ring_hop",

@@ -165,6 +165,25 @@ pub enum BenchCommand {
     /// The whole in-process loop, per agent: news text in → FIX order bytes ready (default),
     /// or signal frames in → order intent out (`--from frames`).
     Loop(crate::bench::LoopArgs),
+    /// The bridge: 64-byte frames through one mutual-TLS connection on 127.0.0.1 (throughput,
+    /// one-way latency at a fixed rate, full handshakes), for each transport (io_uring, epoll).
+    Bridge {
+        #[arg(long)]
+        json: bool,
+        /// Frames for the throughput run.
+        #[arg(long, default_value_t = 2_000_000)]
+        frames: u64,
+        /// Frames for the latency run, sent at --rate.
+        #[arg(long, default_value_t = 50_000)]
+        latency_frames: u64,
+        #[arg(long, default_value_t = 10_000)]
+        rate: u64,
+        #[arg(long, default_value_t = 200)]
+        handshakes: u64,
+        /// Only this transport: io_uring or epoll (default: both, io_uring where available).
+        #[arg(long)]
+        transport: Option<String>,
+    },
     /// One SPSC ring hop between two threads (half a timed round trip).
     Ring {
         #[arg(long)]
