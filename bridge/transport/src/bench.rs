@@ -54,6 +54,21 @@ pub struct BridgeBenchReport {
     pub handshake_p50_ns: u64,
     pub handshake_p99_ns: u64,
     pub handshake_p999_ns: u64,
+    /// The same through the bridge protocol (`qp-bridge-proto`: records, credit,
+    /// acknowledgements, resume buffer) with real signal frames (a `SentimentSignal`, 96 bytes),
+    /// from the application's queue on the cloud node to the local node's channel.
+    pub protocol: ProtocolBenchReport,
+}
+
+/// The bridge protocol's figures (see [`BridgeBenchReport::protocol`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProtocolBenchReport {
+    pub frame_bytes: usize,
+    pub frames: u64,
+    pub frames_per_s: f64,
+    pub one_way_p50_ns: u64,
+    pub one_way_p99_ns: u64,
+    pub one_way_p999_ns: u64,
 }
 
 /// A fleet of two made for the run, in a temporary directory.
@@ -278,6 +293,89 @@ fn handshakes(kind: TransportKind, fleet: &BenchFleet, count: u64) -> Result<Lat
     Ok(histogram)
 }
 
+/// Signal frames through the bridge protocol: `total` of them, every `interval_ns` (0: as fast
+/// as credit allows). Answers the elapsed time (first push to last delivery) and the one-way
+/// latencies (push on the cloud side to the local node's channel).
+fn protocol_stream(
+    kind: TransportKind,
+    fleet: &BenchFleet,
+    total: u64,
+    interval_ns: u64,
+) -> Result<(Duration, LatencyHistogram), BridgeBenchError> {
+    use crate::protocol_session::{CloudSession, LocalStreams};
+    use qp_wire::{AssetId, FrameBuf, SentimentSignal, Stage};
+    let settings = qp_bridge_proto::ConnectionConfig::default()
+        .validate()
+        .map_err(|e| BridgeBenchError::Stalled(e.to_string()))?;
+    let (streams, inbox) = LocalStreams::new(settings, 0xbe_0001, 8_192, 16_384);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let server = spawn_server(
+        kind,
+        listener,
+        Arc::new(fleet.local.server_config(Role::Cloud)?),
+        Limits::default(),
+        move || streams.session(),
+    )?;
+    let stream = qp_bridge_proto::OutboundStream::new(0xbe_0002, 16_384)
+        .map_err(|e| BridgeBenchError::Stalled(e.to_string()))?;
+    let (session, mut feed) = CloudSession::new(settings, stream, 16_384);
+    let client = spawn_client(
+        kind,
+        server.addr,
+        Arc::new(fleet.cloud.client_config(Role::Local)?),
+        Limits::default(),
+        Backoff::default(),
+        session,
+    )?;
+    feed.set_wake(client.waker());
+    let signal = SentimentSignal::new(AssetId::from_wire(1), 5, 9_000, 0, 1);
+    let mut histogram = LatencyHistogram::new();
+    let (mut pushed, mut received) = (0u64, 0u64);
+    let start = monotonic_ns();
+    let limit = Instant::now() + Duration::from_secs(60) + Duration::from_nanos(total.saturating_mul(interval_ns));
+    while received < total {
+        let now = monotonic_ns();
+        let due = match now.saturating_sub(start).checked_div(interval_ns) {
+            Some(intervals) => (intervals + 1).min(total),
+            None => total,
+        };
+        while pushed < due {
+            let mut frame = FrameBuf::encode(1, pushed, &signal);
+            frame.stamp(Stage::Ingest, monotonic_ns());
+            if feed.push(frame).is_err() {
+                break;
+            }
+            pushed += 1;
+        }
+        // Block for the next delivery (until the next frame is due when paced): the receiving
+        // application sleeps on its channel, as a node's would, rather than spinning on a core
+        // the two nodes need.
+        let wait = if interval_ns == 0 || pushed >= total {
+            Duration::from_millis(1)
+        } else {
+            Duration::from_nanos((start + pushed * interval_ns).saturating_sub(monotonic_ns()))
+        };
+        if let Ok(delivered) = inbox.recv_timeout(wait) {
+            for delivered in std::iter::once(delivered).chain(inbox.try_iter()) {
+                let at = monotonic_ns();
+                if let Some(sent) = delivered.frame.header().stamp(Stage::Ingest) {
+                    histogram.record(at.saturating_sub(sent));
+                }
+                received += 1;
+            }
+        }
+        if Instant::now() > limit {
+            client.stop();
+            server.stop();
+            return Err(BridgeBenchError::Stalled(format!("{}: protocol: {received} of {total} frames", kind.name())));
+        }
+    }
+    let elapsed = Duration::from_nanos(monotonic_ns().saturating_sub(start));
+    client.stop();
+    server.stop();
+    Ok((elapsed, histogram))
+}
+
 /// The whole bench for one back-end: `frames` for throughput, `latency_frames` at
 /// `rate_per_s` for latency, `handshake_count` handshakes.
 pub fn bench_bridge(
@@ -292,6 +390,14 @@ pub fn bench_bridge(
     let (_, latency) = stream(kind, &fleet, latency_frames, 1_000_000_000 / rate_per_s.max(1))?;
     let handshake = handshakes(kind, &fleet, handshake_count)?.percentiles();
     let one_way = latency.percentiles();
+    let protocol_frames = frames.min(1_000_000);
+    let (protocol_elapsed, _) = protocol_stream(kind, &fleet, protocol_frames, 0)?;
+    let (_, protocol_latency) = protocol_stream(kind, &fleet, latency_frames, 1_000_000_000 / rate_per_s.max(1))?;
+    let protocol_one_way = protocol_latency.percentiles();
+    let frame_bytes =
+        qp_wire::FrameBuf::encode(1, 0, &qp_wire::SentimentSignal::new(qp_wire::AssetId::from_wire(1), 5, 9_000, 0, 1))
+            .as_frame_bytes()
+            .len();
     Ok(BridgeBenchReport {
         transport: kind.name(),
         frame_bytes: FRAME_BYTES,
@@ -306,5 +412,13 @@ pub fn bench_bridge(
         handshake_p50_ns: handshake.p50_ns,
         handshake_p99_ns: handshake.p99_ns,
         handshake_p999_ns: handshake.p999_ns,
+        protocol: ProtocolBenchReport {
+            frame_bytes,
+            frames: protocol_frames,
+            frames_per_s: protocol_frames as f64 / protocol_elapsed.as_secs_f64().max(1e-9),
+            one_way_p50_ns: protocol_one_way.p50_ns,
+            one_way_p99_ns: protocol_one_way.p99_ns,
+            one_way_p999_ns: protocol_one_way.p999_ns,
+        },
     })
 }

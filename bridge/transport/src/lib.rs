@@ -20,6 +20,7 @@ mod backoff;
 pub mod bench;
 mod driver;
 mod epoll;
+pub mod protocol_session;
 mod uring;
 
 use std::net::SocketAddr;

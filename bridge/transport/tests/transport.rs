@@ -360,3 +360,204 @@ fn a_dialler_reconnects_after_the_server_comes_back() {
         server.stop();
     }
 }
+
+/// A TCP relay that cuts each of the first `cuts` connections after a pseudo-random number of
+/// bytes from the dialler (between 1 and `max_bytes`), then relays the rest whole.
+fn cutting_relay(target: SocketAddr, cuts: u64, max_bytes: u64, seed: u64) -> (SocketAddr, Arc<AtomicU64>) {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let done = Arc::new(AtomicU64::new(0));
+    let counter = done.clone();
+    std::thread::spawn(move || {
+        let mut random = qp_seeded_random::SplitMix64::new(seed);
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = TcpStream::connect(target) else { continue };
+            let cut_after =
+                if counter.load(Ordering::SeqCst) < cuts { 1 + random.next_u64() % max_bytes } else { u64::MAX };
+            let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut s_read, mut c_write) = (server, client);
+            let counted = counter.clone();
+            // Dialler → server: counted, cut at the chosen byte.
+            let up = std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                let mut passed = 0u64;
+                while let Ok(n) = c_read.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let take = (n as u64).min(cut_after - passed) as usize;
+                    if s_write.write_all(&buf[..take]).is_err() {
+                        break;
+                    }
+                    passed += take as u64;
+                    if passed >= cut_after {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        break;
+                    }
+                }
+                let _ = c_read.shutdown(std::net::Shutdown::Both);
+                let _ = s_write.shutdown(std::net::Shutdown::Both);
+            });
+            // Server → dialler: relayed until either side goes.
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                while let Ok(n) = s_read.read(&mut buf) {
+                    if n == 0 || c_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = s_read.shutdown(std::net::Shutdown::Both);
+                let _ = c_write.shutdown(std::net::Shutdown::Both);
+                let _ = up.join();
+            });
+        }
+    });
+    (addr, done)
+}
+
+#[test]
+fn a_stream_of_100000_frames_survives_cut_connections_exactly_once_in_order() {
+    use qp_bridge_proto::{ConnectionConfig, OutboundStream};
+    use qp_bridge_transport::protocol_session::{CloudSession, LocalStreams};
+    use qp_wire::{AssetId, FrameBuf, SentimentSignal};
+    const FRAMES: u64 = 100_000;
+    const CUTS: u64 = 20;
+    let fleet = Fleet::new("acme");
+    let (local, _, _) = fleet.node(Role::Local, "vault-1", Validity::starting_now(DAY));
+    let (cloud, _, _) = fleet.node(Role::Cloud, "swarm-1", Validity::starting_now(DAY));
+    let settings = ConnectionConfig::default().validate().unwrap();
+    for kind in kinds() {
+        let (streams, inbox) = LocalStreams::new(settings, 0x10ca1, 4_096, 8_192);
+        let local_counters = streams.counters();
+        let server = spawn_server(
+            kind,
+            listener(),
+            Arc::new(local.server_config(Role::Cloud).unwrap()),
+            Limits::default(),
+            move || streams.session(),
+        )
+        .unwrap();
+        // Cuts land anywhere in the first 200 KB of each connection: in the TLS handshake, in
+        // the hellos, and mid-record in the data.
+        let (relay, cut) = cutting_relay(server.addr, CUTS, 200_000, 42);
+        let (session, mut feed) = CloudSession::new(settings, OutboundStream::new(0xc10d, 8_192).unwrap(), 4_096);
+        let cloud_counters = session.counters();
+        let client = spawn_client(
+            kind,
+            relay,
+            Arc::new(cloud.client_config(Role::Local).unwrap()),
+            Limits::default(),
+            Backoff::new(Duration::from_millis(5), Duration::from_millis(50), 9),
+            session,
+        )
+        .unwrap();
+        feed.set_wake(client.waker());
+        let mut received = 0u64;
+        let mut next = 0u64;
+        let started = Instant::now();
+        while received < FRAMES {
+            assert!(started.elapsed() < Duration::from_secs(120), "{kind:?}: {received} of {FRAMES} frames");
+            while next < FRAMES {
+                let signal = SentimentSignal::new(AssetId::from_wire(1), (next % 21) as i8 - 10, 9_000, next, 1);
+                if feed.push(FrameBuf::encode(7, next, &signal)).is_err() {
+                    break;
+                }
+                next += 1;
+            }
+            while let Ok(delivered) = inbox.try_recv() {
+                assert_eq!(delivered.frame.header().sequence.get(), received, "{kind:?}: out of order or duplicated");
+                assert_eq!(delivered.peer.uri(), "spiffe://acme/cloud/swarm-1");
+                received += 1;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        assert_eq!(cut.load(Ordering::SeqCst), CUTS, "{kind:?}: every planned cut happened");
+        assert!(
+            cloud_counters.connections.load(Ordering::SeqCst) > CUTS / 2,
+            "{kind:?}: connections {}",
+            cloud_counters.connections.load(Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(inbox.try_recv().is_err(), "{kind:?}: a frame beyond the stream");
+        assert_eq!(local_counters.frames.load(Ordering::SeqCst), FRAMES);
+        client.stop();
+        server.stop();
+    }
+}
+
+/// Sends without end and records why its connections ended.
+struct Flood {
+    reasons: Arc<Mutex<Vec<CloseReason>>>,
+}
+
+impl Session for Flood {
+    fn connected(&mut self, _: u64, _: &NodeId) -> Result<(), CloseReason> {
+        Ok(())
+    }
+    fn receive(&mut self, _: u64, _: &[u8]) -> Result<(), CloseReason> {
+        Ok(())
+    }
+    fn transmit(&mut self, _: u64, out: &mut Vec<u8>) -> Result<(), CloseReason> {
+        out.resize(out.len() + 64 * 1024, 0x42);
+        Ok(())
+    }
+    fn next_timer_ns(&self) -> Option<u64> {
+        Some(0)
+    }
+    fn disconnected(&mut self, reason: &CloseReason) {
+        self.reasons.lock().unwrap().push(reason.clone());
+    }
+}
+
+#[test]
+fn a_peer_that_stops_reading_is_disconnected_at_the_write_deadline() {
+    use std::io::{Read, Write};
+    let fleet = Fleet::new("acme");
+    let (local, _, _) = fleet.node(Role::Local, "vault-1", Validity::starting_now(DAY));
+    let (cloud, _, _) = fleet.node(Role::Cloud, "swarm-1", Validity::starting_now(DAY));
+    let config = Arc::new(local.server_config(Role::Cloud).unwrap());
+    for kind in kinds() {
+        // A local "node" that completes the handshake and then never reads again.
+        let listener = listener();
+        let addr = listener.local_addr().unwrap();
+        let server_config = config.clone();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let sink = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut tls = rustls::ServerConnection::new(server_config).unwrap();
+            while tls.is_handshaking() {
+                if tls.wants_write() {
+                    tls.write_tls(&mut socket).unwrap();
+                    socket.flush().unwrap();
+                } else {
+                    tls.read_tls(&mut socket).unwrap();
+                    tls.process_new_packets().unwrap();
+                }
+            }
+            while tls.wants_write() {
+                tls.write_tls(&mut socket).unwrap();
+            }
+            let _ = held.recv();
+            let mut rest = Vec::new();
+            let _ = socket.read_to_end(&mut rest);
+        });
+        let reasons = Arc::new(Mutex::new(Vec::new()));
+        let limits = Limits { write_timeout: Duration::from_millis(300), ..Limits::default() };
+        let client = spawn_client(
+            kind,
+            addr,
+            Arc::new(cloud.client_config(Role::Local).unwrap()),
+            limits,
+            Backoff::new(Duration::from_secs(10), Duration::from_secs(10), 1),
+            Flood { reasons: reasons.clone() },
+        )
+        .unwrap();
+        wait_until("the write deadline", Duration::from_secs(20), || !reasons.lock().unwrap().is_empty());
+        assert_eq!(reasons.lock().unwrap()[0], CloseReason::WriteStalled(Duration::from_millis(300)), "{kind:?}");
+        client.stop();
+        let _ = release.send(());
+        sink.join().unwrap();
+    }
+}

@@ -47,6 +47,24 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         charts: Option<PathBuf>,
     },
+    /// Run as a node on the bridge: a cloud node sends SentimentX's signals to the local nodes
+    /// it dials; a local node accepts its fleet's cloud nodes and takes their signals.
+    Run {
+        /// The node's role; must match the configuration and the certificate.
+        #[arg(long, value_parser = ["cloud", "local"])]
+        role: String,
+        #[arg(long)]
+        config: PathBuf,
+        /// Stop after this many frames (cloud: sent and acknowledged; local: received).
+        #[arg(long)]
+        max_frames: Option<u64>,
+        /// A local node appends every frame it receives to FILE (`qpctl inspect frames FILE`).
+        #[arg(long, value_name = "FILE")]
+        frames_out: Option<PathBuf>,
+        /// Seconds between status lines.
+        #[arg(long, default_value_t = 5)]
+        status_every: u64,
+    },
 }
 
 fn parse_speed(text: &str) -> Result<f64, String> {
@@ -66,6 +84,22 @@ pub fn init_logging() {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Run { role, config, max_frames, frames_out, status_every } => {
+            let file = crate::node_config::NodeConfig::load(&config)?;
+            anyhow::ensure!(
+                file.node.role == role,
+                "--role {role}, but {} says role = {:?}",
+                config.display(),
+                file.node.role
+            );
+            let options = crate::run::RunOptions {
+                max_frames,
+                frames_out,
+                status_every: std::time::Duration::from_secs(status_every.max(1)),
+            };
+            println!("{}", crate::run::run_node(&config, &options)?);
+            Ok(())
+        }
         Command::Demo { data, config, risk_limits, speed, audit, audit_key, output_hash, charts } => {
             let mut config = LoopConfig::load(config.as_deref())?;
             if let Some(path) = risk_limits {

@@ -85,6 +85,11 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                         r.handshake_p50_ns,
                         r.handshake_p99_ns
                     );
+                    let p = &r.protocol;
+                    println!(
+                        "{:<9} protocol: {:>12.0} frames/s ({} B signal frames, credit and acks); one-way p50 {} p99 {} p99.9 {} ns",
+                        "", p.frames_per_s, p.frame_bytes, p.one_way_p50_ns, p.one_way_p99_ns, p.one_way_p999_ns
+                    );
                 }
             }
         }

@@ -72,9 +72,13 @@ pub fn describe(frame: &FrameRef<'_>) -> String {
 pub fn print_frames(path: &Path) -> anyhow::Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
     let mut offset = 0;
+    let mut out = std::io::stdout().lock();
     while offset < bytes.len() {
         let frame = decode(&bytes[offset..]).with_context(|| format!("{}: frame at byte {offset}", path.display()))?;
-        println!("{offset:>8} {}", describe(&frame));
+        // A reader that went away (`| head`) ends the listing, not the process.
+        if std::io::Write::write_fmt(&mut out, format_args!("{offset:>8} {}\n", describe(&frame))).is_err() {
+            return Ok(());
+        }
         offset += frame.len();
     }
     Ok(())

@@ -573,3 +573,90 @@ fn backtest_json_over_a_window_is_the_demo_summary_and_repeats_exactly() {
     assert!(!bad.status.success());
     assert!(stderr_line(&bad).contains("replay window"), "{}", String::from_utf8_lossy(&bad.stderr));
 }
+
+/// A free port on 127.0.0.1 (bound and released: the node binds it next).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn qp_node_run_sends_signals_from_a_cloud_node_to_a_local_node_over_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).display().to_string();
+    for args in [
+        vec!["ca", "init", "--fleet", "acme", "--dir", &d("ca")],
+        vec!["ca", "issue", "--node", "vault-1", "--role", "local", "--ca", &d("ca"), "--out", &d("nodes")],
+        vec!["ca", "issue", "--node", "swarm-1", "--role", "cloud", "--ca", &d("ca"), "--out", &d("nodes")],
+    ] {
+        let output = run("qpctl", &args);
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let port = free_port();
+    let identity = |name: &str| {
+        format!(
+            "[identity]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{}\"\n",
+            d(&format!("nodes/{name}.pem")),
+            d(&format!("nodes/{name}.key")),
+            d("ca/ca.pem")
+        )
+    };
+    let bridge = "window_frames = 1024\nheartbeat_ms = 200\ndead_after_ms = 2000\n";
+    std::fs::write(
+        dir.path().join("local.toml"),
+        format!(
+            "[node]\nname = \"vault-1\"\nrole = \"local\"\norigin_node = 1\n{}[bridge]\ntransport = \"auto\"\nlisten = \"127.0.0.1:{port}\"\n{bridge}",
+            identity("vault-1")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("cloud.toml"),
+        format!(
+            "[node]\nname = \"swarm-1\"\nrole = \"cloud\"\norigin_node = 2\n{}[bridge]\ntransport = \"epoll\"\ndial = [\"127.0.0.1:{port}\"]\n{bridge}[cloud]\ndata = \"{}\"\nheadlines_per_s = 0\n",
+            identity("swarm-1"),
+            shared_data().display()
+        ),
+    )
+    .unwrap();
+    let local = Command::new(binary("qp-node"))
+        .args(["run", "--role", "local", "--config", &d("local.toml"), "--max-frames", "3000"])
+        .args(["--frames-out", &d("frames.bin")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The cloud node dials with back-off until the local node listens.
+    let cloud = run("qp-node", &["run", "--role", "cloud", "--config", &d("cloud.toml"), "--max-frames", "3000"]);
+    let cloud_out = String::from_utf8_lossy(&cloud.stdout);
+    assert!(cloud.status.success(), "{cloud_out}\n{}", String::from_utf8_lossy(&cloud.stderr));
+    assert!(cloud_out.contains("spiffe://acme/cloud/swarm-1: sent 3000 frames"), "{cloud_out}");
+    assert!(cloud_out.contains("3000 acknowledged"), "{cloud_out}");
+    let local = local.wait_with_output().unwrap();
+    let local_out = String::from_utf8_lossy(&local.stdout);
+    assert!(local.status.success(), "{local_out}\n{}", String::from_utf8_lossy(&local.stderr));
+    assert!(
+        local_out.contains("spiffe://acme/local/vault-1: received 3000 frames")
+            && local_out.contains("spiffe://acme/cloud/swarm-1 3000"),
+        "{local_out}"
+    );
+    // What arrived is SentimentX's frames from the cloud node, whole and in order.
+    let bytes = std::fs::read(dir.path().join("frames.bin")).unwrap();
+    let (mut offset, mut count, mut last) = (0, 0, 0);
+    while offset < bytes.len() {
+        let frame = decode(&bytes[offset..]).unwrap();
+        assert!(matches!(frame, FrameRef::Sentiment(_)), "{frame:?}");
+        let header = frame.header();
+        assert_eq!(header.origin_node.get(), 2);
+        assert!(header.sequence.get() > last, "in order");
+        last = header.sequence.get();
+        offset += frame.len();
+        count += 1;
+    }
+    assert_eq!(count, 3000);
+
+    // A node whose certificate says another role is refused at start, with one line.
+    let wrong = run("qp-node", &["run", "--role", "local", "--config", &d("cloud.toml")]);
+    assert!(!wrong.status.success());
+    let line = stderr_line(&wrong);
+    assert!(line.contains("--role local") && line.contains("cloud"), "{line}");
+}

@@ -1,0 +1,121 @@
+//! `qp-node run --config FILE`: the node's role, identity and bridge. Every key is required but
+//! where a default is documented; unknown keys are errors (typos), and every error names the file
+//! and the line or key.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub node: NodeSection,
+    pub identity: IdentitySection,
+    pub bridge: BridgeSection,
+    /// A cloud node's signal source. Required for `role = "cloud"`.
+    #[serde(default)]
+    pub cloud: Option<CloudSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// Must match the certificate's node name.
+    pub name: String,
+    /// "cloud" or "local"; must match the certificate's role.
+    pub role: String,
+    /// Frame origin id this node stamps.
+    pub origin_node: u32,
+}
+
+/// The node's certificate, key and fleet CA (`qpctl ca issue`), paths relative to the working
+/// directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySection {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeSection {
+    /// "auto" (io_uring where available, else epoll, logged), "io_uring" or "epoll".
+    pub transport: String,
+    /// A local node listens here.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// A cloud node dials these local nodes.
+    #[serde(default)]
+    pub dial: Vec<SocketAddr>,
+    /// Frames a cloud node keeps for resume (unacknowledged), and a local node's credit window.
+    pub window_frames: usize,
+    pub heartbeat_ms: u64,
+    /// Nothing heard for this long: the peer is dead.
+    pub dead_after_ms: u64,
+}
+
+/// What a cloud node sends: the recorded headlines scored by SentimentX, in a loop.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudSection {
+    /// The shared data folder (its `tfns/train.csv`).
+    pub data: PathBuf,
+    /// Headlines scored per second (0: as fast as the bridge takes them).
+    pub headlines_per_s: u64,
+}
+
+/// Why a node configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeConfigError {
+    #[error("config {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config {path}: {location}{message}")]
+    Parse { path: String, location: String, message: String },
+    #[error("config {path}: {key}: {problem}")]
+    Invalid { path: String, key: &'static str, problem: String },
+}
+
+impl NodeConfig {
+    pub fn load(path: &std::path::Path) -> Result<Self, NodeConfigError> {
+        let name = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|source| NodeConfigError::Read { path: name.clone(), source })?;
+        Self::from_toml(&text, &name)
+    }
+
+    pub fn from_toml(text: &str, path: &str) -> Result<Self, NodeConfigError> {
+        let config: NodeConfig = toml::from_str(text).map_err(|err| NodeConfigError::Parse {
+            path: path.to_owned(),
+            location: err
+                .span()
+                .map(|span| format!("line {}: ", text.get(..span.start).unwrap_or("").matches('\n').count() + 1))
+                .unwrap_or_default(),
+            message: err.message().trim().replace('\n', " "),
+        })?;
+        let invalid = |key, problem: &str| {
+            Err(NodeConfigError::Invalid { path: path.to_owned(), key, problem: problem.to_owned() })
+        };
+        match config.node.role.as_str() {
+            "local" if config.bridge.listen.is_none() => return invalid("bridge.listen", "a local node listens"),
+            "cloud" if config.bridge.dial.is_empty() => {
+                return invalid("bridge.dial", "a cloud node dials at least one local node");
+            }
+            "cloud" if config.cloud.is_none() => return invalid("cloud", "a cloud node needs its [cloud] section"),
+            "local" | "cloud" => {}
+            _ => return invalid("node.role", "must be \"cloud\" or \"local\""),
+        }
+        if !matches!(config.bridge.transport.as_str(), "auto" | "io_uring" | "epoll") {
+            return invalid("bridge.transport", "must be \"auto\", \"io_uring\" or \"epoll\"");
+        }
+        if config.bridge.window_frames == 0 || config.bridge.heartbeat_ms == 0 {
+            return invalid("bridge", "window_frames and heartbeat_ms must be positive");
+        }
+        if config.bridge.dead_after_ms <= config.bridge.heartbeat_ms {
+            return invalid("bridge.dead_after_ms", "must be longer than heartbeat_ms");
+        }
+        Ok(config)
+    }
+}
