@@ -31,6 +31,8 @@ pub struct LinkCounters {
     pub frames: AtomicU64,
     /// Cloud side: frames the local node has acknowledged (the stream's first unacknowledged).
     pub acknowledged: AtomicU64,
+    /// Local side: connections open now.
+    pub open: AtomicU64,
     pub duplicates: AtomicU64,
 }
 
@@ -251,6 +253,7 @@ impl Session for LocalSession {
         self.connection = Some(LocalConnection::new(&self.shared.settings, stream, now_ns));
         self.peer = Some(Arc::new(peer.clone()));
         self.shared.counters.connections.fetch_add(1, Ordering::Relaxed);
+        self.shared.counters.open.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -281,6 +284,7 @@ impl Session for LocalSession {
     fn disconnected(&mut self, _reason: &CloseReason) {
         let _ = self.deliver();
         if let (Some(connection), Some(peer)) = (self.connection.take(), self.peer.take()) {
+            self.shared.counters.open.fetch_sub(1, Ordering::Relaxed);
             self.shared.counters.duplicates.store(connection.stream().duplicates_dropped(), Ordering::Relaxed);
             if let Ok(mut streams) = self.shared.streams.lock() {
                 streams.insert((*peer).clone(), connection.into_stream());

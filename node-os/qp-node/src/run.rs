@@ -138,6 +138,16 @@ fn run_local(
     if let Some(mut out) = out {
         out.flush()?;
     }
+    // Done by count: the last acknowledgements still have to reach the cloud nodes, which hang
+    // up once they have them (bounded wait).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while options.max_frames.is_some()
+        && counters.open.load(Ordering::Relaxed) > 0
+        && Instant::now() < deadline
+        && !signals.stop.load(Ordering::Relaxed)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     server.stop();
     let peers: Vec<String> = per_peer.iter().map(|(peer, n)| format!("{peer} {n}")).collect();
     Ok(format!(
