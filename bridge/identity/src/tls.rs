@@ -242,6 +242,22 @@ impl FleetVerifier {
     }
 }
 
+impl FleetVerifier {
+    fn tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+}
+
+/// TLS 1.3 only: a 1.2 handshake never gets as far as a signature.
+fn tls12_refused() -> TlsError {
+    TlsError::General("TLS 1.2 is not accepted on the bridge".to_owned())
+}
+
 fn webpki_error(err: webpki::Error) -> TlsError {
     use webpki::Error as E;
     let cert = match err {
@@ -279,8 +295,7 @@ impl ClientCertVerifier for FleetVerifier {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, TlsError> {
-        // TLS 1.3 only: a 1.2 handshake never gets here.
-        Err(TlsError::General("TLS 1.2 is not accepted on the bridge".to_owned()))
+        Err(tls12_refused())
     }
 
     fn verify_tls13_signature(
@@ -289,7 +304,7 @@ impl ClientCertVerifier for FleetVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, TlsError> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        self.tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -316,7 +331,7 @@ impl ServerCertVerifier for FleetVerifier {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, TlsError> {
-        Err(TlsError::General("TLS 1.2 is not accepted on the bridge".to_owned()))
+        Err(tls12_refused())
     }
 
     fn verify_tls13_signature(
@@ -325,7 +340,7 @@ impl ServerCertVerifier for FleetVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, TlsError> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        self.tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -18,6 +18,7 @@
 
 mod backoff;
 pub mod bench;
+mod connections;
 mod driver;
 mod epoll;
 pub mod protocol_session;
@@ -241,8 +242,12 @@ where
     let thread = std::thread::Builder::new()
         .name(format!("qp-bridge-{}", kind.name()))
         .spawn(move || match kind {
-            TransportKind::IoUring => uring::serve(listener, config, limits, make_session, server_stop),
-            TransportKind::Epoll => epoll::serve(listener, config, limits, make_session, server_stop),
+            TransportKind::IoUring => {
+                connections::serve::<uring::Uring, S, F>(listener, config, limits, make_session, server_stop)
+            }
+            TransportKind::Epoll => {
+                connections::serve::<epoll::Epoll, S, F>(listener, config, limits, make_session, server_stop)
+            }
         })
         .map_err(|source| TransportError::Io { what: "server thread", source })?;
     Ok(ServerHandle { addr, kind, stop, thread: Some(thread) })
@@ -290,8 +295,12 @@ where
     let thread = std::thread::Builder::new()
         .name(format!("qp-bridge-dial-{}", kind.name()))
         .spawn(move || match kind {
-            TransportKind::IoUring => uring::dial(addr, config, limits, backoff, session, client_stop, client_wake),
-            TransportKind::Epoll => epoll::dial(addr, config, limits, backoff, session, client_stop, client_wake),
+            TransportKind::IoUring => {
+                connections::dial::<uring::Uring, S>(addr, config, limits, backoff, session, client_stop, client_wake)
+            }
+            TransportKind::Epoll => {
+                connections::dial::<epoll::Epoll, S>(addr, config, limits, backoff, session, client_stop, client_wake)
+            }
         })
         .map_err(|source| TransportError::Io { what: "dialler thread", source })?;
     Ok(ClientHandle { kind, stop, wake, thread: Some(thread) })
