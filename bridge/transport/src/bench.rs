@@ -293,9 +293,27 @@ fn handshakes(kind: TransportKind, fleet: &BenchFleet, count: u64) -> Result<Lat
     Ok(histogram)
 }
 
+/// The bench's local node: records each frame's one-way latency where it arrives, on the
+/// bridge's server thread (as a local node's loop feeder takes them there).
+struct LatencySink {
+    received: Arc<AtomicU64>,
+    histogram: Arc<Mutex<LatencyHistogram>>,
+}
+
+impl crate::protocol_session::FrameSink for LatencySink {
+    fn deliver(&mut self, _peer: &Arc<NodeId>, frame: &qp_wire::FrameBuf) -> bool {
+        if let (Some(sent), Ok(mut histogram)) = (frame.header().stamp(qp_wire::Stage::Ingest), self.histogram.lock()) {
+            histogram.record(monotonic_ns().saturating_sub(sent));
+        }
+        self.received.fetch_add(1, Ordering::Release);
+        true
+    }
+}
+
 /// Signal frames through the bridge protocol: `total` of them, every `interval_ns` (0: as fast
-/// as credit allows). Answers the elapsed time (first push to last delivery) and the one-way
-/// latencies (push on the cloud side to the local node's channel).
+/// as credit allows), pushed by the application on this thread into the cloud node's queue and
+/// taken by the local node on its bridge thread. Answers the elapsed time (first push to last
+/// arrival) and the one-way latencies.
 fn protocol_stream(
     kind: TransportKind,
     fleet: &BenchFleet,
@@ -307,7 +325,10 @@ fn protocol_stream(
     let settings = qp_bridge_proto::ConnectionConfig::default()
         .validate()
         .map_err(|e| BridgeBenchError::Stalled(e.to_string()))?;
-    let (streams, inbox) = LocalStreams::new(settings, 0xbe_0001, 8_192, 16_384);
+    let received = Arc::new(AtomicU64::new(0));
+    let histogram = Arc::new(Mutex::new(LatencyHistogram::new()));
+    let sink = LatencySink { received: received.clone(), histogram: histogram.clone() };
+    let streams = LocalStreams::with_sink(settings, 0xbe_0001, 8_192, sink);
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let server = spawn_server(
         kind,
@@ -329,13 +350,11 @@ fn protocol_stream(
     )?;
     feed.set_wake(client.waker());
     let signal = SentimentSignal::new(AssetId::from_wire(1), 5, 9_000, 0, 1);
-    let mut histogram = LatencyHistogram::new();
-    let (mut pushed, mut received) = (0u64, 0u64);
+    let mut pushed = 0u64;
     let start = monotonic_ns();
     let limit = Instant::now() + Duration::from_secs(60) + Duration::from_nanos(total.saturating_mul(interval_ns));
-    while received < total {
-        let now = monotonic_ns();
-        let due = match now.saturating_sub(start).checked_div(interval_ns) {
+    while received.load(Ordering::Acquire) < total {
+        let due = match monotonic_ns().saturating_sub(start).checked_div(interval_ns) {
             Some(intervals) => (intervals + 1).min(total),
             None => total,
         };
@@ -347,32 +366,21 @@ fn protocol_stream(
             }
             pushed += 1;
         }
-        // Block for the next delivery (until the next frame is due when paced): the receiving
-        // application sleeps on its channel, as a node's would, rather than spinning on a core
-        // the two nodes need.
-        let wait = if interval_ns == 0 || pushed >= total {
-            Duration::from_millis(1)
-        } else {
-            Duration::from_nanos((start + pushed * interval_ns).saturating_sub(monotonic_ns()))
-        };
-        if let Ok(delivered) = inbox.recv_timeout(wait) {
-            for delivered in std::iter::once(delivered).chain(inbox.try_iter()) {
-                let at = monotonic_ns();
-                if let Some(sent) = delivered.frame.header().stamp(Stage::Ingest) {
-                    histogram.record(at.saturating_sub(sent));
-                }
-                received += 1;
-            }
-        }
         if Instant::now() > limit {
             client.stop();
             server.stop();
-            return Err(BridgeBenchError::Stalled(format!("{}: protocol: {received} of {total} frames", kind.name())));
+            let got = received.load(Ordering::Acquire);
+            return Err(BridgeBenchError::Stalled(format!("{}: protocol: {got} of {total} frames", kind.name())));
         }
+        // Sleep to the next frame's time (paced), or briefly while the queue drains.
+        let next = if interval_ns == 0 || pushed >= total { start } else { start + pushed * interval_ns };
+        let wait = next.saturating_sub(monotonic_ns()).max(20_000);
+        std::thread::sleep(Duration::from_nanos(wait));
     }
     let elapsed = Duration::from_nanos(monotonic_ns().saturating_sub(start));
     client.stop();
     server.stop();
+    let histogram = histogram.lock().map(|h| h.clone()).unwrap_or_else(|_| LatencyHistogram::new());
     Ok((elapsed, histogram))
 }
 

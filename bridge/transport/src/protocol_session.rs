@@ -178,15 +178,45 @@ pub struct Delivered {
     pub frame: FrameBuf,
 }
 
+/// Where a local node's received frames go, on the bridge's server thread, as they arrive.
+pub trait FrameSink: Send {
+    /// Take `frame` from `peer`; `false` when there is no room now (the frame stays in the
+    /// peer's stream, holding its credit, and is offered again).
+    fn deliver(&mut self, peer: &Arc<NodeId>, frame: &FrameBuf) -> bool;
+}
+
+/// A [`FrameSink`] into a bounded channel: the application takes frames on a thread of its own.
+#[derive(Debug)]
+pub struct ChannelSink {
+    sender: SyncSender<Delivered>,
+}
+
+impl FrameSink for ChannelSink {
+    fn deliver(&mut self, peer: &Arc<NodeId>, frame: &FrameBuf) -> bool {
+        match self.sender.try_send(Delivered { peer: peer.clone(), frame: *frame }) {
+            Ok(()) => true,
+            // Full, or nobody takes frames any more: they stay in the streams and the peers stop
+            // on credit.
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+        }
+    }
+}
+
 /// A local node's per-peer inbound streams, shared by its connections (one server thread).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LocalStreams {
     settings: ConnectionSettings,
     own_epoch: u64,
     window: usize,
     streams: Arc<Mutex<HashMap<NodeId, InboundStream>>>,
-    deliver: SyncSender<Delivered>,
+    sink: Arc<Mutex<dyn FrameSink>>,
     counters: Arc<LinkCounters>,
+}
+
+impl std::fmt::Debug for LocalStreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStreams").field("window", &self.window).finish_non_exhaustive()
+    }
 }
 
 impl LocalStreams {
@@ -198,9 +228,26 @@ impl LocalStreams {
         window: usize,
         queue: usize,
     ) -> (Self, Receiver<Delivered>) {
-        let (deliver, receiver) = std::sync::mpsc::sync_channel(queue.max(1));
-        let streams = Self { settings, own_epoch, window, streams: Arc::default(), deliver, counters: Arc::default() };
-        (streams, receiver)
+        let (sender, receiver) = std::sync::mpsc::sync_channel(queue.max(1));
+        (Self::with_sink(settings, own_epoch, window, ChannelSink { sender }), receiver)
+    }
+
+    /// As [`LocalStreams::new`], the frames handed to `sink` on the server thread (no hop to
+    /// another thread: a local node's loop feeder can take them there).
+    pub fn with_sink(
+        settings: ConnectionSettings,
+        own_epoch: u64,
+        window: usize,
+        sink: impl FrameSink + 'static,
+    ) -> Self {
+        Self {
+            settings,
+            own_epoch,
+            window,
+            streams: Arc::default(),
+            sink: Arc::new(Mutex::new(sink)),
+            counters: Arc::default(),
+        }
     }
 
     pub fn counters(&self) -> Arc<LinkCounters> {
@@ -226,16 +273,17 @@ impl LocalSession {
     /// Hand received frames to the application until its channel is full.
     fn deliver(&mut self) -> Result<(), CloseReason> {
         let (Some(connection), Some(peer)) = (self.connection.as_mut(), self.peer.as_ref()) else { return Ok(()) };
-        while let Some(frame) = connection.stream().front().copied() {
-            match self.shared.deliver.try_send(Delivered { peer: peer.clone(), frame }) {
-                Ok(()) => {
-                    let _ = connection.pop_frame();
-                    self.shared.counters.frames.fetch_add(1, Ordering::Relaxed);
-                }
+        if connection.stream().front().is_none() {
+            return Ok(());
+        }
+        let mut sink = self.shared.sink.lock().map_err(|_| protocol("frame sink poisoned"))?;
+        while let Some(frame) = connection.stream().front() {
+            if !sink.deliver(peer, frame) {
                 // Stays in the stream, holding the peer's credit.
-                Err(TrySendError::Full(_)) => break,
-                Err(TrySendError::Disconnected(_)) => return Err(CloseReason::Stopped),
+                break;
             }
+            let _ = connection.pop_frame();
+            self.shared.counters.frames.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
