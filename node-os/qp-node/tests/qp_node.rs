@@ -151,3 +151,37 @@ fn every_agent_trades_in_the_demo_and_only_through_risk() {
         assert!(text.contains(line), "{line:?} missing: {text}");
     }
 }
+
+#[test]
+fn a_bad_node_configuration_is_one_line_naming_the_file_and_key() {
+    use qp_node::node_config::NodeConfig;
+    let good = "[node]\nname = \"vault-1\"\nrole = \"local\"\norigin_node = 1\n[identity]\ncert = \"c.pem\"\nkey = \"k\"\nca = \"ca.pem\"\n[bridge]\ntransport = \"auto\"\nlisten = \"127.0.0.1:7400\"\nwindow_frames = 64\nheartbeat_ms = 100\ndead_after_ms = 1000\n";
+    let config = NodeConfig::from_toml(good, "local.toml").unwrap();
+    assert_eq!(config.bridge.listen.unwrap().port(), 7400);
+    let cases = [
+        (
+            good.replace("role = \"local\"", "role = \"edge\""),
+            "config local.toml: node.role: must be \"cloud\" or \"local\"",
+        ),
+        (good.replace("listen = \"127.0.0.1:7400\"\n", ""), "config local.toml: bridge.listen: a local node listens"),
+        (
+            good.replace("transport = \"auto\"", "transport = \"kqueue\""),
+            "config local.toml: bridge.transport: must be \"auto\", \"io_uring\" or \"epoll\"",
+        ),
+        (
+            good.replace("dead_after_ms = 1000", "dead_after_ms = 50"),
+            "config local.toml: bridge.dead_after_ms: must be longer than heartbeat_ms",
+        ),
+        (
+            good.replace("role = \"local\"", "role = \"cloud\""),
+            "config local.toml: bridge.dial: a cloud node dials at least one local node",
+        ),
+    ];
+    for (text, expected) in cases {
+        let err = NodeConfig::from_toml(&text, "local.toml").unwrap_err().to_string();
+        assert_eq!(err, expected);
+    }
+    let err =
+        NodeConfig::from_toml(&good.replace("window_frames", "window_franes"), "local.toml").unwrap_err().to_string();
+    assert!(err.starts_with("config local.toml: line ") && err.contains("window_franes"), "{err}");
+}
