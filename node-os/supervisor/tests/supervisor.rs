@@ -1,0 +1,163 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+//! Services as real child processes: restarts with back-off, held after repeated quick
+//! failures, a long-running service never blocks the supervisor's loop.
+use std::time::{Duration, Instant};
+
+use qp_supervisor::{RestartPolicy, ServiceEvent, ServiceSpec, ServiceState, Supervisor};
+
+fn spec(name: &str, program: &str, args: &[&str], policy: RestartPolicy) -> ServiceSpec {
+    ServiceSpec {
+        name: name.to_owned(),
+        program: program.into(),
+        args: args.iter().map(|a| (*a).to_owned()).collect(),
+        policy,
+    }
+}
+
+fn fast_policy(max_restarts: u32) -> RestartPolicy {
+    RestartPolicy {
+        min_uptime: Duration::from_secs(5),
+        backoff_initial: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(80),
+        max_restarts,
+    }
+}
+
+/// Polls until `done` or the timeout; answers every event seen.
+fn run_until(supervisor: &mut Supervisor, timeout: Duration, done: impl Fn(&Supervisor) -> bool) -> Vec<ServiceEvent> {
+    let start = Instant::now();
+    let mut events = Vec::new();
+    while !done(supervisor) {
+        assert!(start.elapsed() < timeout, "timed out: {supervisor:?} after {events:?}");
+        events.extend(supervisor.poll());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    events
+}
+
+#[test]
+fn a_failing_service_is_restarted_with_back_off_then_held_and_the_others_keep_running() {
+    let mut supervisor = Supervisor::new(vec![
+        spec("crashes", "/bin/false", &[], fast_policy(3)),
+        spec("steady", "/bin/sleep", &["30"], fast_policy(3)),
+    ]);
+    let started = Instant::now();
+    let events = run_until(&mut supervisor, Duration::from_secs(20), |s| {
+        s.states().any(|(name, state)| name == "crashes" && matches!(state, ServiceState::Held { .. }))
+    });
+    // Three restarts: back-offs of 20, 40 and 80 ms, so at least 140 ms.
+    assert!(started.elapsed() >= Duration::from_millis(140), "{:?}", started.elapsed());
+    assert_eq!(supervisor.restarts("crashes"), Some(3));
+    let exits = events.iter().filter(|e| matches!(e, ServiceEvent::Exited { name, .. } if name == "crashes")).count();
+    assert_eq!(exits, 4, "{events:?}");
+    assert!(events.contains(&ServiceEvent::Held { name: "crashes".to_owned(), restarts: 3 }), "{events:?}");
+    // The long-running one was started once and is still running: nothing waited on it.
+    let steady = supervisor.states().find(|(name, _)| *name == "steady").unwrap().1.clone();
+    assert!(matches!(steady, ServiceState::Running { .. }), "{steady:?}");
+    assert_eq!(supervisor.restarts("steady"), Some(0));
+    // Held: no more restarts, however long we poll.
+    for _ in 0..50 {
+        assert!(supervisor.poll().is_empty());
+    }
+    // Released by the operator: it starts again.
+    assert!(supervisor.release("crashes"));
+    let events = supervisor.poll();
+    assert!(
+        matches!(events.as_slice(), [ServiceEvent::Started { name, restart: 4, .. }] if name == "crashes"),
+        "{events:?}"
+    );
+    supervisor.shutdown(Duration::from_secs(1));
+    assert!(supervisor.states().all(|(_, state)| *state == ServiceState::Stopped));
+}
+
+#[test]
+fn a_poll_never_blocks_on_a_child_and_a_missing_program_is_reported() {
+    let mut supervisor = Supervisor::new(vec![
+        spec("long", "/bin/sleep", &["30"], fast_policy(3)),
+        spec("missing", "/nonexistent/qp-agent", &[], fast_policy(1)),
+    ]);
+    let start = Instant::now();
+    let events = supervisor.poll();
+    for _ in 0..100 {
+        supervisor.poll();
+    }
+    assert!(start.elapsed() < Duration::from_secs(2), "polls waited on a child: {:?}", start.elapsed());
+    assert!(matches!(&events[0], ServiceEvent::Started { name, .. } if name == "long"));
+    assert!(
+        matches!(&events[1], ServiceEvent::SpawnFailed { name, error } if name == "missing" && error.contains("No such file")),
+        "{events:?}"
+    );
+    let events = run_until(&mut supervisor, Duration::from_secs(5), |s| {
+        s.states().any(|(name, state)| name == "missing" && matches!(state, ServiceState::Held { .. }))
+    });
+    assert!(events.iter().any(|e| matches!(e, ServiceEvent::Held { name, .. } if name == "missing")), "{events:?}");
+}
+
+#[test]
+fn the_manifest_gives_the_services_and_a_bad_one_is_one_line() {
+    use qp_supervisor::Manifest;
+    let text = "variant = \"local\"\n[[services]]\nname = \"bridge\"\nprogram = \"/usr/bin/qp-node\"\nargs = [\"run\", \"--role\", \"local\"]\nmax_restarts = 3\n";
+    let manifest = Manifest::from_toml(text, "manifest.toml").unwrap();
+    let services = manifest.services();
+    assert_eq!(services.len(), 1);
+    assert_eq!(services[0].args, ["run", "--role", "local"]);
+    assert_eq!(services[0].policy.max_restarts, 3);
+    assert_eq!(services[0].policy.min_uptime, Duration::from_secs(10), "the documented default");
+    let cases = [
+        (
+            text.replace("\"local\"\n[[", "\"edge\"\n[["),
+            "manifest manifest.toml: variant: must be \"local\" or \"cloud\"",
+        ),
+        (
+            text.replace("/usr/bin/qp-node", "qp-node"),
+            "manifest manifest.toml: services.bridge: program must be an absolute path (the image has no PATH)",
+        ),
+        (
+            format!("{text}[[services]]\nname = \"bridge\"\nprogram = \"/bin/true\"\n"),
+            "manifest manifest.toml: services.bridge: names must be present and unique",
+        ),
+    ];
+    for (bad, expected) in cases {
+        assert_eq!(Manifest::from_toml(&bad, "manifest.toml").unwrap_err().to_string(), expected);
+    }
+    let err =
+        Manifest::from_toml(&text.replace("max_restarts", "max_restart"), "manifest.toml").unwrap_err().to_string();
+    assert!(err.starts_with("manifest manifest.toml: line 6: ") && err.contains("max_restart"), "{err}");
+}
+
+/// Counts pets.
+struct CountingWatchdog(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl qp_supervisor::Watchdog for CountingWatchdog {
+    fn pet(&mut self) -> std::io::Result<()> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn the_loop_pets_the_watchdog_each_round_and_stops_on_request() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let pets = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopper = stop.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        stopper.store(true, Ordering::SeqCst);
+    });
+    let mut supervisor = Supervisor::new(vec![spec("steady", "/bin/sleep", &["30"], fast_policy(3))]);
+    let mut watchdog = CountingWatchdog(pets.clone());
+    let events = supervisor.run(&stop, Duration::from_millis(10), Some(&mut watchdog));
+    assert!(matches!(events.as_slice(), [ServiceEvent::Started { name, .. }] if name == "steady"), "{events:?}");
+    let petted = pets.load(Ordering::SeqCst);
+    assert!((5..=40).contains(&petted), "petted {petted} times in 300 ms at 10 ms a round");
+    // A device file takes the pets (a temp file stands in for /dev/watchdog).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("watchdog");
+    std::fs::write(&path, b"").unwrap();
+    let mut device = qp_supervisor::DeviceWatchdog::open(&path).unwrap();
+    qp_supervisor::Watchdog::pet(&mut device).unwrap();
+    qp_supervisor::Watchdog::pet(&mut device).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap().len(), 2);
+}
