@@ -47,6 +47,18 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         charts: Option<PathBuf>,
     },
+    /// Supervise the services of an image manifest (as an ordinary process: PID 1's own duties
+    /// are the sealed image's). SIGTERM or SIGINT stops the services and exits.
+    Supervise {
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Milliseconds between rounds of the loop.
+        #[arg(long, default_value_t = 50)]
+        tick_ms: u64,
+        /// A watchdog device to pet each round (`/dev/watchdog`).
+        #[arg(long)]
+        watchdog: Option<PathBuf>,
+    },
     /// Run as a node on the bridge: a cloud node sends SentimentX's signals to the local nodes
     /// it dials; a local node accepts its fleet's cloud nodes and takes their signals.
     Run {
@@ -84,6 +96,40 @@ pub fn init_logging() {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Supervise { manifest, tick_ms, watchdog } => {
+            let manifest = qp_supervisor::Manifest::load(&manifest)?;
+            let signals = crate::demo::DemoSignals::register()?;
+            let mut device = match watchdog {
+                Some(path) => Some(
+                    qp_supervisor::DeviceWatchdog::open(&path)
+                        .map_err(|err| anyhow::anyhow!("watchdog {}: {err}", path.display()))?,
+                ),
+                None => None,
+            };
+            let mut supervisor = qp_supervisor::Supervisor::new(manifest.services());
+            println!("supervising {} service(s) of the {} image", manifest.services.len(), manifest.variant);
+            let events = supervisor.run(
+                &signals.stop,
+                std::time::Duration::from_millis(tick_ms.max(1)),
+                device.as_mut().map(|d| d as &mut dyn qp_supervisor::Watchdog),
+            );
+            // As they stood when the stop came, then stopped.
+            for (name, state) in supervisor.states() {
+                let restarts = supervisor.restarts(name).unwrap_or(0);
+                let state = match state {
+                    qp_supervisor::ServiceState::Running { pid, .. } => format!("running (pid {pid})"),
+                    qp_supervisor::ServiceState::Held { last_exit, .. } => {
+                        format!("held (last exit code {:?}, signal {:?})", last_exit.code, last_exit.signal)
+                    }
+                    other => format!("{other:?}"),
+                };
+                println!("  {name}: {state}, {restarts} restart(s)");
+            }
+            supervisor.shutdown(std::time::Duration::from_secs(5));
+            let held = events.iter().filter(|e| matches!(e, qp_supervisor::ServiceEvent::Held { .. })).count();
+            println!("stopped: {} event(s), {held} service(s) held", events.len());
+            Ok(())
+        }
         Command::Run { role, config, max_frames, frames_out, status_every } => {
             let file = crate::node_config::NodeConfig::load(&config)?;
             anyhow::ensure!(

@@ -660,3 +660,37 @@ fn qp_node_run_sends_signals_from_a_cloud_node_to_a_local_node_over_mutual_tls()
     let line = stderr_line(&wrong);
     assert!(line.contains("--role local") && line.contains("cloud"), "{line}");
 }
+
+#[test]
+fn qp_node_supervise_restarts_holds_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("manifest.toml");
+    std::fs::write(
+        &manifest,
+        "variant = \"cloud\"\n\
+         [[services]]\nname = \"crashes\"\nprogram = \"/bin/false\"\nbackoff_initial_ms = 10\nbackoff_max_ms = 20\nmax_restarts = 2\n\
+         [[services]]\nname = \"steady\"\nprogram = \"/bin/sleep\"\nargs = [\"60\"]\n",
+    )
+    .unwrap();
+    let child = Command::new(binary("qp-node"))
+        .args(["supervise", "--manifest", manifest.to_str().unwrap(), "--tick-ms", "5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("supervising 2 service(s) of the cloud image"), "{stdout}");
+    assert!(stdout.contains("crashes: held (last exit code Some(1), signal None), 2 restart(s)"), "{stdout}");
+    assert!(stdout.contains("steady: running (pid "), "{stdout}");
+    assert!(stdout.contains("1 service(s) held"), "{stdout}");
+    // A bad manifest: one line naming it.
+    std::fs::write(&manifest, "variant = \"edge\"\n").unwrap();
+    let bad = run("qp-node", &["supervise", "--manifest", manifest.to_str().unwrap()]);
+    assert!(!bad.status.success());
+    assert!(stderr_line(&bad).contains("variant: must be \"local\" or \"cloud\""));
+}
