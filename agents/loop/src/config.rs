@@ -294,16 +294,10 @@ impl LoopConfig {
 
     /// Parse and validate TOML; `source_name` (a path, or "embedded default") names it in errors.
     pub fn from_toml(text: &str, source_name: &str) -> Result<Self, ConfigError> {
-        let config: LoopConfig = toml::from_str(text).map_err(|err| {
-            let location = err
-                .span()
-                .map(|span| format!("line {}: ", text.get(..span.start).unwrap_or("").matches('\n').count() + 1))
-                .unwrap_or_default();
-            ConfigError::Parse {
-                source_name: source_name.to_owned(),
-                location,
-                message: err.message().trim().replace('\n', " "),
-            }
+        let config: LoopConfig = qp_config_text::parse_toml(text).map_err(|err| ConfigError::Parse {
+            source_name: source_name.to_owned(),
+            location: err.line_prefix(),
+            message: err.message,
         })?;
         config.validate(source_name)?;
         Ok(config)

@@ -165,19 +165,12 @@ impl RiskLimits {
     /// Parse (syntax and schema only; [`crate::RiskSentinel`] validates against its
     /// instruments).
     pub fn from_toml(text: &str) -> Result<Self, LimitsError> {
-        toml::from_str(text).map_err(|err| {
-            let (line, column) = err.span().map(|span| line_column(text, span.start)).unwrap_or((0, 0));
-            LimitsError::Parse { line, column, message: err.message().trim().replace('\n', " ") }
+        qp_config_text::parse_toml(text).map_err(|err| LimitsError::Parse {
+            line: err.line.unwrap_or(0),
+            column: err.column.unwrap_or(0),
+            message: err.message,
         })
     }
-}
-
-/// 1-based line and column (in characters) of byte `offset`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 /// Effective limits of one instrument, in micros where notional.

@@ -87,13 +87,10 @@ impl NodeConfig {
     }
 
     pub fn from_toml(text: &str, path: &str) -> Result<Self, NodeConfigError> {
-        let config: NodeConfig = toml::from_str(text).map_err(|err| NodeConfigError::Parse {
+        let config: NodeConfig = qp_config_text::parse_toml(text).map_err(|err| NodeConfigError::Parse {
             path: path.to_owned(),
-            location: err
-                .span()
-                .map(|span| format!("line {}: ", text.get(..span.start).unwrap_or("").matches('\n').count() + 1))
-                .unwrap_or_default(),
-            message: err.message().trim().replace('\n', " "),
+            location: err.line_prefix(),
+            message: err.message,
         })?;
         let invalid = |key, problem: &str| {
             Err(NodeConfigError::Invalid { path: path.to_owned(), key, problem: problem.to_owned() })

@@ -72,13 +72,10 @@ impl Manifest {
     }
 
     pub fn from_toml(text: &str, path: &str) -> Result<Self, ManifestError> {
-        let manifest: Manifest = toml::from_str(text).map_err(|err| ManifestError::Parse {
+        let manifest: Manifest = qp_config_text::parse_toml(text).map_err(|err| ManifestError::Parse {
             path: path.to_owned(),
-            location: err
-                .span()
-                .map(|span| format!("line {}: ", text.get(..span.start).unwrap_or("").matches('\n').count() + 1))
-                .unwrap_or_default(),
-            message: err.message().trim().replace('\n', " "),
+            location: err.line_prefix(),
+            message: err.message,
         })?;
         let invalid = |what: String, problem| Err(ManifestError::Invalid { path: path.to_owned(), what, problem });
         if !matches!(manifest.variant.as_str(), "local" | "cloud") {
