@@ -287,9 +287,7 @@ impl LiquidityFlow {
                 self.summary.done = true;
             }
         }
-        let terminal = matches!(status, ExecStatus::Filled | ExecStatus::Canceled | ExecStatus::Rejected)
-            || (status != ExecStatus::New && report.leaves_qty.get() == 0);
-        if terminal {
+        if report.is_terminal() {
             self.child = None;
         }
         self.step(now_ns, out);

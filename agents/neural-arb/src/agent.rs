@@ -382,9 +382,7 @@ impl NeuralArb {
             state.filled_lots += report.last_qty.get();
             self.stats.fills += 1;
         }
-        let terminal = matches!(status, ExecStatus::Filled | ExecStatus::Canceled | ExecStatus::Rejected)
-            || (status != ExecStatus::New && report.leaves_qty.get() == 0);
-        if terminal && state.outstanding.is_some_and(|(_, intent)| intent == Some(report.intent_id.get())) {
+        if report.is_terminal() && state.outstanding.is_some_and(|(_, intent)| intent == Some(report.intent_id.get())) {
             state.outstanding = None;
         }
         self.work_legs(now_ns, out);

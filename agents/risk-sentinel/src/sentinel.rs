@@ -478,13 +478,11 @@ impl RiskSentinel {
             state.cash_micros = state.cash_micros.saturating_add(cash);
             self.cash_micros = self.cash_micros.saturating_add(cash);
         }
-        if let Some(p) = open {
-            let terminal = matches!(status, ExecStatus::Filled | ExecStatus::Canceled | ExecStatus::Rejected)
-                || (status != ExecStatus::New && report.leaves_qty.get() == 0);
-            if terminal || self.open_orders[p].remaining_lots == 0 {
-                let o = self.open_orders.swap_remove(p);
-                self.release(o);
-            }
+        if let Some(p) = open
+            && (report.is_terminal() || self.open_orders[p].remaining_lots == 0)
+        {
+            let o = self.open_orders.swap_remove(p);
+            self.release(o);
         }
         self.refresh_asset(index);
         self.evaluate_trips();

@@ -416,6 +416,18 @@ pub struct ExecReport {
     pub leaves_qty: I64,
 }
 
+impl ExecReport {
+    /// Whether this is the order's last report: filled, cancelled or rejected, or anything
+    /// but an acknowledgement that leaves nothing open.
+    pub fn is_terminal(&self) -> bool {
+        match ExecStatus::from_wire(self.status) {
+            Some(ExecStatus::Filled | ExecStatus::Canceled | ExecStatus::Rejected) => true,
+            Some(ExecStatus::New) => false,
+            _ => self.leaves_qty.get() == 0,
+        }
+    }
+}
+
 impl Payload for ExecReport {
     const FRAME_TYPE: FrameType = FrameType::ExecReport;
     fn validate(&self) -> Result<(), DecodeError> {

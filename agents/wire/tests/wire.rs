@@ -268,3 +268,24 @@ fn frame_buf_is_one_aligned_slot() {
     assert_eq!(FrameBuf::default().as_bytes().len(), FRAME_CAPACITY);
     assert!(FrameBuf::default().decode().is_err());
 }
+
+#[test]
+fn an_exec_report_is_terminal_when_nothing_stays_open() {
+    let report = |status: ExecStatus, leaves: i64| ExecReport {
+        intent_id: 1u64.into(),
+        asset: 1u32.into(),
+        side: Side::Buy as u8,
+        status: status as u8,
+        _pad: 0u16.into(),
+        last_qty: 0i64.into(),
+        last_price: 0i64.into(),
+        cum_qty: 0i64.into(),
+        leaves_qty: leaves.into(),
+    };
+    for status in [ExecStatus::Filled, ExecStatus::Canceled, ExecStatus::Rejected] {
+        assert!(report(status, 5).is_terminal(), "{status:?}");
+    }
+    assert!(!report(ExecStatus::New, 0).is_terminal(), "an acknowledgement leaves the order open");
+    assert!(!report(ExecStatus::PartiallyFilled, 5).is_terminal());
+    assert!(report(ExecStatus::PartiallyFilled, 0).is_terminal());
+}

@@ -296,9 +296,7 @@ impl PortfolioAgents {
         let Some(at) = self.owned.iter().position(|o| o.intent_id == intent_id) else { return };
         let owner = self.owned[at].owner;
         let (status, last) = (ExecStatus::from_wire(report.status), report.last_qty.get());
-        let terminal = matches!(status, Some(ExecStatus::Filled | ExecStatus::Canceled | ExecStatus::Rejected))
-            || (status != Some(ExecStatus::New) && report.leaves_qty.get() == 0);
-        if terminal {
+        if report.is_terminal() {
             self.owned.swap_remove(at);
         }
         match owner {
