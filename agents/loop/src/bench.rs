@@ -429,12 +429,12 @@ impl<S: MessageStore> HeadlineLoopBench<S> {
         let ts = 1_000_000_000 + i * 1_200_000_000;
         let (bid, ask) = if bullish { (9_000, 1_000) } else { (1_000, 9_000) };
         let text = BTC_HEADLINES[(i as usize) % BTC_HEADLINES.len()];
-        let intent: Cell<Option<(FrameBuf, u64)>> = Cell::new(None);
+        let intent_frame: Cell<Option<(FrameBuf, u64)>> = Cell::new(None);
         let vetoed = Cell::new(false);
         let on_output = |frame: &FrameBuf| {
             let frame_type = frame.header().frame_type.get();
             if frame_type == FrameType::OrderIntent as u16 {
-                intent.set(Some((*frame, monotonic_ns())));
+                intent_frame.set(Some((*frame, monotonic_ns())));
             } else if frame_type == FrameType::RiskVerdict as u16 {
                 vetoed.set(true);
             }
@@ -448,7 +448,7 @@ impl<S: MessageStore> HeadlineLoopBench<S> {
             if submitted.is_none() {
                 submitted = self.submit_approved()?;
             }
-            if vetoed.get() || (submitted.is_some() && intent.get().is_some()) {
+            if vetoed.get() || (submitted.is_some() && intent_frame.get().is_some()) {
                 break;
             }
             if !self.five_step.poll_output(on_output) {
@@ -461,15 +461,15 @@ impl<S: MessageStore> HeadlineLoopBench<S> {
                 std::hint::spin_loop();
             }
         }
-        let (Some(order), Some((frame, received))) = (submitted, intent.get()) else {
+        let (Some(order), Some((frame, received))) = (submitted, intent_frame.get()) else {
             self.vetoes += 1;
             return Ok(());
         };
         let Ok(qp_wire::FrameRef::OrderIntent(framed)) = frame.decode() else {
             return Err(LoopBenchError::Iteration { iteration: i, what: "an undecodable order intent" });
         };
-        let report = *framed.payload;
-        if report.intent_id.get() != order.intent_id {
+        let intent = *framed.payload;
+        if intent.intent_id.get() != order.intent_id {
             return Err(LoopBenchError::Iteration {
                 iteration: i,
                 what: "the intent frame is not the approved order's",
@@ -478,9 +478,9 @@ impl<S: MessageStore> HeadlineLoopBench<S> {
         // Untimed: no venue answers; the order is reported expired, so RiskSentinel releases it.
         self.five_step.report_execution(
             &qp_wire::ExecReport {
-                intent_id: report.intent_id,
-                asset: report.asset,
-                side: report.side,
+                intent_id: intent.intent_id,
+                asset: intent.asset,
+                side: intent.side,
                 status: qp_wire::ExecStatus::Canceled as u8,
                 _pad: 0u16.into(),
                 last_qty: 0i64.into(),

@@ -29,7 +29,8 @@ pub struct NodeCredentials {
     pub id: NodeId,
     cert: CertificateDer<'static>,
     signer: Arc<dyn NodeSigner>,
-    ca: CertificateDer<'static>,
+    /// The fleet CA, the one trust anchor.
+    anchor: rustls::pki_types::TrustAnchor<'static>,
 }
 
 impl std::fmt::Debug for NodeCredentials {
@@ -48,10 +49,10 @@ impl NodeCredentials {
         if key != signer.public_key() {
             return Err(IdentityError::KeyMismatch { id: id.uri() });
         }
-        webpki::anchor_from_trusted_cert(&CertificateDer::from(ca.as_slice()))
-            .map(|_| ())
-            .map_err(|err| IdentityError::Crypto(format!("fleet CA certificate: {err:?}")))?;
-        Ok(Self { id, cert: CertificateDer::from(cert), signer, ca: CertificateDer::from(ca) })
+        let anchor = webpki::anchor_from_trusted_cert(&CertificateDer::from(ca.as_slice()))
+            .map_err(|err| IdentityError::Crypto(format!("fleet CA certificate: {err:?}")))?
+            .to_owned();
+        Ok(Self { id, cert: CertificateDer::from(cert), signer, anchor })
     }
 
     /// From files: the node certificate (PEM), the node's key file (`FileKeySigner`) and the
@@ -87,26 +88,23 @@ impl NodeCredentials {
         Arc::new(CertifiedKey::new(vec![self.cert.clone()], Arc::new(NodeSigningKey { signer: self.signer.clone() })))
     }
 
-    fn verifier(&self, accept: Role, provider: &CryptoProvider) -> Result<Arc<FleetVerifier>, IdentityError> {
-        let anchor = webpki::anchor_from_trusted_cert(&self.ca)
-            .map_err(|err| IdentityError::Crypto(format!("fleet CA certificate: {err:?}")))?
-            .to_owned();
+    fn verifier(&self, accept: Role, provider: &CryptoProvider) -> Arc<FleetVerifier> {
         // A trust anchor's subject is the Name's contents; the hint is the whole DER Name.
-        let subject = DistinguishedName::in_sequence(anchor.subject.as_ref());
-        Ok(Arc::new(FleetVerifier {
-            anchors: vec![anchor],
+        let subject = DistinguishedName::in_sequence(self.anchor.subject.as_ref());
+        Arc::new(FleetVerifier {
+            anchors: vec![self.anchor.clone()],
             root_subjects: vec![subject],
             fleet: self.id.fleet().to_owned(),
             accept,
             algorithms: provider.signature_verification_algorithms,
-        }))
+        })
     }
 
     /// The accepting end: TLS 1.3 only, a client certificate required, from this fleet's CA and of
     /// role `accept`.
     pub fn server_config(&self, accept: Role) -> Result<ServerConfig, IdentityError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = self.verifier(accept, &provider)?;
+        let verifier = self.verifier(accept, &provider);
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|err| IdentityError::Crypto(err.to_string()))?
@@ -124,7 +122,7 @@ impl NodeCredentials {
     /// `accept`, this node's certificate offered.
     pub fn client_config(&self, accept: Role) -> Result<ClientConfig, IdentityError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = self.verifier(accept, &provider)?;
+        let verifier = self.verifier(accept, &provider);
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|err| IdentityError::Crypto(err.to_string()))?

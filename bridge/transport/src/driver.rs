@@ -78,8 +78,8 @@ pub(crate) fn client_connection(config: &Arc<rustls::ClientConfig>) -> Result<ru
         .map_err(|err| CloseReason::Tls(err.to_string()))
 }
 
-/// Why connections ended, logged at most once a second per kind of end (a peer can trigger
-/// these at will), with a count of what was not logged.
+/// Why connections ended, logged at most once a second (a peer can trigger these at will),
+/// with a count of what was not logged.
 #[derive(Debug)]
 pub(crate) struct CloseLog {
     limiter: qp_runtime::RateLimiter,

@@ -33,7 +33,6 @@ pub struct LinkCounters {
     pub acknowledged: AtomicU64,
     /// Local side: connections open now.
     pub open: AtomicU64,
-    pub duplicates: AtomicU64,
 }
 
 /// The application's end of a cloud node's outbound queue.
@@ -99,12 +98,6 @@ impl CloudSession {
     /// The stream (between connections) or the connection's.
     pub fn stream(&self) -> Option<&OutboundStream> {
         self.connection.as_ref().map(CloudConnection::stream).or(self.stream.as_ref())
-    }
-
-    /// Frames taken from the application and not yet acknowledged, plus those still queued.
-    pub fn outstanding(&self) -> u64 {
-        let held = self.stream().map_or(0, |s| s.next_sequence() - s.first_unacked());
-        held + self.ring.slots() as u64
     }
 }
 
@@ -333,7 +326,6 @@ impl Session for LocalSession {
         let _ = self.deliver();
         if let (Some(connection), Some(peer)) = (self.connection.take(), self.peer.take()) {
             self.shared.counters.open.fetch_sub(1, Ordering::Relaxed);
-            self.shared.counters.duplicates.store(connection.stream().duplicates_dropped(), Ordering::Relaxed);
             if let Ok(mut streams) = self.shared.streams.lock() {
                 streams.insert((*peer).clone(), connection.into_stream());
             }

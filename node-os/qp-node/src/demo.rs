@@ -239,10 +239,9 @@ pub struct StepCounts {
     /// Sentiment signals the book confirmed.
     pub confirmed: u64,
     pub decisions: u64,
+    /// Decisions approved: each an order intent handed to the execution side.
     pub approved: u64,
     pub vetoed: u64,
-    /// Order intents out of the Execute step.
-    pub intents: u64,
 }
 
 impl DemoReport {
@@ -265,7 +264,6 @@ impl DemoReport {
             decisions: self.decisions.iter().filter(|(maker, _)| **maker != "guardian").map(|(_, n)| n).sum(),
             approved,
             vetoed,
-            intents: approved,
         }
     }
 }
@@ -721,7 +719,8 @@ impl fmt::Display for DemoReport {
             "  4 risk     RiskSentinel: {approved} approved, {vetoed} vetoed{}",
             if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) }
         )?;
-        let handed = counts.intents;
+        // Each approval is an order intent handed to the execution side.
+        let handed = counts.approved;
         let x = &self.execution;
         if x.venue == "expire" {
             writeln!(

@@ -191,7 +191,7 @@ fn run_cloud(
     }
     let _ = std::io::stdout().flush();
     let mut outbox = Outbox::new("sentimentx");
-    let (mut sent, mut scored, mut pending) = (0u64, 0u64, Vec::<FrameBuf>::new());
+    let (mut sent, mut scored, mut pending) = (0u64, 0u64, std::collections::VecDeque::<FrameBuf>::new());
     let start = Instant::now();
     let mut next_status = start + options.status_every;
     let interval = (cloud.headlines_per_s > 0).then(|| Duration::from_secs_f64(1.0 / cloud.headlines_per_s as f64));
@@ -209,12 +209,12 @@ fn run_cloud(
             let _ = sentiment.on_event(AgentContext { now_ns }, &event, &mut outbox);
             scored += 1;
             outbox.drain_into(|frame| {
-                pending.push(frame);
+                pending.push_back(frame);
                 Ok(())
             });
         }
         // Every local node gets every frame; a full queue holds the loop back (nothing dropped).
-        while let Some(frame) = pending.first().copied() {
+        while let Some(&frame) = pending.front() {
             if links.iter().any(|(_, feed, _)| feed.room() == 0) {
                 std::thread::sleep(Duration::from_micros(200));
                 break;
@@ -222,7 +222,7 @@ fn run_cloud(
             for (_, feed, _) in &mut links {
                 let _ = feed.push(frame);
             }
-            pending.remove(0);
+            pending.pop_front();
             sent += 1;
             if options.max_frames.is_some_and(|max| sent >= max) {
                 break;

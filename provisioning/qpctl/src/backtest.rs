@@ -111,7 +111,7 @@ pub fn summary_json(report: &DemoReport, (from, to): (f64, f64)) -> serde_json::
         "approved": counts.approved,
         "vetoed": counts.vetoed,
         "vetoes_by_reason": report.vetoes,
-        "orders": counts.intents,
+        "orders": counts.approved,
         "orders_by_asset_and_side": intents,
         "execution": {
             "venue": x.venue,
