@@ -48,6 +48,11 @@ pub enum Command {
     /// The fleet's certificate authority: init, issue node certificates, show one.
     #[command(subcommand)]
     Ca(crate::ca::CaCommand),
+    /// The sealed node image: build a local or cloud variant.
+    #[command(subcommand)]
+    Image(crate::image::ImageCommand),
+    /// A node's services, restarts, versions, recent logs and metrics, over its management API.
+    Status(crate::status::StatusArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,5 +233,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(audit) => crate::audit::run(audit),
         Command::Backtest(args) => crate::backtest::run(args),
         Command::Ca(ca) => crate::ca::run(ca),
+        Command::Image(image) => crate::image::run(image),
+        Command::Status(args) => crate::status::run(args),
     }
 }
