@@ -1,7 +1,6 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use qp_loop::LoopConfig;
 
 /// QuantPype Node daemon.
 #[derive(Debug, Parser)]
@@ -15,6 +14,7 @@ pub struct Cli {
 pub enum Command {
     /// Replay recorded headlines and market data through the five-step loop and
     /// print what happened and a per-stage latency table.
+    #[cfg(feature = "demo")]
     Demo {
         /// The recorded data (the project's shared data folder).
         #[arg(long, default_value = "../shared/data")]
@@ -79,6 +79,7 @@ pub enum Command {
     },
 }
 
+#[cfg(feature = "demo")]
 fn parse_speed(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(speed) if speed.is_finite() && speed > 0.0 => Ok(speed),
@@ -98,7 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Supervise { manifest, tick_ms, watchdog } => {
             let manifest = qp_supervisor::Manifest::load(&manifest)?;
-            let signals = crate::demo::DemoSignals::register()?;
+            let signals = crate::signals::NodeSignals::register()?;
             let mut device = match watchdog {
                 Some(path) => Some(
                     qp_supervisor::DeviceWatchdog::open(&path)
@@ -112,6 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 &signals.stop,
                 std::time::Duration::from_millis(tick_ms.max(1)),
                 device.as_mut().map(|d| d as &mut dyn qp_supervisor::Watchdog),
+                |_| {},
             );
             // As they stood when the stop came, then stopped.
             for (name, state) in supervisor.states() {
@@ -146,14 +148,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", crate::run::run_node(&config, &options)?);
             Ok(())
         }
+        #[cfg(feature = "demo")]
         Command::Demo { data, config, risk_limits, speed, audit, audit_key, output_hash, charts } => {
-            let mut config = LoopConfig::load(config.as_deref())?;
+            let mut config = qp_loop::LoopConfig::load(config.as_deref())?;
             if let Some(path) = risk_limits {
                 config.risk.limits = path.display().to_string();
             }
             let options = crate::demo::DemoOptions {
                 speed,
-                signals: crate::demo::DemoSignals::register()?,
+                signals: crate::signals::NodeSignals::register()?,
                 window: None,
                 audit: audit.map(|path| crate::demo::AuditOptions { path, key: audit_key }),
             };

@@ -16,8 +16,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use qp_alpha_scanner::ScannerCounts;
@@ -43,38 +42,12 @@ const MAX_SLEEP: Duration = Duration::from_millis(10);
 /// How long the end of the replay waits for the risk stage to answer reloads still in flight.
 const OUTCOME_WAIT: Duration = Duration::from_secs(5);
 
-/// Flags the signal handlers raise and the replay loop polls.
-#[derive(Debug, Clone, Default)]
-pub struct DemoSignals {
-    /// SIGHUP: re-read the risk limits file.
-    pub reload: Arc<AtomicBool>,
-    /// SIGTERM or SIGINT: stop the replay early (the report is still printed).
-    pub stop: Arc<AtomicBool>,
-}
-
-impl DemoSignals {
-    /// Flags raised by this process's SIGHUP, SIGTERM and SIGINT (signal-hook's handlers do
-    /// nothing but set them).
-    pub fn register() -> std::io::Result<Self> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let signals = Self::default();
-        signal_hook::flag::register(SIGHUP, Arc::clone(&signals.reload))?;
-        signal_hook::flag::register(SIGTERM, Arc::clone(&signals.stop))?;
-        signal_hook::flag::register(SIGINT, Arc::clone(&signals.stop))?;
-        Ok(signals)
-    }
-
-    fn take(flag: &AtomicBool) -> bool {
-        flag.load(Ordering::Relaxed) && flag.swap(false, Ordering::Relaxed)
-    }
-}
-
 /// How the demo runs, beyond the configuration.
 #[derive(Debug, Clone, Default)]
 pub struct DemoOptions {
     /// Replay pace relative to recorded time; `None`: as fast as the loop takes it.
     pub speed: Option<f64>,
-    pub signals: DemoSignals,
+    pub signals: crate::signals::NodeSignals,
     /// Replay only the events from `from` to `to` seconds after the first one (headlines and
     /// market data); `None`: all of them.
     pub window: Option<(f64, f64)>,
@@ -522,7 +495,7 @@ pub fn run_demo(config: &LoopConfig, data: &Path, options: &DemoOptions) -> Resu
                     break;
                 }
                 five_step.poll_output(|f| tally.record(f));
-                if DemoSignals::take(&signals.reload) {
+                if crate::signals::NodeSignals::take(&signals.reload) {
                     risk_reloads.reload(config, &mut five_step);
                 }
                 risk_reloads.poll(&mut five_step);
@@ -533,7 +506,7 @@ pub fn run_demo(config: &LoopConfig, data: &Path, options: &DemoOptions) -> Resu
             tracing::warn!(replayed, events = timeline.len(), "stopped by a signal: replay ends early");
             break 'replay;
         }
-        if DemoSignals::take(&signals.reload) {
+        if crate::signals::NodeSignals::take(&signals.reload) {
             risk_reloads.reload(config, &mut five_step);
         }
         risk_reloads.poll(&mut five_step);
@@ -553,7 +526,7 @@ pub fn run_demo(config: &LoopConfig, data: &Path, options: &DemoOptions) -> Resu
         replayed += 1;
     }
     // A reload signalled at the very end, and the answers still on their way.
-    if DemoSignals::take(&signals.reload) {
+    if crate::signals::NodeSignals::take(&signals.reload) {
         risk_reloads.reload(config, &mut five_step);
     }
     let waiting = Instant::now();

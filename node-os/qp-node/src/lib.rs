@@ -4,8 +4,15 @@
 //! it the sealed image's PID 1 supervisor.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "demo")]
 pub mod charts;
 pub mod cli;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod node_config;
 pub mod run;
+#[cfg(feature = "ingest")]
+mod run_cloud;
+#[cfg(feature = "vault")]
+mod run_local;
+pub mod signals;

@@ -4,17 +4,27 @@
 //! waiting and answers what changed.
 //!
 //! The restart decisions are a pure state machine ([`policy`]); this module does the
-//! processes. As PID 1 of the sealed image the same loop also reaps orphans and handles the
-//! machine's signals (the image issue's work); as an ordinary process (tests, development) it
-//! supervises its own children only.
+//! processes. Children are tracked by pid and collected with non-blocking `waitpid`:
+//!
+//! - [`Reaping::OwnChildren`] (an ordinary process: `qp-node supervise`, tests) waits for each
+//!   service's own pid only, so other children of the process are left to their owners;
+//! - [`Reaping::AllChildren`] (PID 1 of the sealed image) collects every exited child, hands a
+//!   service's exit to it and reaps orphans re-parented to PID 1 (counted).
+//!
+//! Before a service's first start, a [`StartGate`] may check its program: PID 1's gate reads it
+//! through dm-verity and hashes it ([`MeasureProgram`]), and a program that cannot be read whole
+//! is [`ServiceState::Refused`], never started.
 #![forbid(unsafe_code)]
 
 pub mod manifest;
 pub mod policy;
 pub mod watchdog;
 
-use std::process::{Child, Command};
+use std::io::Read;
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
 
 pub use manifest::{Manifest, ManifestError};
 pub use policy::{ExitSummary, RestartPolicy, RestartTracker, ServiceState};
@@ -50,30 +60,96 @@ pub enum ServiceEvent {
         name: String,
         restarts: u32,
     },
+    /// The start gate refused the program; the service never starts.
+    Refused {
+        name: String,
+        reason: String,
+    },
+}
+
+/// Which exited children the supervisor collects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaping {
+    /// Each service's own pid only (an ordinary process).
+    OwnChildren,
+    /// Every child, orphans included (PID 1).
+    AllChildren,
+}
+
+/// Checked once before a service's first start; `Err` refuses the service for good.
+pub trait StartGate: Send {
+    /// The program's digest, or why it must not run.
+    fn check(&mut self, spec: &ServiceSpec) -> Result<[u8; 32], String>;
+}
+
+/// Reads the whole program and answers its SHA-256. On a dm-verity root a block that fails
+/// verification fails the read (EIO), so a program that is not exactly the built one is refused
+/// before it runs; the digest is the program's measurement.
+#[derive(Debug, Default)]
+pub struct MeasureProgram;
+
+impl StartGate for MeasureProgram {
+    fn check(&mut self, spec: &ServiceSpec) -> Result<[u8; 32], String> {
+        use sha2::Digest;
+        let path = &spec.program;
+        let mut file = std::fs::File::open(path).map_err(|err| format!("{}: {err}", path.display()))?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => hasher.update(&buf[..n]),
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(format!("{}: cannot be read whole ({err}): not verified", path.display())),
+            }
+        }
+        Ok(hasher.finalize().into())
+    }
 }
 
 struct Service {
     spec: ServiceSpec,
     state: ServiceState,
     tracker: RestartTracker,
-    child: Option<Child>,
+    /// Its running child's pid.
+    pid: Option<Pid>,
+    /// The start gate's digest of its program.
+    digest: Option<[u8; 32]>,
+}
+
+/// One service as the management API shows it.
+#[derive(Debug, Clone)]
+pub struct ServiceView<'a> {
+    pub name: &'a str,
+    pub state: &'a ServiceState,
+    pub restarts: u64,
+    pub digest: Option<[u8; 32]>,
 }
 
 /// The services and their children.
 pub struct Supervisor {
     services: Vec<Service>,
     epoch: Instant,
+    reaping: Reaping,
+    gate: Option<Box<dyn StartGate>>,
+    orphans_reaped: u64,
+    rounds: u64,
 }
 
 impl std::fmt::Debug for Supervisor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let states: Vec<(&str, &ServiceState)> =
             self.services.iter().map(|s| (s.spec.name.as_str(), &s.state)).collect();
-        f.debug_struct("Supervisor").field("services", &states).finish()
+        f.debug_struct("Supervisor").field("services", &states).field("reaping", &self.reaping).finish()
     }
 }
 
+fn summary(status: WaitStatus, uptime_ns: u64) -> ExitSummary {
+    ExitSummary { code: status.exit_status(), signal: status.terminating_signal(), uptime_ns }
+}
+
 impl Supervisor {
+    /// A supervisor of an ordinary process: its own children only, no start gate.
     pub fn new(specs: Vec<ServiceSpec>) -> Self {
         let services = specs
             .into_iter()
@@ -81,10 +157,23 @@ impl Supervisor {
                 tracker: RestartTracker::new(spec.policy),
                 spec,
                 state: ServiceState::Idle,
-                child: None,
+                pid: None,
+                digest: None,
             })
             .collect();
-        Self { services, epoch: Instant::now() }
+        Self { services, epoch: Instant::now(), reaping: Reaping::OwnChildren, gate: None, orphans_reaped: 0, rounds: 0 }
+    }
+
+    /// Collect children as `reaping` says (PID 1: [`Reaping::AllChildren`]).
+    pub fn with_reaping(mut self, reaping: Reaping) -> Self {
+        self.reaping = reaping;
+        self
+    }
+
+    /// Check each program with `gate` before its first start.
+    pub fn with_start_gate(mut self, gate: Box<dyn StartGate>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     fn now_ns(&self) -> u64 {
@@ -96,38 +185,83 @@ impl Supervisor {
         self.services.iter().map(|s| (s.spec.name.as_str(), &s.state))
     }
 
+    /// Each service as the management API shows it.
+    pub fn views(&self) -> impl Iterator<Item = ServiceView<'_>> {
+        self.services.iter().map(|s| ServiceView {
+            name: &s.spec.name,
+            state: &s.state,
+            restarts: s.tracker.restarts,
+            digest: s.digest,
+        })
+    }
+
     /// Restarts so far of service `name`.
     pub fn restarts(&self, name: &str) -> Option<u64> {
         self.services.iter().find(|s| s.spec.name == name).map(|s| s.tracker.restarts)
     }
 
+    /// Orphans (children of no service) reaped so far; only PID 1 gets any.
+    pub fn orphans_reaped(&self) -> u64 {
+        self.orphans_reaped
+    }
+
+    /// Rounds of [`Supervisor::poll`] so far.
+    pub fn rounds(&self) -> u64 {
+        self.rounds
+    }
+
+    /// Exited children, without blocking.
+    fn collect_exits(&mut self) -> Vec<(Pid, WaitStatus)> {
+        let mut exits = Vec::new();
+        match self.reaping {
+            Reaping::OwnChildren => {
+                for service in &self.services {
+                    let Some(pid) = service.pid else { continue };
+                    match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
+                        Ok(Some((pid, status))) => exits.push((pid, status)),
+                        Ok(None) => {}
+                        Err(err) => tracing::warn!(service = %service.spec.name, error = %err, "cannot check child"),
+                    }
+                }
+            }
+            Reaping::AllChildren => {
+                // Until no exited child is left (`Ok(None)`) or there are no children (ECHILD).
+                while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
+                    if self.services.iter().any(|s| s.pid == Some(pid)) {
+                        exits.push((pid, status));
+                    } else {
+                        self.orphans_reaped += 1;
+                        tracing::debug!(pid = pid.as_raw_nonzero().get(), "orphan reaped");
+                    }
+                }
+            }
+        }
+        exits
+    }
+
     /// One round, without blocking: reap children that exited, start what is due. Answers what
     /// happened, in order.
     pub fn poll(&mut self) -> Vec<ServiceEvent> {
+        self.rounds += 1;
+        let exits = self.collect_exits();
         let now = self.now_ns();
         let mut events = Vec::new();
-        for service in &mut self.services {
-            // A running child that exited.
-            if let (ServiceState::Running { since_ns, .. }, Some(child)) = (&service.state, &mut service.child) {
-                let since_ns = *since_ns;
-                match child.try_wait() {
-                    Ok(Some(status)) => {
-                        use std::os::unix::process::ExitStatusExt;
-                        let exit =
-                            ExitSummary { code: status.code(), signal: status.signal(), uptime_ns: now - since_ns };
-                        service.child = None;
-                        events.push(ServiceEvent::Exited { name: service.spec.name.clone(), exit });
-                        service.state = service.tracker.on_exit(now, exit);
-                        if let ServiceState::Held { restarts, .. } = service.state {
-                            tracing::error!(service = %service.spec.name, restarts, "service held: it keeps failing");
-                            events.push(ServiceEvent::Held { name: service.spec.name.clone(), restarts });
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(err) => tracing::warn!(service = %service.spec.name, error = %err, "cannot check child"),
-                }
+        for (pid, status) in exits {
+            let Some(service) = self.services.iter_mut().find(|s| s.pid == Some(pid)) else { continue };
+            let since_ns = match service.state {
+                ServiceState::Running { since_ns, .. } => since_ns,
+                _ => now,
+            };
+            let exit = summary(status, now.saturating_sub(since_ns));
+            service.pid = None;
+            events.push(ServiceEvent::Exited { name: service.spec.name.clone(), exit });
+            service.state = service.tracker.on_exit(now, exit);
+            if let ServiceState::Held { restarts, .. } = service.state {
+                tracing::error!(service = %service.spec.name, restarts, "service held: it keeps failing");
+                events.push(ServiceEvent::Held { name: service.spec.name.clone(), restarts });
             }
-            // Due to start.
+        }
+        for service in &mut self.services {
             let due = match &service.state {
                 ServiceState::Idle => true,
                 ServiceState::BackingOff { until_ns, .. } => now >= *until_ns,
@@ -136,14 +270,29 @@ impl Supervisor {
             if !due {
                 continue;
             }
+            if service.digest.is_none()
+                && let Some(gate) = self.gate.as_mut()
+            {
+                match gate.check(&service.spec) {
+                    Ok(digest) => service.digest = Some(digest),
+                    Err(reason) => {
+                        tracing::error!(service = %service.spec.name, %reason, "service refused: its program is not verified");
+                        events.push(ServiceEvent::Refused { name: service.spec.name.clone(), reason: reason.clone() });
+                        service.state = ServiceState::Refused { reason };
+                        continue;
+                    }
+                }
+            }
             let restart = !matches!(service.state, ServiceState::Idle);
             match Command::new(&service.spec.program).args(&service.spec.args).spawn() {
                 Ok(child) => {
                     if restart {
                         service.tracker.on_restart();
                     }
+                    // Tracked by pid from here; the `Child` handle is not needed (dropping it
+                    // neither waits nor kills).
                     let pid = child.id();
-                    service.child = Some(child);
+                    service.pid = Pid::from_raw(pid as i32);
                     service.state = ServiceState::Running { pid, since_ns: now };
                     events.push(ServiceEvent::Started {
                         name: service.spec.name.clone(),
@@ -177,13 +326,15 @@ impl Supervisor {
     }
 
     /// The supervisor's loop until `stop` is raised: a poll every `tick`, events logged, the
-    /// watchdog petted after each round that completed (a hung loop stops petting it). Answers
-    /// the events of the whole run (for tests; a node logs them as they happen).
+    /// watchdog petted after each round that completed (a hung loop stops petting it), and
+    /// `after_round` called with the supervisor (PID 1 publishes its status there). Answers the
+    /// events of the whole run (for tests; a node logs them as they happen).
     pub fn run(
         &mut self,
         stop: &std::sync::atomic::AtomicBool,
         tick: Duration,
         mut watchdog: Option<&mut dyn Watchdog>,
+        mut after_round: impl FnMut(&Supervisor),
     ) -> Vec<ServiceEvent> {
         let mut all = Vec::new();
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -191,6 +342,7 @@ impl Supervisor {
                 tracing::info!(?event, "service");
                 all.push(event);
             }
+            after_round(self);
             if let Some(watchdog) = watchdog.as_deref_mut()
                 && let Err(err) = watchdog.pet()
             {
@@ -201,20 +353,34 @@ impl Supervisor {
         all
     }
 
-    /// Stops every service: kills each child and reaps it (bounded by `grace` per child).
+    /// Stops every service: SIGTERM to each child, then SIGKILL to those still running after
+    /// `grace` (shared by all), each reaped.
     pub fn shutdown(&mut self, grace: Duration) {
-        for service in &mut self.services {
-            if let Some(mut child) = service.child.take() {
-                let _ = child.kill();
-                let deadline = Instant::now() + grace;
-                while Instant::now() < deadline {
-                    if matches!(child.try_wait(), Ok(Some(_))) {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(2));
-                }
+        let running: Vec<Pid> = self.services.iter().filter_map(|s| s.pid).collect();
+        for pid in &running {
+            let _ = rustix::process::kill_process(*pid, Signal::TERM);
+        }
+        let deadline = Instant::now() + grace;
+        let mut left = running;
+        while !left.is_empty() {
+            left.retain(|pid| matches!(rustix::process::waitpid(Some(*pid), WaitOptions::NOHANG), Ok(None)));
+            if left.is_empty() {
+                break;
             }
-            service.state = ServiceState::Stopped;
+            if Instant::now() >= deadline {
+                for pid in &left {
+                    let _ = rustix::process::kill_process(*pid, Signal::KILL);
+                    let _ = rustix::process::waitpid(Some(*pid), WaitOptions::empty());
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        for service in &mut self.services {
+            service.pid = None;
+            if !matches!(service.state, ServiceState::Refused { .. }) {
+                service.state = ServiceState::Stopped;
+            }
         }
     }
 }

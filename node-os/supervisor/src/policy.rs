@@ -41,6 +41,9 @@ pub enum ServiceState {
     Held { last_exit: ExitSummary, restarts: u32 },
     /// Stopped on purpose (shutdown).
     Stopped,
+    /// Never started: its program could not be verified (the start gate said no, e.g. a read
+    /// that dm-verity refused). Not retried; reported.
+    Refused { reason: String },
 }
 
 /// How a run ended.

@@ -148,9 +148,11 @@ fn the_loop_pets_the_watchdog_each_round_and_stops_on_request() {
     });
     let mut supervisor = Supervisor::new(vec![spec("steady", "/bin/sleep", &["30"], fast_policy(3))]);
     let mut watchdog = CountingWatchdog(pets.clone());
-    let events = supervisor.run(&stop, Duration::from_millis(10), Some(&mut watchdog));
+    let mut rounds_seen = 0u64;
+    let events = supervisor.run(&stop, Duration::from_millis(10), Some(&mut watchdog), |s| rounds_seen = s.rounds());
     assert!(matches!(events.as_slice(), [ServiceEvent::Started { name, .. }] if name == "steady"), "{events:?}");
     let petted = pets.load(Ordering::SeqCst);
+    assert_eq!(rounds_seen, petted, "one status publication and one pet per round");
     assert!((5..=40).contains(&petted), "petted {petted} times in 300 ms at 10 ms a round");
     // A device file takes the pets (a temp file stands in for /dev/watchdog).
     let dir = tempfile::tempdir().unwrap();
@@ -160,4 +162,69 @@ fn the_loop_pets_the_watchdog_each_round_and_stops_on_request() {
     qp_supervisor::Watchdog::pet(&mut device).unwrap();
     qp_supervisor::Watchdog::pet(&mut device).unwrap();
     assert_eq!(std::fs::read(&path).unwrap().len(), 2);
+}
+
+/// Refuses one program by name, measures the others.
+struct RefuseNamed(&'static str);
+
+impl qp_supervisor::StartGate for RefuseNamed {
+    fn check(&mut self, spec: &ServiceSpec) -> Result<[u8; 32], String> {
+        if spec.name == self.0 {
+            return Err(format!("{}: read refused", spec.program.display()));
+        }
+        qp_supervisor::MeasureProgram.check(spec)
+    }
+}
+
+#[test]
+fn a_program_the_start_gate_refuses_never_runs_and_the_others_do() {
+    let mut supervisor = Supervisor::new(vec![
+        spec("tampered", "/bin/sleep", &["30"], fast_policy(3)),
+        spec("steady", "/bin/sleep", &["30"], fast_policy(3)),
+    ])
+    .with_start_gate(Box::new(RefuseNamed("tampered")));
+    let events = supervisor.poll();
+    assert!(
+        matches!(&events[..], [ServiceEvent::Refused { name, reason }, ServiceEvent::Started { name: steady, .. }]
+            if name == "tampered" && reason.contains("read refused") && steady == "steady"),
+        "{events:?}"
+    );
+    // Refused stays refused: no retry, no start.
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(supervisor.poll().is_empty());
+    let views: Vec<_> = supervisor.views().map(|v| (v.name.to_owned(), v.state.clone(), v.digest)).collect();
+    assert!(matches!(&views[0].1, ServiceState::Refused { .. }) && views[0].2.is_none());
+    // The steady service's measurement is its program's SHA-256.
+    use sha2::Digest;
+    let expected: [u8; 32] = sha2::Sha256::digest(std::fs::read("/bin/sleep").unwrap()).into();
+    assert_eq!(views[1].2, Some(expected));
+    supervisor.shutdown(Duration::from_secs(1));
+    assert!(matches!(supervisor.states().next(), Some((_, ServiceState::Refused { .. }))));
+}
+
+#[test]
+fn measure_program_refuses_what_it_cannot_read() {
+    let mut gate = qp_supervisor::MeasureProgram;
+    let missing = spec("gone", "/nonexistent/qp-service", &[], fast_policy(1));
+    let err = qp_supervisor::StartGate::check(&mut gate, &missing).unwrap_err();
+    assert!(err.starts_with("/nonexistent/qp-service: "), "{err}");
+    // A directory opens but cannot be read: the read error is what dm-verity's EIO looks like.
+    let dir = tempfile::tempdir().unwrap();
+    let err = qp_supervisor::StartGate::check(&mut gate, &spec("dir", dir.path().to_str().unwrap(), &[], fast_policy(1)))
+        .unwrap_err();
+    assert!(err.contains("cannot be read whole") && err.contains("not verified"), "{err}");
+}
+
+#[test]
+fn shutdown_asks_with_sigterm_before_it_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("said-goodbye");
+    let script = format!("trap 'echo bye > {}; exit 0' TERM; sleep 30 & wait", marker.display());
+    let mut supervisor = Supervisor::new(vec![spec("polite", "/bin/sh", &["-c", &script], fast_policy(1))]);
+    assert!(matches!(supervisor.poll()[..], [ServiceEvent::Started { .. }]));
+    std::thread::sleep(Duration::from_millis(200)); // the shell has set its trap
+    let start = Instant::now();
+    supervisor.shutdown(Duration::from_secs(5));
+    assert!(start.elapsed() < Duration::from_secs(4), "it left on SIGTERM, not at the deadline");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "bye\n");
 }
