@@ -3,7 +3,7 @@
 //! The CA's key is the operator's (a file on the operator's machine, mode 0600, never on a
 //! node). A node certificate binds a node's public key (its [`qp_node_key::NodeSigner`]'s) to its
 //! [`NodeId`]: one URI SAN `spiffe://<fleet>/<role>/<name>`, usable for TLS server and client
-//! authentication, valid for a bounded time.
+//! authentication (an operator's for client authentication only), valid for a bounded time.
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -189,8 +189,14 @@ impl FleetCa {
         params.subject_alt_names = vec![SanType::URI(uri)];
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        // Either end of a bridge connection may be the dialer.
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = if role.is_node() {
+            // Either end of a bridge connection may be the dialer, and a node serves its
+            // management API.
+            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth]
+        } else {
+            // An operator only ever dials: its certificate cannot serve anything.
+            vec![ExtendedKeyUsagePurpose::ClientAuth]
+        };
         params.not_before = to_offset(validity.not_before)?;
         params.not_after = to_offset(validity.not_after)?;
         params.serial_number = Some(random_serial()?);

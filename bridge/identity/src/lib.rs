@@ -7,6 +7,10 @@
 //!   key file now, the TPM later, nothing else changing), and the rustls configurations built
 //!   from them: TLS 1.3 only, mutual authentication, the fleet CA the only anchor, the peer's
 //!   role checked (a local node accepts only cloud nodes of its fleet, and the other way).
+//! - An operator certificate (`qpctl ca issue --node NAME --role operator`, client
+//!   authentication only) is for the node's management API: `management_server_config` on a
+//!   node admits operators only, `management_client_config` on the operator's side accepts any
+//!   node of the fleet. The bridge's configurations refuse operators.
 //!
 //! Design: `bridge/DESIGN.md`.
 #![forbid(unsafe_code)]
@@ -19,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use fleet_ca::{CA_CERT_FILE, CA_FLEET_FILE, CA_KEY_FILE, FleetCa, IssuedCert, Validity};
 pub use node_id::{NodeId, Role};
-pub use tls::{BRIDGE_ALPN, NodeCredentials, peer_node_id};
+pub use tls::{BRIDGE_ALPN, MANAGEMENT_ALPN, NodeCredentials, peer_node_id};
 
 /// Why an identity, a certificate or a CA was refused. Names the file or the value.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +42,10 @@ pub enum IdentityError {
     KeyMismatch { id: String },
     #[error("peer {found} is not a {expected_role} node of fleet {expected_fleet}")]
     WrongPeer { found: String, expected_fleet: String, expected_role: Role },
+    #[error("peer {found} is not a cloud or local node of fleet {expected_fleet}")]
+    NotANode { found: String, expected_fleet: String },
+    #[error("{role} certificates are not for {purpose}")]
+    RoleNotAllowed { role: Role, purpose: &'static str },
     #[error("the peer presented no certificate")]
     NoPeerCertificate,
     #[error("{0}")]

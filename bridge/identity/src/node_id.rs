@@ -5,11 +5,16 @@ use std::str::FromStr;
 
 use crate::IdentityError;
 
-/// What a node does on the bridge: cloud nodes send signals, local nodes take them.
+/// What a certificate's holder is: on the bridge, cloud nodes send signals and local nodes take
+/// them; an operator is a person (or their tool, `qpctl status`) on a node's management API and
+/// is never a bridge peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     Cloud,
     Local,
+    /// A management-API client only: its certificate is for client authentication alone, and
+    /// the bridge's configurations neither accept it nor can be built from it.
+    Operator,
 }
 
 impl Role {
@@ -17,14 +22,21 @@ impl Role {
         match self {
             Role::Cloud => "cloud",
             Role::Local => "local",
+            Role::Operator => "operator",
         }
     }
 
-    /// The role a node of this role talks to over the bridge.
-    pub fn peer(&self) -> Role {
+    /// A node (cloud or local), as opposed to an operator.
+    pub fn is_node(&self) -> bool {
+        matches!(self, Role::Cloud | Role::Local)
+    }
+
+    /// The role a node of this role talks to over the bridge; an operator has none.
+    pub fn peer(&self) -> Option<Role> {
         match self {
-            Role::Cloud => Role::Local,
-            Role::Local => Role::Cloud,
+            Role::Cloud => Some(Role::Local),
+            Role::Local => Some(Role::Cloud),
+            Role::Operator => None,
         }
     }
 }
@@ -41,7 +53,10 @@ impl FromStr for Role {
         match text {
             "cloud" => Ok(Role::Cloud),
             "local" => Ok(Role::Local),
-            other => Err(IdentityError::Name { what: "role", value: other.to_owned(), rule: "cloud or local" }),
+            "operator" => Ok(Role::Operator),
+            other => {
+                Err(IdentityError::Name { what: "role", value: other.to_owned(), rule: "cloud, local or operator" })
+            }
         }
     }
 }
@@ -94,7 +109,7 @@ impl NodeId {
         let bad = || IdentityError::Name {
             what: "SPIFFE ID",
             value: uri.to_owned(),
-            rule: "spiffe://<fleet>/<cloud|local>/<name>",
+            rule: "spiffe://<fleet>/<cloud|local|operator>/<name>",
         };
         let rest = uri.strip_prefix("spiffe://").ok_or_else(bad)?;
         let mut parts = rest.split('/');

@@ -1,6 +1,11 @@
-//! rustls configurations for the bridge: TLS 1.3 only, mutual authentication, the fleet CA the
-//! only trust anchor, the peer's role checked from its SPIFFE ID, and the node's own key behind
-//! [`NodeSigner`] (a file now, the TPM later).
+//! rustls configurations for the bridge and the management API: TLS 1.3 only, mutual
+//! authentication, the fleet CA the only trust anchor, the peer's role checked from its SPIFFE
+//! ID, and the node's own key behind [`NodeSigner`] (a file now, the TPM later).
+//!
+//! The bridge is between nodes (cloud and local) only. The management API is an operator's
+//! (role `operator`) view of one node: a node serves it to operators only, an operator dials
+//! it and accepts any node of the fleet. Each has its own ALPN id, so neither client completes
+//! a handshake with the other's server.
 //!
 //! The peer's identity is its SPIFFE ID, not a DNS name: a dialer checks the peer's chain and
 //! role and ignores the name it dialled (127.0.0.1 in tests, an address in production).
@@ -21,6 +26,22 @@ use crate::{IdentityError, NodeId, Role};
 
 /// ALPN protocol id of the bridge.
 pub const BRIDGE_ALPN: &[u8] = b"qp-bridge/1";
+
+/// ALPN protocol id of the management API (HTTP/1.1 underneath).
+pub const MANAGEMENT_ALPN: &[u8] = b"qp-mgmt/1";
+
+/// Also offered by the management server, so that `curl` (which offers `h2` and `http/1.1`)
+/// reaches it; a bridge client offers only [`BRIDGE_ALPN`] and is refused.
+const HTTP11_ALPN: &[u8] = b"http/1.1";
+
+/// Whom a verifier admits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accept {
+    /// This role only.
+    Role(Role),
+    /// Any node: cloud or local.
+    Node,
+}
 
 /// A node's TLS credentials: its certificate (issued by the fleet CA for its key) and its
 /// signer, and the fleet CA it trusts.
@@ -88,7 +109,7 @@ impl NodeCredentials {
         Arc::new(CertifiedKey::new(vec![self.cert.clone()], Arc::new(NodeSigningKey { signer: self.signer.clone() })))
     }
 
-    fn verifier(&self, accept: Role, provider: &CryptoProvider) -> Arc<FleetVerifier> {
+    fn verifier(&self, accept: Accept, provider: &CryptoProvider) -> Arc<FleetVerifier> {
         // A trust anchor's subject is the Name's contents; the hint is the whole DER Name.
         let subject = DistinguishedName::in_sequence(self.anchor.subject.as_ref());
         Arc::new(FleetVerifier {
@@ -100,9 +121,43 @@ impl NodeCredentials {
         })
     }
 
-    /// The accepting end: TLS 1.3 only, a client certificate required, from this fleet's CA and of
-    /// role `accept`.
+    /// Refuses `role` on the bridge: both ends of it are nodes.
+    fn bridge_role(role: Role) -> Result<(), IdentityError> {
+        if role.is_node() { Ok(()) } else { Err(IdentityError::RoleNotAllowed { role, purpose: "the bridge" }) }
+    }
+
+    /// The bridge's accepting end: TLS 1.3 only, a client certificate required, from this fleet's
+    /// CA and of role `accept`. Refused for an operator's credentials or `accept` operator.
     pub fn server_config(&self, accept: Role) -> Result<ServerConfig, IdentityError> {
+        Self::bridge_role(self.id.role())?;
+        Self::bridge_role(accept)?;
+        self.build_server_config(Accept::Role(accept), vec![BRIDGE_ALPN.to_vec()])
+    }
+
+    /// The management API's server, on a node: TLS 1.3 only, a client certificate required, from
+    /// this fleet's CA and of role operator; this node's certificate presented. ALPN
+    /// [`MANAGEMENT_ALPN`] (or `http/1.1`, for curl). Refused for an operator's credentials.
+    pub fn management_server_config(&self) -> Result<ServerConfig, IdentityError> {
+        if !self.id.role().is_node() {
+            return Err(IdentityError::RoleNotAllowed { role: self.id.role(), purpose: "serving the management API" });
+        }
+        self.build_server_config(Accept::Role(Role::Operator), vec![MANAGEMENT_ALPN.to_vec(), HTTP11_ALPN.to_vec()])
+    }
+
+    /// The management API's client, an operator's: TLS 1.3 only, the server's certificate from
+    /// this fleet's CA and of a node (cloud or local, any name), the operator's certificate
+    /// offered, ALPN [`MANAGEMENT_ALPN`]. Refused unless these are an operator's credentials.
+    pub fn management_client_config(&self) -> Result<ClientConfig, IdentityError> {
+        if self.id.role() != Role::Operator {
+            return Err(IdentityError::RoleNotAllowed {
+                role: self.id.role(),
+                purpose: "the management API's client (an operator's)",
+            });
+        }
+        self.build_client_config(Accept::Node, vec![MANAGEMENT_ALPN.to_vec()])
+    }
+
+    fn build_server_config(&self, accept: Accept, alpn: Vec<Vec<u8>>) -> Result<ServerConfig, IdentityError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = self.verifier(accept, &provider);
         let mut config = ServerConfig::builder_with_provider(provider)
@@ -110,7 +165,7 @@ impl NodeCredentials {
             .map_err(|err| IdentityError::Crypto(err.to_string()))?
             .with_client_cert_verifier(verifier)
             .with_cert_resolver(Arc::new(FixedCert(self.certified_key())));
-        config.alpn_protocols = vec![BRIDGE_ALPN.to_vec()];
+        config.alpn_protocols = alpn;
         // No resumption tickets: every connection authenticates in full, and nothing about a
         // past session outlives the process.
         config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
@@ -118,9 +173,16 @@ impl NodeCredentials {
         Ok(config)
     }
 
-    /// The dialling end: TLS 1.3 only, the peer's certificate from this fleet's CA and of role
-    /// `accept`, this node's certificate offered.
+    /// The bridge's dialling end: TLS 1.3 only, the peer's certificate from this fleet's CA and of
+    /// role `accept`, this node's certificate offered. Refused for an operator's credentials or
+    /// `accept` operator.
     pub fn client_config(&self, accept: Role) -> Result<ClientConfig, IdentityError> {
+        Self::bridge_role(self.id.role())?;
+        Self::bridge_role(accept)?;
+        self.build_client_config(Accept::Role(accept), vec![BRIDGE_ALPN.to_vec()])
+    }
+
+    fn build_client_config(&self, accept: Accept, alpn: Vec<Vec<u8>>) -> Result<ClientConfig, IdentityError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = self.verifier(accept, &provider);
         let mut config = ClientConfig::builder_with_provider(provider)
@@ -129,7 +191,7 @@ impl NodeCredentials {
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_client_cert_resolver(Arc::new(FixedCert(self.certified_key())));
-        config.alpn_protocols = vec![BRIDGE_ALPN.to_vec()];
+        config.alpn_protocols = alpn;
         config.resumption = rustls::client::Resumption::disabled();
         Ok(config)
     }
@@ -210,7 +272,7 @@ struct FleetVerifier {
     anchors: Vec<rustls::pki_types::TrustAnchor<'static>>,
     root_subjects: Vec<DistinguishedName>,
     fleet: String,
-    accept: Role,
+    accept: Accept,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -227,16 +289,21 @@ impl FleetVerifier {
             .map_err(webpki_error)?;
         let id = crate::certificate_node_id(end_entity)
             .map_err(|err| TlsError::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(err)))))?;
-        if id.fleet() != self.fleet || id.role() != self.accept {
-            return Err(TlsError::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(
-                IdentityError::WrongPeer {
-                    found: id.uri(),
-                    expected_fleet: self.fleet.clone(),
-                    expected_role: self.accept,
-                },
-            )))));
+        let refusal = match self.accept {
+            Accept::Role(role) if id.fleet() != self.fleet || id.role() != role => Some(IdentityError::WrongPeer {
+                found: id.uri(),
+                expected_fleet: self.fleet.clone(),
+                expected_role: role,
+            }),
+            Accept::Node if id.fleet() != self.fleet || !id.role().is_node() => {
+                Some(IdentityError::NotANode { found: id.uri(), expected_fleet: self.fleet.clone() })
+            }
+            _ => None,
+        };
+        match refusal {
+            Some(err) => Err(TlsError::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(err))))),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -253,7 +320,7 @@ impl FleetVerifier {
 
 /// TLS 1.3 only: a 1.2 handshake never gets as far as a signature.
 fn tls12_refused() -> TlsError {
-    TlsError::General("TLS 1.2 is not accepted on the bridge".to_owned())
+    TlsError::General("TLS 1.2 is not accepted".to_owned())
 }
 
 fn webpki_error(err: webpki::Error) -> TlsError {

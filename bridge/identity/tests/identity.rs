@@ -225,3 +225,132 @@ fn names_follow_the_rule_and_spiffe_ids_round_trip() {
     assert!(matches!(ca.issue(Role::Cloud, "x", &key.public_key(), backwards), Err(IdentityError::Validity(_))));
     assert!(FleetCa::init(&dir.path().join("ca2"), "Bad Fleet", DAY).is_err());
 }
+
+fn operator(ca: &FleetCa, dir: &Path, name: &str) -> NodeCredentials {
+    node(ca, dir, Role::Operator, name, Validity::starting_now(DAY))
+}
+
+#[test]
+fn an_operator_reaches_a_nodes_management_api_and_each_sees_the_other() {
+    let f = fleet("acme");
+    let dir = tempfile::tempdir().unwrap();
+    let alice = operator(&f.ca, dir.path(), "alice");
+    assert_eq!(alice.id.uri(), "spiffe://acme/operator/alice");
+    for server in [&f.local, &f.cloud] {
+        let (client, server_side) =
+            handshake(alice.management_client_config().unwrap(), server.management_server_config().unwrap());
+        let (client, server_side) = (client.unwrap(), server_side.unwrap());
+        assert_eq!(client.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
+        assert_eq!(client.alpn_protocol(), Some(qp_bridge_identity::MANAGEMENT_ALPN));
+        assert_eq!(peer_node_id(server_side.peer_certificates()).unwrap().uri(), "spiffe://acme/operator/alice");
+        assert_eq!(peer_node_id(client.peer_certificates()).unwrap(), server.id);
+    }
+}
+
+#[test]
+fn the_role_operator_parses_and_round_trips() {
+    assert_eq!("operator".parse::<Role>().unwrap(), Role::Operator);
+    assert_eq!(Role::Operator.to_string(), "operator");
+    assert!(!Role::Operator.is_node() && Role::Cloud.is_node() && Role::Local.is_node());
+    assert_eq!(Role::Operator.peer(), None);
+    assert_eq!(Role::Cloud.peer(), Some(Role::Local));
+    let err = "admin".parse::<Role>().unwrap_err().to_string();
+    assert!(err.contains("cloud, local or operator"), "{err}");
+    let id = NodeId::from_uri("spiffe://acme/operator/alice").unwrap();
+    assert_eq!(id.role(), Role::Operator);
+}
+
+#[test]
+fn the_bridge_refuses_operator_certificates() {
+    let f = fleet("acme");
+    let dir = tempfile::tempdir().unwrap();
+    let alice = operator(&f.ca, dir.path(), "alice");
+    // An operator's credentials build no bridge configuration, and no bridge accepts operators.
+    for err in [
+        alice.client_config(Role::Local).unwrap_err(),
+        alice.server_config(Role::Cloud).unwrap_err(),
+        f.local.server_config(Role::Operator).unwrap_err(),
+        f.cloud.client_config(Role::Operator).unwrap_err(),
+    ] {
+        assert!(matches!(err, IdentityError::RoleNotAllowed { role: Role::Operator, .. }), "{err}");
+    }
+    assert_eq!(
+        alice.client_config(Role::Local).unwrap_err().to_string(),
+        "operator certificates are not for the bridge"
+    );
+    // An operator's certificate offered on the bridge's ALPN: the local node refuses it.
+    let mut dialer = alice.management_client_config().unwrap();
+    dialer.alpn_protocols = vec![qp_bridge_identity::BRIDGE_ALPN.to_vec()];
+    let (_, server) = handshake(dialer, f.local.server_config(Role::Cloud).unwrap());
+    let err = format!("{:?}", server.unwrap_err());
+    assert!(
+        err.contains(r#"found: "spiffe://acme/operator/alice", expected_fleet: "acme", expected_role: Cloud"#),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_management_api_admits_operators_only_and_bridge_clients_never_land_on_it() {
+    let f = fleet("acme");
+    let dir = tempfile::tempdir().unwrap();
+    let alice = operator(&f.ca, dir.path(), "alice");
+    // A node's certificate, not an operator's, on the management ALPN: refused for its role.
+    let mut node_dialer = f.cloud.client_config(Role::Local).unwrap();
+    node_dialer.alpn_protocols = vec![qp_bridge_identity::MANAGEMENT_ALPN.to_vec()];
+    let (_, server) = handshake(node_dialer, f.local.management_server_config().unwrap());
+    let err = format!("{:?}", server.unwrap_err());
+    assert!(err.contains("expected_role: Operator"), "{err}");
+    // A bridge client (its ALPN) at the management server: no common protocol.
+    let (_, server) =
+        handshake(f.cloud.client_config(Role::Local).unwrap(), f.local.management_server_config().unwrap());
+    assert!(matches!(server.unwrap_err(), rustls::Error::NoApplicationProtocol));
+    // An operator at a bridge server: no common protocol either.
+    let (_, server) = handshake(alice.management_client_config().unwrap(), f.local.server_config(Role::Cloud).unwrap());
+    assert!(server.is_err());
+    // Only an operator builds the client, only a node the server.
+    assert!(matches!(f.cloud.management_client_config(), Err(IdentityError::RoleNotAllowed { role: Role::Cloud, .. })));
+    assert!(matches!(
+        alice.management_server_config(),
+        Err(IdentityError::RoleNotAllowed { role: Role::Operator, .. })
+    ));
+}
+
+#[test]
+fn an_operator_refuses_a_server_of_another_ca_or_an_operator_certificate_as_server() {
+    let ours = fleet("acme");
+    let dir = tempfile::tempdir().unwrap();
+    let alice = operator(&ours.ca, dir.path(), "alice");
+    // Another fleet's node: unknown issuer.
+    let globex = fleet("globex");
+    let (client, _) =
+        handshake(alice.management_client_config().unwrap(), globex.local.management_server_config().unwrap());
+    let err = client.unwrap_err();
+    assert!(matches!(err, rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)), "{err:?}");
+    // Another operator's certificate presented as a server (forced through a node's server
+    // configuration): its certificate is for client authentication only, and it is no node.
+    operator(&ours.ca, dir.path(), "bob");
+    let mut impostor = ours.local.management_server_config().unwrap();
+    let bob_cert = std::fs::read_to_string(dir.path().join("bob.pem")).unwrap();
+    let bob_der = qp_bridge_identity::pem_certificates(&bob_cert, Path::new("bob.pem")).unwrap().remove(0);
+    impostor.cert_resolver = Arc::new(FixedServerCert(Arc::new(rustls::sign::CertifiedKey::new(
+        vec![bob_der.into()],
+        rustls::crypto::ring::sign::any_ecdsa_type(&pkcs8_key(&dir.path().join("bob.key"))).unwrap(),
+    ))));
+    let (client, _) = handshake(alice.management_client_config().unwrap(), impostor);
+    let err = client.unwrap_err();
+    assert!(matches!(err, rustls::Error::InvalidCertificate(rustls::CertificateError::InvalidPurpose)), "{err:?}");
+}
+
+fn pkcs8_key(path: &Path) -> rustls::pki_types::PrivateKeyDer<'static> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::PrivateKeyDer::from_pem_file(path).unwrap()
+}
+
+#[derive(Debug)]
+struct FixedServerCert(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for FixedServerCert {
+    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}

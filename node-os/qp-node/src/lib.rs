@@ -10,6 +10,7 @@ pub mod cli;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod node_config;
+pub mod pid1;
 pub mod run;
 #[cfg(feature = "ingest")]
 mod run_cloud;

@@ -80,4 +80,3 @@ pub fn run_node(config_path: &Path, options: &RunOptions) -> anyhow::Result<Stri
         other => anyhow::bail!("this build of qp-node does not carry the {} role", other.as_str()),
     }
 }
-

@@ -87,4 +87,3 @@ pub(crate) fn run_local(
         peers.join(", ")
     ))
 }
-

@@ -1,6 +1,6 @@
 //! The process's signals as flags: handlers only raise them, the loops poll them.
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 /// Flags the signal handlers raise and the node's loops poll.
 #[derive(Debug, Clone, Default)]
@@ -25,7 +25,7 @@ impl NodeSignals {
 
     #[cfg(feature = "demo")]
     pub(crate) fn take(flag: &AtomicBool) -> bool {
+        use std::sync::atomic::Ordering;
         flag.load(Ordering::Relaxed) && flag.swap(false, Ordering::Relaxed)
     }
 }
-

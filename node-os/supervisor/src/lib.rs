@@ -161,7 +161,14 @@ impl Supervisor {
                 digest: None,
             })
             .collect();
-        Self { services, epoch: Instant::now(), reaping: Reaping::OwnChildren, gate: None, orphans_reaped: 0, rounds: 0 }
+        Self {
+            services,
+            epoch: Instant::now(),
+            reaping: Reaping::OwnChildren,
+            gate: None,
+            orphans_reaped: 0,
+            rounds: 0,
+        }
     }
 
     /// Collect children as `reaping` says (PID 1: [`Reaping::AllChildren`]).

@@ -16,6 +16,23 @@ pub struct Manifest {
     pub variant: String,
     #[serde(default)]
     pub services: Vec<ServiceEntry>,
+    /// PID 1's networking (`[network]`, `mode = "static" | "dhcp" | "off"`); none when absent.
+    #[serde(default)]
+    pub network: Option<qp_init::NetworkConfig>,
+    /// The management API (`qpctl status`); not served when absent.
+    #[serde(default)]
+    pub management: Option<ManagementSection>,
+}
+
+/// Where PID 1 serves the management API, and the node identity it serves it with (on the data
+/// partition: the image itself holds no key).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagementSection {
+    pub listen: std::net::SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -210,8 +210,9 @@ fn measure_program_refuses_what_it_cannot_read() {
     assert!(err.starts_with("/nonexistent/qp-service: "), "{err}");
     // A directory opens but cannot be read: the read error is what dm-verity's EIO looks like.
     let dir = tempfile::tempdir().unwrap();
-    let err = qp_supervisor::StartGate::check(&mut gate, &spec("dir", dir.path().to_str().unwrap(), &[], fast_policy(1)))
-        .unwrap_err();
+    let err =
+        qp_supervisor::StartGate::check(&mut gate, &spec("dir", dir.path().to_str().unwrap(), &[], fast_policy(1)))
+            .unwrap_err();
     assert!(err.contains("cannot be read whole") && err.contains("not verified"), "{err}");
 }
 

@@ -189,6 +189,8 @@ pub enum BenchCommand {
         #[arg(long)]
         transport: Option<String>,
     },
+    /// Boot the sealed image under QEMU: time from QEMU's start to the supervisor's READY line.
+    Boot(crate::bench_boot::BootArgs),
     /// One SPSC ring hop between two threads (half a timed round trip).
     Ring {
         #[arg(long)]

@@ -4,7 +4,7 @@
 //!   over `../shared/data`.
 //! - `cargo xtask test`: install what the tests need (Debian packages, the ONNX
 //!   Runtime library from its PyPI wheel into `.cache/venv`, the FIX 4.4 data
-//!   dictionary into `.cache/fix`), then build, lint
+//!   dictionary into `.cache/fix`, the guest kernel into `.cache/kernel`), then build, lint
 //!   and run the whole test suite.
 //!
 //! Every install step checks first and does nothing when already done, and says
@@ -33,7 +33,22 @@ const APT_PACKAGES: &[(&str, &[&str])] = &[
     ("python3-venv", &["python3", "-c", "import venv, ensurepip"]),
     ("gcc", &["cc", "--version"]),
     ("pkg-config", &["pkg-config", "--version"]),
+    // The sealed image (`qpctl image build`, image/DESIGN.md) and its QEMU boots.
+    ("qemu-system-x86", &["qemu-system-x86_64", "--version"]),
+    ("ovmf", &["test", "-f", "/usr/share/OVMF/OVMF_CODE_4M.fd"]),
+    ("systemd-boot-efi", &["test", "-f", "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"]),
+    ("erofs-utils", &["mkfs.erofs", "--help"]),
+    ("cryptsetup-bin", &["veritysetup", "--version"]),
+    ("dosfstools", &["mkfs.vfat", "--help"]),
+    ("mtools", &["mcopy", "--version"]),
+    ("e2fsprogs", &["mkfs.ext4", "-V"]),
+    ("binutils", &["objcopy", "--version"]),
+    ("kmod", &["kmod", "--version"]),
 ];
+/// The guest kernel's meta package: `apt-cache depends` names the versioned package it pulls in.
+const KERNEL_META_PACKAGE: &str = "linux-image-amd64";
+/// The record `ensure_guest_kernel` writes beside the extracted kernel (read by `qp-image`).
+const KERNEL_PACKAGE_FILE: &str = "package.txt";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -193,11 +208,116 @@ fn ensure_fix_dictionary(root: &Path) -> Result<PathBuf, String> {
     Ok(xml)
 }
 
+/// The output of a command that must succeed, as text.
+fn output_of(command: &mut Command) -> Result<String, String> {
+    let shown = format!("{command:?}");
+    let output = command.output().map_err(|e| format!("could not start {shown}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("{shown} failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The versioned kernel package `linux-image-amd64` depends on (`linux-image-6.1.0-NN-amd64`).
+fn kernel_package_name() -> Result<String, String> {
+    let depends = || output_of(Command::new("apt-cache").args(["depends", KERNEL_META_PACKAGE]));
+    let text = match depends() {
+        Ok(text) if text.contains("Depends:") => text,
+        _ => {
+            // A fresh machine has no package lists yet.
+            run(Command::new("apt-get").arg("update").arg("-q"))?;
+            depends()?
+        }
+    };
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("Depends:"))
+        .map(str::trim)
+        .find(|name| name.starts_with("linux-image-") && *name != KERNEL_META_PACKAGE)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("`apt-cache depends {KERNEL_META_PACKAGE}` names no linux-image-* package"))
+}
+
+/// The guest kernel of the sealed image: Debian's current `linux-image-6.1.0-NN-amd64`, taken
+/// with `apt-get download` (nothing is installed on this machine) into `.cache/kernel/`, extracted
+/// with `dpkg-deb -x` into `.cache/kernel/<package>_<version>/`, its `modules.dep` written by
+/// `depmod -b` (the package leaves that to its install script), and the exact version and the
+/// `.deb`'s SHA-256 recorded in `package.txt` there (the image's inputs name them). Skipped when
+/// that folder is complete.
+fn ensure_guest_kernel(root: &Path) -> Result<PathBuf, String> {
+    let cache = root.join(".cache/kernel");
+    let package = kernel_package_name()?;
+    let complete = |dir: &Path| dir.join(KERNEL_PACKAGE_FILE).is_file();
+    let existing = std::fs::read_dir(&cache)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&format!("{package}_")))
+        })
+        .find(|p| complete(p));
+    if let Some(dir) = existing {
+        step(&format!("guest kernel: present ({})", dir.display()));
+        return Ok(dir);
+    }
+    step(&format!("guest kernel: downloading {package} (about 70 MB) into {}", cache.display()));
+    std::fs::create_dir_all(&cache).map_err(|e| format!("could not create {}: {e}", cache.display()))?;
+    // As root apt warns that it cannot drop privileges for the download: harmless here.
+    run(Command::new("apt-get").args(["download", "-q", &package]).current_dir(&cache))?;
+    let mut debs: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .map_err(|e| format!("could not read {}: {e}", cache.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "deb")
+                && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&format!("{package}_")))
+        })
+        .collect();
+    debs.sort();
+    let deb = debs.pop().ok_or_else(|| format!("no {package}_*.deb in {} after apt-get download", cache.display()))?;
+    let version = output_of(Command::new("dpkg-deb").arg("-f").arg(&deb).arg("Version"))?.trim().to_owned();
+    let sha256 = output_of(Command::new("sha256sum").arg(&deb))?
+        .split_whitespace()
+        .next()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("sha256sum {} printed nothing", deb.display()))?;
+    let dir = cache.join(format!("{package}_{}", version.replace(':', "%3a")));
+    // Extract into a scratch folder and rename it into place: an interrupted run never leaves a
+    // folder that looks complete.
+    let scratch = cache.join(format!("{package}.extract"));
+    let _ = std::fs::remove_dir_all(&scratch);
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&scratch))?;
+    let releases: Vec<String> = std::fs::read_dir(scratch.join("lib/modules"))
+        .map_err(|e| format!("{}: no lib/modules in {}: {e}", deb.display(), scratch.display()))?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    let [release] = releases.as_slice() else {
+        return Err(format!("{}: expected one kernel release under lib/modules, found {releases:?}", deb.display()));
+    };
+    let depmod = if succeeds(&["depmod", "--version"]) { "depmod" } else { "/usr/sbin/depmod" };
+    run(Command::new(depmod).arg("-b").arg(&scratch).arg(release))?;
+    let deb_name = deb.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let record = format!(
+        "# The guest kernel's package (written by `cargo xtask setup`; read by qp-image).\n\
+         package = \"{package}\"\nversion = \"{version}\"\ndeb = \"{deb_name}\"\ndeb_sha256 = \"{sha256}\"\n"
+    );
+    std::fs::write(scratch.join(KERNEL_PACKAGE_FILE), record)
+        .map_err(|e| format!("could not write {}: {e}", scratch.join(KERNEL_PACKAGE_FILE).display()))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&scratch, &dir)
+        .map_err(|e| format!("could not move {} to {}: {e}", scratch.display(), dir.display()))?;
+    step(&format!("guest kernel: {package} {version} ({release}) in {}", dir.display()));
+    Ok(dir)
+}
+
 /// What the tests and the forge need, installed if missing.
 struct Installed {
     onnxruntime_lib: PathBuf,
     teacher_dir: PathBuf,
     fix44_xml: PathBuf,
+    guest_kernel_dir: PathBuf,
 }
 
 fn setup() -> Result<Installed, String> {
@@ -207,7 +327,8 @@ fn setup() -> Result<Installed, String> {
     let teacher_dir = ensure_teacher(&root)?;
     let fix44_xml = ensure_fix_dictionary(&root)?;
     ensure_fix_peer(&root)?;
-    Ok(Installed { onnxruntime_lib, teacher_dir, fix44_xml })
+    let guest_kernel_dir = ensure_guest_kernel(&root)?;
+    Ok(Installed { onnxruntime_lib, teacher_dir, fix44_xml, guest_kernel_dir })
 }
 
 fn cargo(root: &Path) -> Command {
@@ -228,7 +349,8 @@ fn test() -> Result<(), String> {
         .args(["test", "--workspace", "--locked"])
         .env("ORT_DYLIB_PATH", &installed.onnxruntime_lib)
         .env("QP_TEACHER_DIR", &installed.teacher_dir)
-        .env("QP_FIX44_XML", &installed.fix44_xml))?;
+        .env("QP_FIX44_XML", &installed.fix44_xml)
+        .env("QP_GUEST_KERNEL_DIR", &installed.guest_kernel_dir))?;
     step("all checks passed");
     Ok(())
 }

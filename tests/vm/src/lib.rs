@@ -1,0 +1,1 @@
+//! The image tests live in `tests/vm.rs` (one test binary); this library is empty.

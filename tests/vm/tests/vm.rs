@@ -1,0 +1,278 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+//! The sealed images, booted. One test binary: the local and cloud images are built once (with
+//! `qpctl image build`, as an operator builds them) and every test boots copies of them under
+//! QEMU with OVMF. Networking stays on the host's loopback: each VM's ports are forwarded from
+//! 127.0.0.1, and the cloud VM reaches the local VM's bridge port through the host (10.0.2.2).
+//! VMs run one test at a time (two cores). Serial logs of a failed test are kept under
+//! `target/qp-vm-tests/` and named in the failure.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use qp_qemu::{Accel, Forward, Vm, VmSpec};
+
+/// The built images and the fleet they belong to.
+struct Fleet {
+    root: PathBuf,
+    local: PathBuf,
+    cloud: PathBuf,
+    /// The host port forwarded to the local VM's bridge port (the cloud image dials it).
+    bridge_port: u16,
+    accel: Accel,
+}
+
+const GUEST_BRIDGE_PORT: u16 = 7000;
+const GUEST_MANAGEMENT_PORT: u16 = 7100;
+/// Software emulation: firmware, kernel and modules take seconds; two VMs share two cores.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn binary(name: &str) -> PathBuf {
+    let path = workspace().join("target/debug").join(name);
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build --workspace --bins` (cargo xtask test does)",
+        path.display()
+    );
+    path
+}
+
+fn qpctl(args: &[&str]) -> String {
+    let output = Command::new(binary("qpctl")).args(args).current_dir(workspace()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "qpctl {args:?}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A node's data partition seed: its configuration and identity (certificate, key, fleet CA).
+fn seed(root: &Path, name: &str, role: &str, origin: u32, bridge: &str) -> PathBuf {
+    let seed = root.join(format!("seed-{name}"));
+    let identity = seed.join("identity");
+    std::fs::create_dir_all(&identity).unwrap();
+    let nodes = root.join("nodes");
+    std::fs::copy(nodes.join(format!("{name}.pem")), identity.join("node.pem")).unwrap();
+    std::fs::copy(nodes.join(format!("{name}.key")), identity.join("node.key")).unwrap();
+    std::fs::copy(root.join("ca/ca.pem"), identity.join("ca.pem")).unwrap();
+    write(
+        &seed.join("node.toml"),
+        &format!(
+            "[node]\nname = \"{name}\"\nrole = \"{role}\"\norigin_node = {origin}\n\
+             [identity]\ncert = \"/data/identity/node.pem\"\nkey = \"/data/identity/node.key\"\nca = \"/data/identity/ca.pem\"\n\
+             [bridge]\ntransport = \"auto\"\nwindow_frames = 1024\nheartbeat_ms = 500\ndead_after_ms = 5000\n{bridge}"
+        ),
+    );
+    seed
+}
+
+/// Builds the fleet's two images once for the whole test binary.
+fn fleet() -> &'static Fleet {
+    static FLEET: OnceLock<Fleet> = OnceLock::new();
+    FLEET.get_or_init(|| {
+        let root = workspace().join("target/qp-vm-tests");
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let d = |p: &str| root.join(p).display().to_string();
+        qpctl(&["ca", "init", "--fleet", "acme", "--dir", &d("ca")]);
+        for (node, role) in [("vault-1", "local"), ("swarm-1", "cloud"), ("ops", "operator")] {
+            qpctl(&["ca", "issue", "--node", node, "--role", role, "--ca", &d("ca"), "--out", &d("nodes")]);
+        }
+        let bridge_port = qp_qemu::free_port().unwrap();
+        let local_seed = seed(&root, "vault-1", "local", 1, &format!("listen = \"0.0.0.0:{GUEST_BRIDGE_PORT}\"\n"));
+        let cloud_seed = seed(
+            &root,
+            "swarm-1",
+            "cloud",
+            2,
+            &format!(
+                "dial = [\"10.0.2.2:{bridge_port}\"]\n[cloud]\ndata = \"/data/headlines\"\nheadlines_per_s = 20\n"
+            ),
+        );
+        // A few hundred recorded headlines for the cloud node's SentimentX (test input, on the
+        // data partition; never in git).
+        let headlines = std::fs::read_to_string(workspace().join("../shared/data/tfns/train.csv")).unwrap();
+        let head: String = headlines.lines().take(300).map(|l| format!("{l}\n")).collect();
+        write(&cloud_seed.join("headlines/tfns/train.csv"), &head);
+        let kernel_args = kernel_dir_args();
+        let build = |variant: &str, seed: &Path| {
+            let out = d(&format!("image-{variant}"));
+            let mut args = vec!["image", "build", "--variant", variant, "--out", &out];
+            let seed = seed.display().to_string();
+            args.extend(["--data-seed", &seed]);
+            args.extend(kernel_args.iter().map(String::as_str));
+            let summary = qpctl(&args);
+            eprintln!("{summary}");
+            PathBuf::from(out)
+        };
+        let local = build("local", &local_seed);
+        let cloud = build("cloud", &cloud_seed);
+        let kernel = std::fs::read_dir(kernel_dir().join("boot"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
+            .unwrap();
+        let accel = qp_qemu::detect_accel(&kernel, &workspace().join("target"), Duration::from_secs(20));
+        eprintln!("VMs run under {}", accel.name());
+        Fleet { root, local, cloud, bridge_port, accel }
+    })
+}
+
+fn kernel_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("QP_GUEST_KERNEL_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cache = workspace().join(".cache/kernel");
+    std::fs::read_dir(&cache)
+        .ok()
+        .and_then(|dirs| dirs.filter_map(Result::ok).map(|e| e.path()).find(|p| p.join("boot").is_dir()))
+        .unwrap_or_else(|| panic!("no guest kernel: set QP_GUEST_KERNEL_DIR or run `cargo xtask setup`"))
+}
+
+fn kernel_dir_args() -> Vec<String> {
+    vec!["--kernel-dir".to_owned(), kernel_dir().display().to_string()]
+}
+
+/// One VM test at a time.
+fn vm_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn boot(fleet: &Fleet, image: &Path, name: &str, forwards: Vec<Forward>) -> Vm {
+    let work_dir = fleet.root.join(format!("vm-{name}"));
+    let disk = qp_qemu::private_copy(&image.join("disk.img"), &work_dir).unwrap();
+    Vm::start(&VmSpec {
+        name: name.to_owned(),
+        disk,
+        work_dir,
+        memory_mib: 512,
+        forwards,
+        accel: fleet.accel,
+        tpm_socket: None,
+    })
+    .unwrap()
+}
+
+fn operator_status(fleet: &Fleet, port: u16) -> serde_json::Value {
+    let d = |p: &str| fleet.root.join(p).display().to_string();
+    let node = format!("127.0.0.1:{port}");
+    let json = qpctl(&[
+        "status",
+        "--node",
+        &node,
+        "--ca",
+        &d("ca/ca.pem"),
+        "--cert",
+        &d("nodes/ops.pem"),
+        "--key",
+        &d("nodes/ops.key"),
+        "--json",
+    ]);
+    serde_json::from_str(&json).unwrap()
+}
+
+#[test]
+fn a_signal_scored_in_the_cloud_vm_arrives_at_the_local_vm_over_the_bridge() {
+    let fleet = fleet();
+    let _one_at_a_time = vm_lock();
+    let management = qp_qemu::free_port().unwrap();
+    let mut local = boot(
+        fleet,
+        &fleet.local,
+        "local",
+        vec![
+            Forward { host: fleet.bridge_port, guest: GUEST_BRIDGE_PORT },
+            Forward { host: management, guest: GUEST_MANAGEMENT_PORT },
+        ],
+    );
+    let mut cloud = boot(fleet, &fleet.cloud, "cloud", vec![]);
+    let (local_ready, line) = local.wait_for_line("READY", BOOT_TIMEOUT).unwrap();
+    eprintln!("local VM: {line} ({local_ready:?} after QEMU started)");
+    let (cloud_ready, line) = cloud.wait_for_line("READY", BOOT_TIMEOUT).unwrap();
+    eprintln!("cloud VM: {line} ({cloud_ready:?} after QEMU started)");
+
+    // The local node's bridge service reports the cloud node's frames on the serial console.
+    let (_, line) = local.wait_for_line("frames from 1 cloud node(s)", BOOT_TIMEOUT).unwrap();
+    let frames: u64 = line.split(": ").nth(1).and_then(|rest| rest.split(' ').next()).unwrap().parse().unwrap();
+    assert!(frames > 0, "{line}");
+
+    // The operator's view over the management API (mutual TLS, operator certificate).
+    let status = operator_status(fleet, management);
+    assert_eq!(status["variant"], "local", "{status}");
+    let services = status["services"].as_array().unwrap();
+    assert!(services.iter().any(|s| s["name"] == "bridge-local" && s["state"] == "running"), "{status}");
+    let rss = status["metrics"]["supervisor_rss_kib"].as_u64().unwrap();
+    eprintln!("supervisor resident memory: {rss} KiB (target 16384)");
+    assert!(!status["recent_logs"].as_array().unwrap().is_empty());
+
+    // Ctrl-alt-del: PID 1 stops its services, unmounts the data partition and reboots (QEMU's
+    // -no-reboot turns that into an exit).
+    local.send_ctrl_alt_del().unwrap();
+    local.wait_for_line("rebooting", Duration::from_secs(60)).unwrap();
+    assert!(local.wait_exit(Duration::from_secs(60)), "QEMU did not exit after the reboot");
+    cloud.kill();
+}
+
+/// The root partition's byte offset in the disk and a file's extents in the erofs image.
+fn offset_inside(image: &Path, file: &str) -> u64 {
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(image.join("build-info.json")).unwrap()).unwrap();
+    let partitions = info["partitions"].as_array().unwrap();
+    let root = partitions.iter().find(|p| p["name"] == "qp-root-a").unwrap();
+    let root_offset = root["offset_bytes"].as_u64().unwrap();
+    let dump = Command::new("dump.erofs")
+        .args(["-e", &format!("--path={file}")])
+        .arg(image.join("root.erofs"))
+        .output()
+        .unwrap();
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    // Extent lines: "  N:  logical.. end | len :  physical..  end | len".
+    let physical: Vec<u64> = dump
+        .lines()
+        .filter_map(|line| line.split('|').nth(1))
+        .filter_map(|middle| middle.split(':').nth(1))
+        .filter_map(|phys| phys.split("..").next())
+        .filter_map(|start| start.trim().parse().ok())
+        .collect();
+    assert!(physical.len() > 4, "no extents for {file}: {dump}");
+    root_offset + physical[physical.len() / 2] + 100
+}
+
+#[test]
+fn a_flipped_byte_in_the_root_is_refused_and_unverified_code_never_runs() {
+    let fleet = fleet();
+    let _one_at_a_time = vm_lock();
+    let work_dir = fleet.root.join("vm-tampered");
+    let disk = qp_qemu::private_copy(&fleet.local.join("disk.img"), &work_dir).unwrap();
+    let offset = offset_inside(&fleet.local, "/usr/bin/qp-node");
+    let mut bytes = std::fs::read(&disk).unwrap();
+    bytes[offset as usize] ^= 0x01;
+    std::fs::write(&disk, &bytes).unwrap();
+    drop(bytes);
+    let mut vm = Vm::start(&VmSpec {
+        name: "tampered".to_owned(),
+        disk,
+        work_dir,
+        memory_mib: 512,
+        forwards: vec![],
+        accel: fleet.accel,
+        tpm_socket: None,
+    })
+    .unwrap();
+    let (_, line) = vm.wait_for_line("READY", BOOT_TIMEOUT).unwrap();
+    assert!(line.contains("refused=1"), "{line}");
+    let log = vm.serial_log();
+    assert!(log.contains("service refused: its program is not verified"), "{log}");
+    assert!(log.contains("corrupted"), "dm-verity names the block: {log}");
+    // The service never ran: it would have said it listens.
+    assert!(!log.contains("listening on"), "{log}");
+}
