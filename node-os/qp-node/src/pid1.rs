@@ -257,7 +257,8 @@ fn boot_and_supervise(ring: &Arc<LogRing>) -> anyhow::Result<PowerAction> {
 
     let mut supervisor = qp_supervisor::Supervisor::new(manifest.services())
         .with_reaping(qp_supervisor::Reaping::AllChildren)
-        .with_start_gate(Box::new(qp_supervisor::MeasureProgram));
+        .with_start_gate(Box::new(qp_supervisor::MeasureProgram))
+        .with_output_capture(true);
     // The first round starts (or refuses) every service: then the node is ready.
     for event in supervisor.poll() {
         tracing::info!(?event, "service");

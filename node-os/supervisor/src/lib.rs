@@ -107,8 +107,109 @@ impl StartGate for MeasureProgram {
     }
 }
 
+/// A service's stdout and stderr when the supervisor captures them: read without blocking each
+/// round, each line logged as the service's (console and ring buffer), rate-limited.
+struct CapturedOutput {
+    streams: Vec<(std::process::ChildStdout, Vec<u8>)>,
+    errors: Option<(std::process::ChildStderr, Vec<u8>)>,
+    /// Lines logged in the current second, and the second's start.
+    window: (u32, Instant),
+    suppressed: u64,
+}
+
+/// The longest line kept whole; a longer one is logged in pieces.
+const MAX_OUTPUT_LINE: usize = 1024;
+/// Lines a service may log per second; the rest are counted and the count logged.
+const OUTPUT_LINES_PER_SECOND: u32 = 50;
+
+impl CapturedOutput {
+    fn new(child: &mut std::process::Child) -> Self {
+        use rustix::fs::{OFlags, fcntl_setfl};
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        if let Some(out) = &stdout {
+            let _ = fcntl_setfl(out, OFlags::NONBLOCK);
+        }
+        if let Some(err) = &stderr {
+            let _ = fcntl_setfl(err, OFlags::NONBLOCK);
+        }
+        Self {
+            streams: stdout.into_iter().map(|s| (s, Vec::new())).collect(),
+            errors: stderr.map(|s| (s, Vec::new())),
+            window: (0, Instant::now()),
+            suppressed: 0,
+        }
+    }
+
+    /// Logs every complete line available now (`flush`: and what is left of a last one).
+    fn drain(&mut self, service: &str, flush: bool) {
+        let mut lines = Vec::new();
+        for (stream, partial) in &mut self.streams {
+            read_lines(stream, partial, flush, &mut lines);
+        }
+        if let Some((stream, partial)) = &mut self.errors {
+            read_lines(stream, partial, flush, &mut lines);
+        }
+        for line in lines {
+            if self.window.1.elapsed() >= Duration::from_secs(1) {
+                if self.suppressed > 0 {
+                    tracing::warn!(
+                        service,
+                        suppressed = self.suppressed,
+                        "service output lines not logged (rate limit)"
+                    );
+                }
+                self.window = (0, Instant::now());
+                self.suppressed = 0;
+            }
+            if self.window.0 >= OUTPUT_LINES_PER_SECOND {
+                self.suppressed += 1;
+                continue;
+            }
+            self.window.0 += 1;
+            tracing::info!(target: "service", service, "{line}");
+        }
+        if flush && self.suppressed > 0 {
+            tracing::warn!(service, suppressed = self.suppressed, "service output lines not logged (rate limit)");
+            self.suppressed = 0;
+        }
+    }
+}
+
+/// Reads what `stream` has without blocking; complete lines (and, with `flush`, the rest) go to
+/// `lines`.
+fn read_lines(stream: &mut impl Read, partial: &mut Vec<u8>, flush: bool, lines: &mut Vec<String>) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                for &byte in &buf[..n] {
+                    if byte == b'\n' || partial.len() >= MAX_OUTPUT_LINE {
+                        lines.push(String::from_utf8_lossy(partial).into_owned());
+                        partial.clear();
+                        if byte == b'\n' {
+                            continue;
+                        }
+                    }
+                    partial.push(byte);
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            // WouldBlock: nothing more now; anything else: the pipe is gone.
+            Err(_) => break,
+        }
+    }
+    if flush && !partial.is_empty() {
+        lines.push(String::from_utf8_lossy(partial).into_owned());
+        partial.clear();
+    }
+}
+
 struct Service {
     spec: ServiceSpec,
+    /// Its running child's output, when captured.
+    output: Option<CapturedOutput>,
     state: ServiceState,
     tracker: RestartTracker,
     /// Its running child's pid.
@@ -134,6 +235,7 @@ pub struct Supervisor {
     gate: Option<Box<dyn StartGate>>,
     orphans_reaped: u64,
     rounds: u64,
+    capture_output: bool,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -159,6 +261,7 @@ impl Supervisor {
                 state: ServiceState::Idle,
                 pid: None,
                 digest: None,
+                output: None,
             })
             .collect();
         Self {
@@ -168,7 +271,16 @@ impl Supervisor {
             gate: None,
             orphans_reaped: 0,
             rounds: 0,
+            capture_output: false,
         }
+    }
+
+    /// Capture each service's stdout and stderr and log their lines as the service's (PID 1:
+    /// they reach the console and the management API's ring buffer). Otherwise services inherit
+    /// the supervisor's.
+    pub fn with_output_capture(mut self, capture: bool) -> Self {
+        self.capture_output = capture;
+        self
     }
 
     /// Collect children as `reaping` says (PID 1: [`Reaping::AllChildren`]).
@@ -251,6 +363,11 @@ impl Supervisor {
     pub fn poll(&mut self) -> Vec<ServiceEvent> {
         self.rounds += 1;
         let exits = self.collect_exits();
+        for service in &mut self.services {
+            if let Some(output) = &mut service.output {
+                output.drain(&service.spec.name, false);
+            }
+        }
         let now = self.now_ns();
         let mut events = Vec::new();
         for (pid, status) in exits {
@@ -261,6 +378,9 @@ impl Supervisor {
             };
             let exit = summary(status, now.saturating_sub(since_ns));
             service.pid = None;
+            if let Some(mut output) = service.output.take() {
+                output.drain(&service.spec.name, true);
+            }
             events.push(ServiceEvent::Exited { name: service.spec.name.clone(), exit });
             service.state = service.tracker.on_exit(now, exit);
             if let ServiceState::Held { restarts, .. } = service.state {
@@ -291,8 +411,16 @@ impl Supervisor {
                 }
             }
             let restart = !matches!(service.state, ServiceState::Idle);
-            match Command::new(&service.spec.program).args(&service.spec.args).spawn() {
-                Ok(child) => {
+            let mut command = Command::new(&service.spec.program);
+            command.args(&service.spec.args);
+            if self.capture_output {
+                command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            }
+            match command.spawn() {
+                Ok(mut child) => {
+                    if self.capture_output {
+                        service.output = Some(CapturedOutput::new(&mut child));
+                    }
                     if restart {
                         service.tracker.on_restart();
                     }
@@ -385,6 +513,9 @@ impl Supervisor {
         }
         for service in &mut self.services {
             service.pid = None;
+            if let Some(mut output) = service.output.take() {
+                output.drain(&service.spec.name, true);
+            }
             if !matches!(service.state, ServiceState::Refused { .. }) {
                 service.state = ServiceState::Stopped;
             }

@@ -229,3 +229,44 @@ fn shutdown_asks_with_sigterm_before_it_kills() {
     assert!(start.elapsed() < Duration::from_secs(4), "it left on SIGTERM, not at the deadline");
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "bye\n");
 }
+
+/// Collects formatted log lines.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn captured_output_is_logged_as_the_services_lines_within_a_rate_limit() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let mut supervisor = Supervisor::new(vec![
+            spec("talker", "/bin/sh", &["-c", "echo hello; echo oops >&2; printf partial"], fast_policy(0)),
+            spec("flood", "/bin/sh", &["-c", "seq 1 500"], fast_policy(0)),
+        ])
+        .with_output_capture(true);
+        run_until(&mut supervisor, Duration::from_secs(10), |s| {
+            s.states().all(|(_, state)| matches!(state, ServiceState::Held { .. }))
+        });
+    });
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    for expected in ["hello service=\"talker\"", "oops service=\"talker\"", "partial service=\"talker\""] {
+        assert!(
+            text.lines().any(|l| l.contains(expected.split(' ').next().unwrap()) && l.contains("talker")),
+            "{expected}: {text}"
+        );
+    }
+    let flood_lines = text.lines().filter(|l| l.contains("flood") && l.contains(" service:")).count();
+    assert_eq!(flood_lines, 50, "{text}");
+    assert!(text.contains("suppressed=450"), "{text}");
+}
