@@ -381,19 +381,13 @@ fn serve(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) -> Outcome {
     let deadline = Instant::now() + limits.request_timeout;
     let mut head = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
+    // `None`: the head is longer than the limit (whether or not it has ended).
     let end = loop {
         if let Some(end) = http::head_end(&head) {
-            break end;
+            break Some(end).filter(|&end| end <= limits.max_request_bytes);
         }
         if head.len() > limits.max_request_bytes {
-            let refusal = http::Refusal { status: 400, reason: "the request is too large" };
-            return respond(
-                &mut conn,
-                &mut stream,
-                limits,
-                &http::refusal_response(&refusal),
-                Outcome::BadRequest(refusal),
-            );
+            break None;
         }
         if until(&stream, deadline).is_none() {
             return Outcome::Timeout("request");
@@ -406,17 +400,11 @@ fn serve(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) -> Outcome {
             Err(err) => return io_outcome("request", err),
         }
     };
-    if end > limits.max_request_bytes {
-        let refusal = http::Refusal { status: 400, reason: "the request is too large" };
-        return respond(
-            &mut conn,
-            &mut stream,
-            limits,
-            &http::refusal_response(&refusal),
-            Outcome::BadRequest(refusal),
-        );
-    }
-    let route = match http::parse_request(&head[..end], shared.ring.capacity()) {
+    let parsed = match end {
+        Some(end) => http::parse_request(&head[..end], shared.ring.capacity()),
+        None => Err(http::Refusal { status: 400, reason: "the request is too large" }),
+    };
+    let route = match parsed {
         Ok(route) => route,
         Err(refusal) => {
             return respond(
