@@ -44,6 +44,11 @@ const APT_PACKAGES: &[(&str, &[&str])] = &[
     ("e2fsprogs", &["mkfs.ext4", "-V"]),
     ("binutils", &["objcopy", "--version"]),
     ("kmod", &["kmod", "--version"]),
+    // The TPM (qp-tpm, node-os/tpm/DESIGN.md): swtpm for the tests, libtss2 for tss-esapi.
+    ("swtpm", &["swtpm", "--version"]),
+    ("swtpm-tools", &["swtpm_setup", "--print-capabilities"]), // `--version` exits 1 in 0.7
+    ("libtss2-dev", &["pkg-config", "--exists", "tss2-esys"]),
+    ("tpm2-tools", &["tpm2_startup", "--version"]),
 ];
 /// The guest kernel's meta package: `apt-cache depends` names the versioned package it pulls in.
 const KERNEL_META_PACKAGE: &str = "linux-image-amd64";
