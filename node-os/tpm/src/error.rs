@@ -41,7 +41,7 @@ pub enum TpmError {
     NoSuchPcr(u8),
     /// A measurement event is not one the log can carry.
     #[error(transparent)]
-    Measurement(#[from] crate::log::LogError),
+    Measurement(#[from] qp_attest_core::log::LogError),
     /// A thread panicked while holding the TPM context lock.
     #[error("the TPM context lock at {0:?} is poisoned (a thread panicked while using the TPM)")]
     Poisoned(String),

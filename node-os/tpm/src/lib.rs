@@ -8,13 +8,12 @@
 #![forbid(unsafe_code)]
 
 mod error;
-mod log;
 mod signer;
 pub mod swtpm;
 mod tpm;
 
 pub use error::TpmError;
-pub use log::{
+pub use qp_attest_core::log::{
     KIND_CONFIG, KIND_MODEL, KIND_SERVICE_BINARY, KIND_VERITY_ROOT_HASH, LogError, LogErrorKind, MAX_EVENTS, MAX_LINE,
     MAX_LOG_BYTES, Measurement, MeasurementLog,
 };

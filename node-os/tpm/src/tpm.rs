@@ -5,7 +5,6 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
 
-use sha2::Digest as _;
 use tss_esapi::Context;
 use tss_esapi::handles::PcrHandle;
 use tss_esapi::interface_types::algorithm::HashingAlgorithm;
@@ -14,7 +13,7 @@ use tss_esapi::structures::{Digest, DigestValues, PcrSelectionListBuilder, PcrSl
 use tss_esapi::tcti_ldr::TctiNameConf;
 
 use crate::error::TpmError;
-use crate::log::{Measurement, MeasurementLog};
+use qp_attest_core::log::{Measurement, MeasurementLog};
 
 /// The PCR the supervisor measures the product into (service binaries, models, configuration, the
 /// dm-verity root hash).
@@ -34,13 +33,7 @@ pub const TCTI_NODE: &str = "device:/dev/tpmrm0";
 /// The number of PCRs of a PC-client TPM 2.0.
 const PCR_COUNT: u8 = 24;
 
-/// A PCR's value after extending it with `digest`: SHA-256(`old` ‖ `digest`).
-pub fn pcr_extend_value(old: &[u8; 32], digest: &[u8; 32]) -> [u8; 32] {
-    let mut hasher = sha2::Sha256::new();
-    hasher.update(old);
-    hasher.update(digest);
-    hasher.finalize().into()
-}
+pub use qp_attest_core::pcr_extend_value;
 
 /// An open TPM context (one ESYS context over one TCTI connection).
 pub struct Tpm {

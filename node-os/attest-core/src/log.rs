@@ -16,7 +16,7 @@
 
 use std::fmt::{self, Write as _};
 
-use crate::tpm::pcr_extend_value;
+use crate::pcr_extend_value;
 
 /// The first line of an encoded log.
 const HEADER: &str = "qp-measurement-log v1";
@@ -56,7 +56,7 @@ impl Measurement {
 
     /// The measurement of `bytes`: their SHA-256.
     pub fn of_bytes(pcr: u8, kind: &str, name: &str, bytes: &[u8]) -> Self {
-        Self::new(pcr, kind, name, qp_node_key::sha256(bytes))
+        Self::new(pcr, kind, name, crate::sha256(bytes))
     }
 
     /// Whether the event can go into a log (the fields the encoding can carry).
@@ -114,7 +114,7 @@ impl MeasurementLog {
         out.push_str(HEADER);
         out.push('\n');
         for event in &self.events {
-            let _ = writeln!(out, "{} {} {} {}", event.pcr, qp_node_key::hex(&event.digest), event.kind, event.name);
+            let _ = writeln!(out, "{} {} {} {}", event.pcr, crate::hex(&event.digest), event.kind, event.name);
         }
         out
     }

@@ -1,0 +1,37 @@
+//! Attestation's protocol core, with no I/O and no `unsafe`: what the node's PID 1 (a static
+//! binary), its TPM service and the operator's verifier share.
+//!
+//! - [`log`]: the measurement event log (what was extended into which PCR), strict and bounded,
+//!   because a verifier replays logs a peer sends.
+#![forbid(unsafe_code)]
+
+pub mod log;
+
+/// A SHA-256 digest.
+pub type Digest32 = [u8; 32];
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> Digest32 {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// A PCR's value after extending it with `digest`: SHA-256(`old` ‖ `digest`).
+pub fn pcr_extend_value(old: &Digest32, digest: &Digest32) -> Digest32 {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(old);
+    hasher.update(digest);
+    hasher.finalize().into()
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(DIGITS[usize::from(byte >> 4)] as char);
+        out.push(DIGITS[usize::from(byte & 0xf)] as char);
+    }
+    out
+}

@@ -1,0 +1,2 @@
+//! `qp-attestd`: the node's TPM service. Skeleton.
+fn main() {}
