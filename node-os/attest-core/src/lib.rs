@@ -3,9 +3,14 @@
 //!
 //! - [`log`]: the measurement event log (what was extended into which PCR), strict and bounded,
 //!   because a verifier replays logs a peer sends.
+//! - [`golden`]: an image's golden values (the log and PCR value its PID 1 will produce).
+//! - [`pcr_command`]: TPM2_PCR_Extend and TPM2_PCR_Read as bytes, for PID 1, which is a static
+//!   binary and cannot link the TSS: it writes them to `/dev/tpmrm0` itself.
 #![forbid(unsafe_code)]
 
+pub mod golden;
 pub mod log;
+pub mod pcr_command;
 
 /// A SHA-256 digest.
 pub type Digest32 = [u8; 32];
