@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use qp_node_key::PublicKey;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PublicKeyData, SanType, SerialNumber, SubjectPublicKeyInfo,
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber, SubjectPublicKeyInfo,
 };
 
 use crate::{IdentityError, NodeId};
@@ -175,6 +175,35 @@ impl FleetCa {
         public_key: &PublicKey,
         validity: Validity,
     ) -> Result<IssuedCert, IdentityError> {
+        self.issue_inner(role, name, public_key, validity, None)
+    }
+
+    /// A short-lived bridge certificate for a node that has just passed attestation (`qpctl
+    /// attest`): as [`FleetCa::issue`], marked with the attested extension naming `image_id`, the
+    /// image the node proved it runs. Peers that require attestation accept only such
+    /// certificates, and only for as long as they are valid.
+    pub fn issue_attested(
+        &self,
+        role: crate::Role,
+        name: &str,
+        public_key: &PublicKey,
+        validity: Validity,
+        image_id: &str,
+    ) -> Result<IssuedCert, IdentityError> {
+        if !role.is_node() {
+            return Err(IdentityError::RoleNotAllowed { role, purpose: "attested bridge certificates" });
+        }
+        self.issue_inner(role, name, public_key, validity, Some(crate::attested::extension(image_id)?))
+    }
+
+    fn issue_inner(
+        &self,
+        role: crate::Role,
+        name: &str,
+        public_key: &PublicKey,
+        validity: Validity,
+        attested: Option<CustomExtension>,
+    ) -> Result<IssuedCert, IdentityError> {
         let id = NodeId::new(&self.fleet, role, name)?;
         if validity.not_after <= validity.not_before {
             return Err(IdentityError::Validity("not_after must be after not_before"));
@@ -201,6 +230,7 @@ impl FleetCa {
         params.not_after = to_offset(validity.not_after)?;
         params.serial_number = Some(random_serial()?);
         params.use_authority_key_identifier_extension = true;
+        params.custom_extensions.extend(attested);
         let spki = SubjectPublicKeyInfo::from_der(&public_key.to_spki_der().map_err(|e| crypto(e.to_string()))?)
             .map_err(crypto)?;
         let cert = params.signed_by(&spki, &self.issuer).map_err(crypto)?;

@@ -15,12 +15,14 @@
 //! Design: `bridge/DESIGN.md`.
 #![forbid(unsafe_code)]
 
+mod attested;
 mod fleet_ca;
 mod node_id;
 mod tls;
 
 use std::path::{Path, PathBuf};
 
+pub use attested::{ATTESTED_EXTENSION_OID, Attested, AttestedPolicy, certificate_attested};
 pub use fleet_ca::{CA_CERT_FILE, CA_FLEET_FILE, CA_KEY_FILE, FleetCa, IssuedCert, Validity};
 pub use node_id::{NodeId, Role};
 pub use tls::{BRIDGE_ALPN, MANAGEMENT_ALPN, NodeCredentials, peer_node_id};
@@ -46,6 +48,10 @@ pub enum IdentityError {
     NotANode { found: String, expected_fleet: String },
     #[error("{role} certificates are not for {purpose}")]
     RoleNotAllowed { role: Role, purpose: &'static str },
+    #[error("the peer's certificate was not issued after an attestation (no attested extension)")]
+    NotAttested,
+    #[error("the peer's attested certificate lives {lifetime:?}, longer than the {max:?} accepted")]
+    AttestedLifetime { lifetime: std::time::Duration, max: std::time::Duration },
     #[error("the peer presented no certificate")]
     NoPeerCertificate,
     #[error("{0}")]
@@ -61,7 +67,7 @@ pub fn pem_certificates(text: &str, path: &Path) -> Result<Vec<Vec<u8>>, Identit
         .map_err(|err| IdentityError::File { path: path.to_owned(), reason: format!("bad PEM certificate: {err:?}") })
 }
 
-fn parse_certificate(der: &[u8]) -> Result<x509_parser::certificate::X509Certificate<'_>, IdentityError> {
+pub(crate) fn parse_certificate(der: &[u8]) -> Result<x509_parser::certificate::X509Certificate<'_>, IdentityError> {
     let (rest, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|err| IdentityError::Certificate(format!("not a DER X.509 certificate: {err}")))?;
     if !rest.is_empty() {
@@ -73,6 +79,13 @@ fn parse_certificate(der: &[u8]) -> Result<x509_parser::certificate::X509Certifi
 /// A certificate's SubjectPublicKeyInfo, DER.
 pub fn certificate_spki(der: &[u8]) -> Result<Vec<u8>, IdentityError> {
     Ok(parse_certificate(der)?.tbs_certificate.subject_pki.raw.to_vec())
+}
+
+/// When a certificate stops being valid.
+pub fn certificate_not_after(der: &[u8]) -> Result<std::time::SystemTime, IdentityError> {
+    let seconds = parse_certificate(der)?.validity().not_after.timestamp();
+    let seconds = u64::try_from(seconds).map_err(|_| IdentityError::Validity("notAfter before 1970"))?;
+    Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds))
 }
 
 /// The node a certificate names: its one URI SAN, a SPIFFE ID ([`NodeId::from_uri`]).

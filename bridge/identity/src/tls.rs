@@ -52,6 +52,8 @@ pub struct NodeCredentials {
     signer: Arc<dyn NodeSigner>,
     /// The fleet CA, the one trust anchor.
     anchor: rustls::pki_types::TrustAnchor<'static>,
+    /// On the bridge, admit only peers with attested certificates ([`crate::AttestedPolicy`]).
+    attested_peers: Option<crate::AttestedPolicy>,
 }
 
 impl std::fmt::Debug for NodeCredentials {
@@ -73,7 +75,7 @@ impl NodeCredentials {
         let anchor = webpki::anchor_from_trusted_cert(&CertificateDer::from(ca.as_slice()))
             .map_err(|err| IdentityError::Crypto(format!("fleet CA certificate: {err:?}")))?
             .to_owned();
-        Ok(Self { id, cert: CertificateDer::from(cert), signer, anchor })
+        Ok(Self { id, cert: CertificateDer::from(cert), signer, anchor, attested_peers: None })
     }
 
     /// From files: the node certificate (PEM), the node's key file (`FileKeySigner`) and the
@@ -105,11 +107,29 @@ impl NodeCredentials {
         Self::new(first(cert_pem)?, signer, first(ca_pem)?)
     }
 
+    /// On the bridge (not the management API), admit only peers whose certificate the verifier
+    /// issued after a passing attestation and that live no longer than `policy` allows; expired
+    /// ones are refused like any other.
+    pub fn require_attested_peers(mut self, policy: crate::AttestedPolicy) -> Self {
+        self.attested_peers = Some(policy);
+        self
+    }
+
+    /// This node's own certificate, DER.
+    pub fn certificate_der(&self) -> &[u8] {
+        self.cert.as_ref()
+    }
+
     fn certified_key(&self) -> Arc<CertifiedKey> {
         Arc::new(CertifiedKey::new(vec![self.cert.clone()], Arc::new(NodeSigningKey { signer: self.signer.clone() })))
     }
 
-    fn verifier(&self, accept: Accept, provider: &CryptoProvider) -> Arc<FleetVerifier> {
+    fn verifier(
+        &self,
+        accept: Accept,
+        attested: Option<crate::AttestedPolicy>,
+        provider: &CryptoProvider,
+    ) -> Arc<FleetVerifier> {
         // A trust anchor's subject is the Name's contents; the hint is the whole DER Name.
         let subject = DistinguishedName::in_sequence(self.anchor.subject.as_ref());
         Arc::new(FleetVerifier {
@@ -117,6 +137,7 @@ impl NodeCredentials {
             root_subjects: vec![subject],
             fleet: self.id.fleet().to_owned(),
             accept,
+            attested,
             algorithms: provider.signature_verification_algorithms,
         })
     }
@@ -131,7 +152,7 @@ impl NodeCredentials {
     pub fn server_config(&self, accept: Role) -> Result<ServerConfig, IdentityError> {
         Self::bridge_role(self.id.role())?;
         Self::bridge_role(accept)?;
-        self.build_server_config(Accept::Role(accept), vec![BRIDGE_ALPN.to_vec()])
+        self.build_server_config(Accept::Role(accept), self.attested_peers, vec![BRIDGE_ALPN.to_vec()])
     }
 
     /// The management API's server, on a node: TLS 1.3 only, a client certificate required, from
@@ -141,7 +162,11 @@ impl NodeCredentials {
         if !self.id.role().is_node() {
             return Err(IdentityError::RoleNotAllowed { role: self.id.role(), purpose: "serving the management API" });
         }
-        self.build_server_config(Accept::Role(Role::Operator), vec![MANAGEMENT_ALPN.to_vec(), HTTP11_ALPN.to_vec()])
+        self.build_server_config(
+            Accept::Role(Role::Operator),
+            None,
+            vec![MANAGEMENT_ALPN.to_vec(), HTTP11_ALPN.to_vec()],
+        )
     }
 
     /// The management API's client, an operator's: TLS 1.3 only, the server's certificate from
@@ -154,12 +179,17 @@ impl NodeCredentials {
                 purpose: "the management API's client (an operator's)",
             });
         }
-        self.build_client_config(Accept::Node, vec![MANAGEMENT_ALPN.to_vec()])
+        self.build_client_config(Accept::Node, None, vec![MANAGEMENT_ALPN.to_vec()])
     }
 
-    fn build_server_config(&self, accept: Accept, alpn: Vec<Vec<u8>>) -> Result<ServerConfig, IdentityError> {
+    fn build_server_config(
+        &self,
+        accept: Accept,
+        attested: Option<crate::AttestedPolicy>,
+        alpn: Vec<Vec<u8>>,
+    ) -> Result<ServerConfig, IdentityError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = self.verifier(accept, &provider);
+        let verifier = self.verifier(accept, attested, &provider);
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|err| IdentityError::Crypto(err.to_string()))?
@@ -179,12 +209,17 @@ impl NodeCredentials {
     pub fn client_config(&self, accept: Role) -> Result<ClientConfig, IdentityError> {
         Self::bridge_role(self.id.role())?;
         Self::bridge_role(accept)?;
-        self.build_client_config(Accept::Role(accept), vec![BRIDGE_ALPN.to_vec()])
+        self.build_client_config(Accept::Role(accept), self.attested_peers, vec![BRIDGE_ALPN.to_vec()])
     }
 
-    fn build_client_config(&self, accept: Accept, alpn: Vec<Vec<u8>>) -> Result<ClientConfig, IdentityError> {
+    fn build_client_config(
+        &self,
+        accept: Accept,
+        attested: Option<crate::AttestedPolicy>,
+        alpn: Vec<Vec<u8>>,
+    ) -> Result<ClientConfig, IdentityError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = self.verifier(accept, &provider);
+        let verifier = self.verifier(accept, attested, &provider);
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|err| IdentityError::Crypto(err.to_string()))?
@@ -273,6 +308,7 @@ struct FleetVerifier {
     root_subjects: Vec<DistinguishedName>,
     fleet: String,
     accept: Accept,
+    attested: Option<crate::AttestedPolicy>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -299,6 +335,10 @@ impl FleetVerifier {
                 Some(IdentityError::NotANode { found: id.uri(), expected_fleet: self.fleet.clone() })
             }
             _ => None,
+        };
+        let refusal = match (refusal, &self.attested) {
+            (None, Some(policy)) => crate::attested::check(end_entity, policy).err(),
+            (refusal, _) => refusal,
         };
         match refusal {
             Some(err) => Err(TlsError::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(err))))),

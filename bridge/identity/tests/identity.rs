@@ -354,3 +354,60 @@ impl rustls::server::ResolvesServerCert for FixedServerCert {
         Some(self.0.clone())
     }
 }
+
+/// A cloud node whose certificate the verifier issued after attestation, for `validity`.
+fn attested_cloud(f: &Fleet, dir: &Path, name: &str, validity: Validity) -> NodeCredentials {
+    let key = dir.join(format!("{name}.key"));
+    let signer = FileKeySigner::generate(&key, &dir.join(format!("{name}.key.pub"))).unwrap();
+    let cert = f.ca.issue_attested(Role::Cloud, name, &signer.public_key(), validity, "cloud-0.1.0-0123456789abcdef");
+    NodeCredentials::new(cert.unwrap().der, Arc::new(signer), f.ca.cert_der().to_vec()).unwrap()
+}
+
+#[test]
+fn a_local_node_that_requires_attestation_admits_only_attested_short_lived_unexpired_cloud_certificates() {
+    let f = fleet("acme");
+    let nodes = tempfile::tempdir().unwrap();
+    let policy = qp_bridge_identity::AttestedPolicy { max_lifetime: Duration::from_secs(3600) };
+    let local = f.local.clone().require_attested_peers(policy);
+    let server = || local.server_config(Role::Cloud).unwrap();
+    let refusal = |client: &NodeCredentials| {
+        let (_, server) = handshake(client.client_config(Role::Local).unwrap(), server());
+        format!("{:?}", server.unwrap_err())
+    };
+    // Attested for 30 minutes: admitted, and its mark names the image.
+    let now = SystemTime::now();
+    let fresh = attested_cloud(&f, nodes.path(), "swarm-2", Validity { not_before: now, not_after: now + 1800 * SEC });
+    let (client, accepted) = handshake(fresh.client_config(Role::Local).unwrap(), server());
+    assert!(client.is_ok() && accepted.is_ok(), "{:?} {:?}", client.err(), accepted.err());
+    let attested = qp_bridge_identity::certificate_attested(fresh.certificate_der()).unwrap().unwrap();
+    assert_eq!(attested.image_id, "cloud-0.1.0-0123456789abcdef");
+    assert_eq!(attested.lifetime, Duration::from_secs(1800));
+    // Issued by `qpctl ca issue`, not after an attestation: refused, though the CA is the same.
+    assert!(refusal(&f.cloud).contains("NotAttested"), "{}", refusal(&f.cloud));
+    // Attested, but for a day: longer than the local node accepts.
+    let long = attested_cloud(&f, nodes.path(), "swarm-3", Validity::starting_now(DAY));
+    assert!(refusal(&long).contains("AttestedLifetime"), "{}", refusal(&long));
+    // Attested and expired: a node that fails its next attestation is refused once it expires.
+    let expired = attested_cloud(
+        &f,
+        nodes.path(),
+        "swarm-4",
+        Validity { not_before: now - 1900 * SEC, not_after: now - 100 * SEC },
+    );
+    assert!(refusal(&expired).contains("Expired"), "{}", refusal(&expired));
+    // The cloud side without the requirement still admits the local node's plain certificate,
+    // and a node that does not require attestation admits an attested peer.
+    let (client, accepted) =
+        handshake(fresh.client_config(Role::Local).unwrap(), f.local.server_config(Role::Cloud).unwrap());
+    assert!(client.is_ok() && accepted.is_ok());
+    // Operators never get attested bridge certificates.
+    let signer = FileKeySigner::generate(&nodes.path().join("op.key"), &nodes.path().join("op.key.pub")).unwrap();
+    let err =
+        f.ca.issue_attested(Role::Operator, "ops", &signer.public_key(), Validity::starting_now(DAY), "x").unwrap_err();
+    assert!(matches!(err, IdentityError::RoleNotAllowed { .. }), "{err}");
+    // A malformed image id is refused when issuing.
+    let err = f.ca.issue_attested(Role::Cloud, "swarm-5", &signer.public_key(), Validity::starting_now(DAY), "a b");
+    assert!(matches!(err.unwrap_err(), IdentityError::Name { .. }));
+}
+
+const SEC: Duration = Duration::from_secs(1);

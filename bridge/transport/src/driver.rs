@@ -25,6 +25,8 @@ struct Shared<'s, S> {
     tls: rustls::Connection,
     session: &'s RefCell<S>,
     connected: bool,
+    /// When the peer's certificate expires (monotonic ns): the connection ends then.
+    peer_expires_ns: u64,
 }
 
 /// How a connection ended.
@@ -46,7 +48,7 @@ pub(crate) async fn drive<R: ReadOwned, W: WriteOwned, S: Session>(
     wake: &Wake,
     stop: &Stop,
 ) -> Ended {
-    let shared = RefCell::new(Shared { tls, session, connected: false });
+    let shared = RefCell::new(Shared { tls, session, connected: false, peer_expires_ns: u64::MAX });
     let started = monotonic_ns();
     let reason = tokio::select! {
         reason = read_loop(&mut reader, &shared, limits, wake) => reason,
@@ -146,6 +148,22 @@ async fn read_loop<R: ReadOwned, S: Session>(
                     Ok(peer) => peer,
                     Err(err) => return CloseReason::Tls(err.to_string()),
                 };
+                let not_after = st
+                    .tls
+                    .peer_certificates()
+                    .and_then(|certs| certs.first())
+                    .map(|cert| qp_bridge_identity::certificate_not_after(cert.as_ref()));
+                st.peer_expires_ns = match not_after {
+                    Some(Ok(at)) => {
+                        // Certificates count whole seconds, and webpki accepts the notAfter
+                        // second itself: end the connection when that second is over.
+                        let end = at + Duration::from_secs(1);
+                        let left = end.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+                        monotonic_ns().saturating_add(left.as_nanos().min(u128::from(u64::MAX)) as u64)
+                    }
+                    Some(Err(err)) => return CloseReason::Tls(err.to_string()),
+                    None => return CloseReason::Tls("the peer presented no certificate".to_owned()),
+                };
                 if let Err(reason) = st.session.borrow_mut().connected(monotonic_ns(), &peer) {
                     return reason;
                 }
@@ -183,6 +201,9 @@ async fn write_loop<W: WriteOwned, S: Session>(
         let next_timer = {
             let mut st = shared.borrow_mut();
             let now = monotonic_ns();
+            if st.connected && now >= st.peer_expires_ns {
+                return CloseReason::PeerCertificateExpired;
+            }
             if st.connected {
                 plain.clear();
                 if let Err(reason) = st.session.borrow_mut().transmit(now, &mut plain) {
@@ -212,7 +233,15 @@ async fn write_loop<W: WriteOwned, S: Session>(
                     Err(err) => return CloseReason::Tls(err.to_string()),
                 }
             }
-            if st.connected { st.session.borrow().next_timer_ns() } else { Some(handshake_deadline) }
+            if st.connected {
+                let expiry = Some(st.peer_expires_ns).filter(|&at| at != u64::MAX);
+                match (st.session.borrow().next_timer_ns(), expiry) {
+                    (Some(timer), Some(expiry)) => Some(timer.min(expiry)),
+                    (timer, expiry) => timer.or(expiry),
+                }
+            } else {
+                Some(handshake_deadline)
+            }
         };
         if !out.is_empty() {
             let buf = std::mem::take(&mut out);

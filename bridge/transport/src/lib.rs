@@ -106,6 +106,11 @@ pub enum CloseReason {
     /// The session refused the peer or its bytes (the protocol's reason).
     #[error("protocol: {0}")]
     Protocol(String),
+    /// The peer's certificate expired while connected: it must reconnect with a fresh one (an
+    /// attested node's certificate lives minutes to hours; one that fails its next attestation
+    /// gets no new certificate and is out).
+    #[error("the peer's certificate expired")]
+    PeerCertificateExpired,
     #[error("stopped")]
     Stopped,
 }

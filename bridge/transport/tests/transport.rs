@@ -561,3 +561,34 @@ fn a_peer_that_stops_reading_is_disconnected_at_the_write_deadline() {
         sink.join().unwrap();
     }
 }
+
+#[test]
+fn a_connection_ends_when_the_peers_certificate_expires_and_the_peer_cannot_come_back() {
+    let fleet = Fleet::new("acme");
+    let (local, _, _) = fleet.node(Role::Local, "vault-1", Validity::starting_now(DAY));
+    let now = std::time::SystemTime::now();
+    // A cloud certificate good for about two more seconds (an attested node's that is not renewed).
+    let short = Validity { not_before: now - Duration::from_secs(60), not_after: now + Duration::from_secs(3) };
+    let (cloud, _, _) = fleet.node(Role::Cloud, "swarm-1", short);
+    let kind = TransportKind::Epoll;
+    let node = local_node(kind, &local, Limits::default());
+    let sender = Sender { total: 1, sent: 0, batch: 1, peers: Arc::new(Mutex::new(Vec::new())) };
+    let client = spawn_client(
+        kind,
+        node.server.addr,
+        Arc::new(cloud.client_config(Role::Local).unwrap()),
+        Limits::default(),
+        Backoff::new(Duration::from_millis(200), Duration::from_millis(200), 1),
+        sender,
+    )
+    .unwrap();
+    wait_until("the message", Duration::from_secs(10), || node.received.load(Ordering::SeqCst) == 1);
+    wait_until("the expiry", Duration::from_secs(10), || {
+        node.reasons.lock().unwrap().contains(&CloseReason::PeerCertificateExpired)
+    });
+    // The dialler keeps trying; each handshake is now refused, so it never connects again.
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(node.peers.lock().unwrap().len(), 1, "{:?}", node.reasons.lock().unwrap());
+    client.stop();
+    node.server.stop();
+}
