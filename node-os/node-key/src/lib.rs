@@ -15,6 +15,9 @@ use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePub
 
 use sha2::Digest;
 
+mod socket_signer;
+pub use socket_signer::{SocketSigner, SocketSignerError, serve_connection, serve_signer};
+
 /// A SHA-256 digest.
 pub const HASH_BYTES: usize = 32;
 /// An ECDSA P-256 signature, `r ‖ s`.

@@ -27,3 +27,28 @@ fn a_key_file_signs_digests_and_messages_its_public_half_verifies() {
     let err = FileKeySigner::load(&public).unwrap_err().to_string();
     assert!(err.ends_with("not a PKCS#8 PEM P-256 private key"), "{err}");
 }
+
+#[test]
+fn a_socket_signer_signs_through_the_service_and_survives_its_restart() {
+    use std::os::unix::net::UnixListener;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let key = qp_node_key::FileKeySigner::generate(&dir.path().join("k"), &dir.path().join("k.pub")).unwrap();
+    let signer: Arc<dyn qp_node_key::NodeSigner> = Arc::new(key);
+    let path = dir.path().join("signer.sock");
+    let serve = |signer: Arc<dyn qp_node_key::NodeSigner>| {
+        let listener = UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || qp_node_key::serve_signer(listener, signer))
+    };
+    let _service = serve(signer.clone());
+    let remote = qp_node_key::SocketSigner::connect(&path).unwrap();
+    assert_eq!(qp_node_key::NodeSigner::public_key(&remote), signer.public_key());
+    let digest = qp_node_key::sha256(b"transcript");
+    let signature = qp_node_key::NodeSigner::sign_digest(&remote, &digest).unwrap();
+    assert!(signer.public_key().verify_digest(&digest, &signature));
+    let der = qp_node_key::NodeSigner::sign_message_der(&remote, b"hello").unwrap();
+    assert!(signer.public_key().verify_message_der(b"hello", &der));
+    // A socket with nobody behind it: a typed error naming the path.
+    let err = qp_node_key::SocketSigner::connect(&dir.path().join("absent.sock")).unwrap_err();
+    assert!(err.to_string().contains("absent.sock"), "{err}");
+}
