@@ -29,6 +29,7 @@ pub mod pe;
 pub mod rootfs;
 mod staging;
 pub mod tools;
+pub mod tpm_service;
 pub mod uki;
 
 use std::ffi::OsString;
@@ -131,6 +132,8 @@ pub struct ImageSpec {
     pub data_seed: Option<PathBuf>,
     /// A folder copied to `/usr/share/qp/` in the root.
     pub models: Option<PathBuf>,
+    /// The TPM service, built already (dynamically linked); `None`: built in this workspace.
+    pub attestd_binary: Option<PathBuf>,
     /// The image version (`/EFI/Linux/qp-<version>.efi`).
     pub version: String,
     /// Where `linuxx64.efi.stub` and `systemd-bootx64.efi` are.
@@ -154,6 +157,7 @@ impl ImageSpec {
             manifest: None,
             data_seed: None,
             models: None,
+            attestd_binary: None,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             systemd_boot_dir: PathBuf::from(DEFAULT_SYSTEMD_BOOT_DIR),
             search_path: None,
@@ -204,6 +208,10 @@ pub struct BuiltImage {
     pub modules: Vec<String>,
     pub cmdline: String,
     pub verity: Verity,
+    /// The image id the golden values name (`golden.json`).
+    pub image_id: String,
+    /// The product PCR's value after a boot of this image (hex).
+    pub golden_pcr_value: String,
     /// The UKI's path on the ESP.
     pub uki_path: String,
     pub disk_guid: String,
@@ -327,6 +335,35 @@ fn read(path: &Path) -> Result<Vec<u8>, ImageError> {
     std::fs::read(path).map_err(ImageError::io(path))
 }
 
+/// The golden values' file in the output folder (`qpctl attest --golden`).
+pub const GOLDEN_FILE: &str = "golden.json";
+
+/// What the image's PID 1 will measure and the product PCR's value after it: the same
+/// computation PID 1 makes (`qp_supervisor::boot_measurements`), over the staged root.
+fn golden_values(
+    spec: &ImageSpec,
+    manifest: &str,
+    root_stage: &Path,
+    verity: &Verity,
+) -> Result<qp_attest_core::golden::GoldenValues, ImageError> {
+    let parsed = qp_supervisor::Manifest::from_toml(manifest, "manifest.toml")
+        .map_err(|err| ImageError::invalid("the manifest", err.to_string()))?;
+    let root_hash = qp_attest_core::golden::parse_digest(&verity.root_hash)
+        .ok_or_else(|| ImageError::invalid("the dm-verity root hash", "not 64 hex digits"))?;
+    let boot = qp_supervisor::boot_measurements(root_stage, &parsed, &root_hash)
+        .map_err(|err| ImageError::invalid("golden values", err.to_string()))?;
+    if let Some(err) = boot.unreadable.first() {
+        return Err(ImageError::invalid("golden values", err.to_string()));
+    }
+    Ok(qp_attest_core::golden::GoldenValues::new(
+        qp_attest_core::golden::image_id(spec.variant.as_str(), &spec.version, &root_hash),
+        spec.variant.as_str().to_owned(),
+        spec.version.clone(),
+        qp_supervisor::measure::PCR_PRODUCT,
+        boot.log,
+    ))
+}
+
 /// The steps a build shows on its progress bar.
 const STEPS: &[&str] = &[
     "inputs",
@@ -405,6 +442,17 @@ pub fn build(spec: &ImageSpec, progress: &ProgressBar) -> Result<BuiltImage, Ima
         }
     };
     node_binary::check_static(&node, &node_path)?;
+    let attestd = match (&spec.attestd_binary, &spec.node_binary) {
+        (Some(path), _) => path.clone(),
+        (None, NodeBinary::Build { workspace, target_dir }) => {
+            progress.suspend(|| tpm_service::build(workspace, target_dir))?
+        }
+        (None, NodeBinary::Prebuilt(_)) => {
+            let workspace = workspace_root();
+            progress.suspend(|| tpm_service::build(&workspace, &workspace.join("target")))?
+        }
+    };
+    let tpm_files = tpm_service::root_files(&attestd)?;
 
     progress.set_length(STEPS.len() as u64);
     progress.set_position(0);
@@ -433,6 +481,11 @@ pub fn build(spec: &ImageSpec, progress: &ProgressBar) -> Result<BuiltImage, Ima
     record.insert("kernel_modules_sha256", sha256_hex(module_hashes.as_bytes()));
     record.insert("node_binary_sha256", sha256_hex(&node));
     record.insert("manifest_sha256", sha256_hex(manifest.as_bytes()));
+    let mut tpm_service_files = String::new();
+    for file in &tpm_files {
+        tpm_service_files.push_str(&format!("{} {}\n", file.path.display(), sha256_hex(&file.bytes)));
+    }
+    record.insert("tpm_service_sha256", sha256_hex(tpm_service_files.as_bytes()));
     record.insert("stub_sha256", sha256_hex(&read(&stub)?));
     record.insert("boot_manager_sha256", sha256_hex(&read(&boot_manager)?));
     record.insert("data_size_mib", spec.data_size_mib.to_string());
@@ -474,6 +527,7 @@ pub fn build(spec: &ImageSpec, progress: &ProgressBar) -> Result<BuiltImage, Ima
             manifest: &manifest,
             build_info: &build_info_in_root,
             models: spec.models.as_deref(),
+            extra: &tpm_files,
         },
     )?;
     let root_path = out.join("root.erofs");
@@ -485,6 +539,9 @@ pub fn build(spec: &ImageSpec, progress: &ProgressBar) -> Result<BuiltImage, Ima
     let verity = rootfs::format_verity(&toolbox, &root_path, &verity_path, &salt)?;
     let roothash_path = out.join("roothash.txt");
     std::fs::write(&roothash_path, format!("{}\n", verity.root_hash)).map_err(ImageError::io(&roothash_path))?;
+    let golden = golden_values(spec, &manifest, &root_stage, &verity)?;
+    let golden_path = out.join(GOLDEN_FILE);
+    std::fs::write(&golden_path, golden.to_json()).map_err(ImageError::io(&golden_path))?;
 
     // 5. The UKI.
     step(4);
@@ -556,6 +613,8 @@ pub fn build(spec: &ImageSpec, progress: &ProgressBar) -> Result<BuiltImage, Ima
         modules,
         cmdline,
         verity,
+        image_id: golden.image_id.clone(),
+        golden_pcr_value: hex(&golden.pcr_value),
         uki_path: esp::uki_path(&spec.version),
         disk_guid: gpt.disk_guid.to_string(),
         partitions: gpt

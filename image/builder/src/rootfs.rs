@@ -19,6 +19,8 @@ pub struct RootContent<'a> {
     pub manifest: &'a str,
     pub build_info: &'a str,
     pub models: Option<&'a Path>,
+    /// More files at their paths (the TPM service and its shared objects).
+    pub extra: &'a [crate::tpm_service::RootFile],
 }
 
 /// Lay the root out in `stage` (which must not exist yet).
@@ -32,6 +34,9 @@ pub fn stage(stage: &Path, content: &RootContent<'_>) -> Result<(), ImageError> 
     staging::write_file(&stage.join("etc/qp/build-info.json"), content.build_info.as_bytes(), 0o644)?;
     if let Some(models) = content.models {
         staging::copy_tree(models, &stage.join("usr/share/qp"))?;
+    }
+    for file in content.extra {
+        staging::write_file(&stage.join(&file.path), &file.bytes, file.mode)?;
     }
     staging::finish_tree(stage)
 }

@@ -18,6 +18,7 @@ pub mod net;
 pub mod netlink;
 pub mod power;
 mod sys;
+pub mod tpm;
 pub mod verity;
 
 pub use block::{BlockDevice, BlockError, find_partition, find_partition_in};

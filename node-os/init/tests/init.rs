@@ -429,3 +429,27 @@ fn slirps_real_replies_bind_the_client() {
     let dhcp::Action::Bound(lease) = c.on_packet(&ack, now) else { panic!("ack not taken") };
     assert_eq!(lease, expected_lease());
 }
+
+// ---------- the TPM channel, against swtpm ----------
+
+#[test]
+fn pid1s_raw_pcr_commands_extend_and_read_a_real_tpm_as_the_tss_sees_it() {
+    use qp_init::tpm::{TpmChannel, TpmChannelError};
+    let swtpm = qp_tpm::swtpm::Swtpm::start().unwrap();
+    let (first, second) = ([0x11u8; 32], [0x22u8; 32]);
+    {
+        let socket = std::net::TcpStream::connect(("127.0.0.1", swtpm.port())).unwrap();
+        let mut channel = TpmChannel::new(socket);
+        assert_eq!(channel.read(15).unwrap(), [0; 32]);
+        channel.extend(15, &first).unwrap();
+        channel.extend(15, &second).unwrap();
+        let expected = qp_attest_core::pcr_extend_value(&qp_attest_core::pcr_extend_value(&[0; 32], &first), &second);
+        assert_eq!(channel.read(15).unwrap(), expected);
+        // PCR 24 does not exist: refused before anything is sent.
+        assert!(matches!(channel.extend(24, &first), Err(TpmChannelError::Command { .. })));
+    }
+    // The TSS reads the same value.
+    let tpm = qp_tpm::Tpm::open(&swtpm.tcti()).unwrap();
+    let expected = qp_attest_core::pcr_extend_value(&qp_attest_core::pcr_extend_value(&[0; 32], &first), &second);
+    assert_eq!(tpm.pcr_read(15).unwrap(), expected);
+}

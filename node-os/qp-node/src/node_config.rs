@@ -30,13 +30,21 @@ pub struct NodeSection {
 }
 
 /// The node's certificate, key and fleet CA (`qpctl ca issue`), paths relative to the working
-/// directory.
+/// directory. The key is either a key file (`key`) or the TPM's key through the TPM service's
+/// socket (`signer = "socket:/run/qp/signer.sock"`), never both.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentitySection {
     pub cert: PathBuf,
-    pub key: PathBuf,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    #[serde(default)]
+    pub signer: Option<String>,
     pub ca: PathBuf,
+    /// Wait for `cert` to appear (an attested certificate that `qpctl attest` installs) instead
+    /// of failing at once. Default false.
+    #[serde(default)]
+    pub wait_for_cert: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -55,6 +63,17 @@ pub struct BridgeSection {
     pub heartbeat_ms: u64,
     /// Nothing heard for this long: the peer is dead.
     pub dead_after_ms: u64,
+    /// Admit only peers whose certificate was issued after a passing attestation (`qpctl
+    /// attest`), and no longer-lived than `max_peer_cert_lifetime_s`. Default false.
+    #[serde(default)]
+    pub require_attested_peers: bool,
+    /// Default 86,400 (a day).
+    #[serde(default = "default_max_peer_cert_lifetime_s")]
+    pub max_peer_cert_lifetime_s: u64,
+}
+
+fn default_max_peer_cert_lifetime_s() -> u64 {
+    86_400
 }
 
 /// What a cloud node sends: the recorded headlines scored by SentimentX, in a loop.
@@ -103,6 +122,12 @@ impl NodeConfig {
             "cloud" if config.cloud.is_none() => return invalid("cloud", "a cloud node needs its [cloud] section"),
             "local" | "cloud" => {}
             _ => return invalid("node.role", "must be \"cloud\" or \"local\""),
+        }
+        match (&config.identity.key, &config.identity.signer) {
+            (Some(_), None) => {}
+            (None, Some(signer)) if signer.starts_with("socket:") && signer.len() > "socket:".len() => {}
+            (None, Some(_)) => return invalid("identity.signer", "must be \"socket:<path>\""),
+            _ => return invalid("identity", "exactly one of key and signer"),
         }
         if !matches!(config.bridge.transport.as_str(), "auto" | "io_uring" | "epoll") {
             return invalid("bridge.transport", "must be \"auto\", \"io_uring\" or \"epoll\"");

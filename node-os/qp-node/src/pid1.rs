@@ -255,9 +255,10 @@ fn boot_and_supervise(ring: &Arc<LogRing>) -> anyhow::Result<PowerAction> {
         tracing::warn!("no watchdog device");
     }
 
+    let measured = measure_boot(&manifest, &params);
     let mut supervisor = qp_supervisor::Supervisor::new(manifest.services())
         .with_reaping(qp_supervisor::Reaping::AllChildren)
-        .with_start_gate(Box::new(qp_supervisor::MeasureProgram))
+        .with_start_gate(Box::new(measured))
         .with_output_capture(true);
     // The first round starts (or refuses) every service: then the node is ready.
     for event in supervisor.poll() {
@@ -307,6 +308,59 @@ fn boot_and_supervise(ring: &Arc<LogRing>) -> anyhow::Result<PowerAction> {
     println!("qp-node: stopping services");
     supervisor.shutdown(Duration::from_secs(5));
     Ok(signals.action())
+}
+
+/// Measures the boot into the TPM's product PCR (the verity root hash, the manifest, the model
+/// files, the service programs: `qp_supervisor::measure`), writes the event log for the TPM
+/// service, and answers the start gate that lets only the measured programs run. The root hash
+/// goes first: it pins every byte that is read after it, the manifest included.
+fn measure_boot(manifest: &qp_supervisor::Manifest, params: &qp_init::BootParams) -> qp_supervisor::MeasuredPrograms {
+    use qp_attest_core::log::MeasurementLog;
+    use qp_supervisor::measure::{LOG_PATH, PCR_PRODUCT};
+    let boot = match qp_supervisor::boot_measurements(Path::new("/"), manifest, &params.verity.root_hash) {
+        Ok(boot) => boot,
+        Err(err) => {
+            tracing::error!("boot measurement failed, nothing will run: {err}");
+            return qp_supervisor::MeasuredPrograms::from_log(&MeasurementLog::new());
+        }
+    };
+    for err in &boot.unreadable {
+        tracing::error!("not measured: {err}");
+    }
+    // The log holds what the PCR holds: events up to the first that could not be extended.
+    let mut extended = MeasurementLog::new();
+    match qp_init::tpm::TpmChannel::open_device(Path::new(qp_init::tpm::TPM_DEVICE)) {
+        Ok(mut tpm) => {
+            for event in boot.log.events() {
+                if let Err(err) = tpm.extend(event.pcr, &event.digest) {
+                    tracing::error!("TPM: {err}: the rest of the boot is not measured");
+                    break;
+                }
+                if extended.append(event.clone()).is_err() {
+                    break;
+                }
+            }
+            match tpm.read(PCR_PRODUCT) {
+                Ok(value) => tracing::info!(
+                    events = extended.len(),
+                    pcr = PCR_PRODUCT,
+                    value = %qp_attest_core::hex(&value),
+                    "boot measured into the TPM"
+                ),
+                Err(err) => tracing::error!("TPM: {err}"),
+            }
+        }
+        Err(err) => tracing::warn!("no TPM ({err}): the boot is not measured into a PCR, so it cannot be attested"),
+    }
+    let log_path = Path::new(LOG_PATH);
+    let written = log_path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(log_path, extended.encode()));
+    if let Err(err) = written {
+        tracing::error!("{LOG_PATH}: {err}");
+    }
+    qp_supervisor::MeasuredPrograms::from_log(&boot.log)
 }
 
 fn start_management(

@@ -10,12 +10,15 @@
 //! Either prints a status line every `--status-every` seconds and a summary when stopped
 //! (SIGTERM, SIGINT, or `--max-frames`).
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
 use qp_bridge_identity::{NodeCredentials, Role};
 use qp_bridge_proto::{ConnectionConfig, ConnectionSettings};
 use qp_bridge_transport::{TransportChoice, resolve_transport};
+use qp_node_key::NodeSigner;
 
 use crate::node_config::NodeConfig;
 
@@ -50,8 +53,33 @@ pub(crate) fn fresh_epoch() -> u64 {
 pub fn run_node(config_path: &Path, options: &RunOptions) -> anyhow::Result<String> {
     let config = NodeConfig::load(config_path)?;
     let identity = &config.identity;
-    let credentials = NodeCredentials::load(&identity.cert, &identity.key, &identity.ca)
+    let signals = crate::signals::NodeSignals::register()?;
+    if identity.wait_for_cert && !wait_for_file(&identity.cert, &signals) {
+        return Ok("stopped before the certificate arrived".to_owned());
+    }
+    let signer: Arc<dyn NodeSigner> = match (&identity.key, &identity.signer) {
+        (Some(key), _) => {
+            Arc::new(qp_node_key::FileKeySigner::load(key).with_context(|| format!("node key ({})", key.display()))?)
+        }
+        (None, Some(signer)) => {
+            let path = Path::new(signer.trim_start_matches("socket:"));
+            Arc::new(connect_signer(path, &signals)?)
+        }
+        (None, None) => anyhow::bail!("config {}: identity has no key or signer", config_path.display()),
+    };
+    let mut credentials = NodeCredentials::with_signer(&identity.cert, signer, &identity.ca)
         .with_context(|| format!("node identity ({})", identity.cert.display()))?;
+    if config.bridge.require_attested_peers {
+        credentials = credentials.require_attested_peers(qp_bridge_identity::AttestedPolicy {
+            max_lifetime: Duration::from_secs(config.bridge.max_peer_cert_lifetime_s),
+        });
+    }
+    if let Some(attested) = qp_bridge_identity::certificate_attested(credentials.certificate_der())? {
+        tracing::info!(image = %attested.image_id, lifetime_s = attested.lifetime.as_secs(), "attested certificate");
+    }
+    // A renewed certificate (the next attestation's) takes a restart: the supervisor restarts
+    // this service when it exits.
+    watch_certificate(&identity.cert, &signals);
     let role: Role = config.node.role.parse()?;
     if credentials.id.role() != role || credentials.id.name() != config.node.name {
         anyhow::bail!(
@@ -69,7 +97,6 @@ pub fn run_node(config_path: &Path, options: &RunOptions) -> anyhow::Result<Stri
         _ => TransportChoice::Auto,
     };
     let kind = resolve_transport(choice)?;
-    let signals = crate::signals::NodeSignals::register()?;
     tracing::info!(node = %credentials.id, transport = kind.name(), "starting");
     match role {
         #[cfg(feature = "vault")]
@@ -78,5 +105,52 @@ pub fn run_node(config_path: &Path, options: &RunOptions) -> anyhow::Result<Stri
         Role::Cloud => crate::run_cloud::run_cloud(&config, &credentials, kind, options, &signals),
         #[allow(unreachable_patterns)] // every role is reachable in the default build
         other => anyhow::bail!("this build of qp-node does not carry the {} role", other.as_str()),
+    }
+}
+
+/// Waits until `path` exists (logged once); false if the node was stopped first.
+fn wait_for_file(path: &Path, signals: &crate::signals::NodeSignals) -> bool {
+    if path.exists() {
+        return true;
+    }
+    tracing::info!(cert = %path.display(), "waiting for the attested certificate (qpctl attest installs it)");
+    while !signals.stop.load(Ordering::Relaxed) {
+        if path.exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+/// The TPM service's signer; it may still be starting (both are services of one supervisor).
+fn connect_signer(path: &Path, signals: &crate::signals::NodeSignals) -> anyhow::Result<qp_node_key::SocketSigner> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match qp_node_key::SocketSigner::connect(path) {
+            Ok(signer) => return Ok(signer),
+            Err(err) if std::time::Instant::now() >= deadline || signals.stop.load(Ordering::Relaxed) => {
+                return Err(err).context("the TPM service's signer");
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Stops the node when the certificate file changes (a renewal), so it restarts with it.
+fn watch_certificate(path: &Path, signals: &crate::signals::NodeSignals) {
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let (path, first, stop) = (path.to_owned(), modified(path), signals.stop.clone());
+    let spawned = std::thread::Builder::new().name("qp-cert-watch".to_owned()).spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_secs(1));
+            if modified(&path) != first {
+                tracing::info!(cert = %path.display(), "certificate renewed: restarting to use it");
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+    });
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "cannot watch the certificate for renewal");
     }
 }

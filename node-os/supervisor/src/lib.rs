@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod manifest;
+pub mod measure;
 pub mod policy;
 pub mod watchdog;
 
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
 
 pub use manifest::{Manifest, ManifestError};
+pub use measure::{BootMeasurements, MeasuredPrograms, boot_measurements};
 pub use policy::{ExitSummary, RestartPolicy, RestartTracker, ServiceState};
 pub use watchdog::{DeviceWatchdog, Watchdog};
 
