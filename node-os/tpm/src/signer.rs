@@ -37,6 +37,7 @@ pub struct TpmSigner {
     tpm: Arc<Tpm>,
     key: KeyHandle,
     public: PublicKey,
+    public_area: Vec<u8>,
     key_file: PathBuf,
 }
 
@@ -94,6 +95,9 @@ impl TpmSigner {
         check_public(&public).map_err(|reason| TpmError::KeyBlob { path: key_file.to_owned(), reason })?;
         let public_key = sec1_public_key(&public)
             .map_err(|reason| TpmError::KeyBlob { path: key_file.to_owned(), reason: reason.to_owned() })?;
+        let public_area = public
+            .marshall()
+            .map_err(|err| TpmError::KeyBlob { path: key_file.to_owned(), reason: format!("public area: {err}") })?;
         let load_fail = tpm.fail("TPM2_Load");
         let key = tpm.with_context(|ctx| {
             let primary = create_primary(&tpm, ctx)?;
@@ -104,7 +108,16 @@ impl TpmSigner {
             loaded.map_err(&load_fail)
         })?;
         tracing::info!(key_file = %key_file.display(), tcti = tpm.tcti(), key_id = %qp_node_key::hex(&public_key.key_id()[..8]), "TPM identity key loaded");
-        Ok(Self { tpm, key, public: public_key, key_file: key_file.to_owned() })
+        Ok(Self { tpm, key, public: public_key, public_area, key_file: key_file.to_owned() })
+    }
+
+    /// The key's public area: the marshalled TPMT_PUBLIC (no size prefix).
+    pub fn public_area(&self) -> Vec<u8> {
+        self.public_area.clone()
+    }
+
+    pub(crate) fn key_handle(&self) -> KeyHandle {
+        self.key
     }
 
     /// The TPM the key lives in (for PCR work over the same context).
@@ -158,7 +171,7 @@ impl Drop for TpmSigner {
 
 /// What both keys are: made inside this TPM and bound to it and to their parent (never exported or
 /// duplicated), used with the owner's password session, not subject to dictionary-attack lockout.
-fn bound_key_attributes() -> ObjectAttributesBuilder {
+pub(crate) fn bound_key_attributes() -> ObjectAttributesBuilder {
     ObjectAttributesBuilder::new()
         .with_fixed_tpm(true)
         .with_fixed_parent(true)
@@ -168,7 +181,7 @@ fn bound_key_attributes() -> ObjectAttributesBuilder {
 }
 
 /// An ECC P-256 key's public template.
-fn ecc_p256_template(
+pub(crate) fn ecc_p256_template(
     attributes: tss_esapi::attributes::ObjectAttributes,
     parameters: tss_esapi::structures::PublicEccParameters,
     unique: EccPoint,
@@ -209,7 +222,7 @@ fn signing_key_template() -> tss_esapi::Result<Public> {
     )
 }
 
-fn create_primary(tpm: &Tpm, ctx: &mut Context) -> Result<KeyHandle, TpmError> {
+pub(crate) fn create_primary(tpm: &Tpm, ctx: &mut Context) -> Result<KeyHandle, TpmError> {
     let fail = tpm.fail("TPM2_CreatePrimary");
     let template = primary_template().map_err(&fail)?;
     ctx.execute_with_session(Some(AuthSession::Password), |ctx| {
@@ -219,14 +232,14 @@ fn create_primary(tpm: &Tpm, ctx: &mut Context) -> Result<KeyHandle, TpmError> {
     .map_err(&fail)
 }
 
-fn flush(ctx: &mut Context, handle: KeyHandle) {
+pub(crate) fn flush(ctx: &mut Context, handle: KeyHandle) {
     if let Err(err) = ctx.flush_context(handle.into()) {
         tracing::warn!(error = %err, "TPM2_FlushContext failed");
     }
 }
 
 /// A NULL hash-check ticket: the digest was not made by the TPM (fine for an unrestricted key).
-fn null_ticket() -> tss_esapi::Result<HashcheckTicket> {
+pub(crate) fn null_ticket() -> tss_esapi::Result<HashcheckTicket> {
     HashcheckTicket::try_from(TPMT_TK_HASHCHECK {
         tag: TPM2_ST_HASHCHECK,
         hierarchy: TPM2_RH_NULL,
@@ -270,7 +283,7 @@ fn sec1_public_key(public: &Public) -> Result<PublicKey, &'static str> {
 }
 
 /// Copies a big-endian integer into `out`, right-aligned.
-fn left_pad(out: &mut [u8], value: &[u8]) -> Result<(), &'static str> {
+pub(crate) fn left_pad(out: &mut [u8], value: &[u8]) -> Result<(), &'static str> {
     let start = out.len().checked_sub(value.len()).ok_or("an integer longer than 32 bytes")?;
     out[start..].copy_from_slice(value);
     Ok(())
@@ -278,7 +291,7 @@ fn left_pad(out: &mut [u8], value: &[u8]) -> Result<(), &'static str> {
 
 /// TPM2B_PUBLIC ‖ TPM2B_PRIVATE (each a big-endian u16 size and that many bytes), as tpm2-tools
 /// writes `key.pub` and `key.priv`.
-fn encode_blob(public: &Public, private: &Private) -> Result<Vec<u8>, String> {
+pub(crate) fn encode_blob(public: &Public, private: &Private) -> Result<Vec<u8>, String> {
     let public = public.marshall().map_err(|err| format!("cannot marshal the public area: {err}"))?;
     let mut blob = Vec::with_capacity(4 + public.len() + private.len());
     for part in [public.as_slice(), private.value()] {
@@ -289,7 +302,7 @@ fn encode_blob(public: &Public, private: &Private) -> Result<Vec<u8>, String> {
     Ok(blob)
 }
 
-fn decode_blob(blob: &[u8]) -> Result<(Public, Private), String> {
+pub(crate) fn decode_blob(blob: &[u8]) -> Result<(Public, Private), String> {
     let (public_bytes, rest) = take_sized(blob, "TPM2B_PUBLIC")?;
     let (private_bytes, rest) = take_sized(rest, "TPM2B_PRIVATE")?;
     if !rest.is_empty() {
@@ -315,7 +328,7 @@ fn take_sized<'a>(bytes: &'a [u8], what: &str) -> Result<(&'a [u8], &'a [u8]), S
     Ok(rest.split_at(size))
 }
 
-fn read_bounded(path: &Path) -> Result<Vec<u8>, TpmError> {
+pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>, TpmError> {
     let io = |source| TpmError::Io { path: path.to_owned(), source };
     let file = std::fs::File::open(path).map_err(io)?;
     let mut blob = Vec::new();
@@ -326,7 +339,7 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, TpmError> {
     Ok(blob)
 }
 
-fn write_new(path: &Path, bytes: &[u8]) -> Result<(), TpmError> {
+pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<(), TpmError> {
     use std::os::unix::fs::OpenOptionsExt;
     let io = |source| TpmError::Io { path: path.to_owned(), source };
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;

@@ -8,10 +8,11 @@ use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use proptest::prelude::*;
 use qp_node_key::{NodeSigner, sha256};
-use qp_tpm::swtpm::{Swtpm, SwtpmError};
+use qp_tpm::swtpm::{self, LocalCa, Swtpm, SwtpmError, SwtpmForQemu};
 use qp_tpm::{
-    KIND_CONFIG, KIND_MODEL, KIND_SERVICE_BINARY, KIND_VERITY_ROOT_HASH, LogError, LogErrorKind, MAX_LOG_BYTES,
-    Measurement, MeasurementLog, PCR_PRODUCT, Tpm, TpmError, TpmSigner, Tss2ResponseCodeKind,
+    AttestationKey, KIND_CONFIG, KIND_MODEL, KIND_SERVICE_BINARY, KIND_VERITY_ROOT_HASH, LogError, LogErrorKind,
+    MAX_LOG_BYTES, Measurement, MeasurementLog, PCR_PRODUCT, PolicyApproval, SealedSecret, Tpm, TpmError, TpmSigner,
+    Tss2ResponseCodeKind, UnsealStep,
 };
 
 fn swtpm() -> Swtpm {
@@ -314,5 +315,382 @@ proptest! {
             let cut = encoded.len() - 1;
             prop_assert!(MeasurementLog::decode(&encoded.as_bytes()[..cut]).is_err());
         }
+    }
+}
+
+// ---- swtpm with EK certificates ----
+
+fn local_ca(dir: &std::path::Path) -> LocalCa {
+    LocalCa::create(&dir.join("ca")).unwrap_or_else(|err| panic!("{err}"))
+}
+
+#[test]
+fn a_local_ca_issues_the_ek_certificate_and_prepared_state_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = local_ca(dir.path());
+    let certs = ca.issuer_certs_der().unwrap();
+    assert_eq!(certs.len(), 2);
+    let (_, issuer) = x509_parser::parse_x509_certificate(&certs[0]).unwrap();
+    let (_, root) = x509_parser::parse_x509_certificate(&certs[1]).unwrap();
+    assert_eq!(issuer.issuer(), root.subject());
+    assert_eq!(root.issuer(), root.subject());
+    // A second create on the same directory keeps the CA.
+    assert_eq!(LocalCa::create(ca.dir()).unwrap().issuer_certs_der().unwrap(), certs);
+
+    let state = dir.path().join("vm-tpm");
+    swtpm::prepare_state(&state, &ca).unwrap();
+    let permall = std::fs::read(state.join("tpm2-00.permall")).unwrap();
+    swtpm::prepare_state(&state, &ca).unwrap();
+    assert_eq!(std::fs::read(state.join("tpm2-00.permall")).unwrap(), permall, "prepare_state re-manufactured");
+
+    // The QEMU-facing swtpm: its control socket appears; dropping it stops it.
+    let socket = dir.path().join("swtpm.sock");
+    let mut qemu_tpm = SwtpmForQemu::start(&state, &socket).unwrap();
+    assert!(qemu_tpm.running());
+    assert_eq!(qemu_tpm.socket(), socket.as_path());
+    drop(qemu_tpm);
+}
+
+// ---- EK, AK, quote, certify, credential activation ----
+
+/// A swtpm with an EK certificate from a fresh local CA, its context, and the temp dir.
+fn swtpm_with_ek() -> (Swtpm, Arc<Tpm>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = local_ca(dir.path());
+    let swtpm = Swtpm::start_with_ek(&ca).unwrap_or_else(|err| panic!("{err}"));
+    let tpm = Arc::new(open(&swtpm));
+    (swtpm, tpm, dir)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The ECDSA signature in a marshalled TPMT_SIGNATURE, as p256 takes it.
+fn tpmt_signature_ecdsa(bytes: &[u8]) -> Signature {
+    assert_eq!(&bytes[..4], &[0x00, 0x18, 0x00, 0x0B], "not ECDSA-SHA256");
+    let r_len = usize::from(u16::from_be_bytes([bytes[4], bytes[5]]));
+    let r = &bytes[6..6 + r_len];
+    let s_at = 6 + r_len;
+    let s_len = usize::from(u16::from_be_bytes([bytes[s_at], bytes[s_at + 1]]));
+    let s = &bytes[s_at + 2..s_at + 2 + s_len];
+    assert_eq!(bytes.len(), s_at + 2 + s_len);
+    let mut rs = [0u8; 64];
+    rs[32 - r.len()..32].copy_from_slice(r);
+    rs[64 - s.len()..].copy_from_slice(s);
+    Signature::from_slice(&rs).unwrap()
+}
+
+fn ak_verifying_key(ak: &AttestationKey) -> VerifyingKey {
+    use tss_esapi::traits::UnMarshall;
+    let tss_esapi::structures::Public::Ecc { unique, .. } =
+        tss_esapi::structures::Public::unmarshall(&ak.public_area()).unwrap()
+    else {
+        panic!("not ECC");
+    };
+    let mut sec1 = vec![0x04];
+    sec1.extend_from_slice(unique.x().value());
+    sec1.extend_from_slice(unique.y().value());
+    VerifyingKey::from_sec1_bytes(&sec1).unwrap()
+}
+
+#[test]
+fn the_ek_certificate_matches_the_ek_and_the_ak_survives_a_reload() {
+    use tss_esapi::traits::UnMarshall;
+    let (_swtpm, tpm, dir) = swtpm_with_ek();
+    let ca = LocalCa::create(&dir.path().join("ca")).unwrap();
+
+    let cert_der = tpm.ek_certificate().unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&cert_der).unwrap();
+    let x509_parser::public_key::PublicKey::RSA(rsa) = cert.public_key().parsed().unwrap() else {
+        panic!("the EK certificate's key is not RSA");
+    };
+    let ek_area = tpm.ek_public_area().unwrap();
+    assert_eq!(tpm.ek_public_area().unwrap(), ek_area, "the EK is re-derived identically");
+    let tss_esapi::structures::Public::Rsa { unique, .. } =
+        tss_esapi::structures::Public::unmarshall(&ek_area).unwrap()
+    else {
+        panic!("the EK is not RSA");
+    };
+    let modulus = rsa.modulus.iter().skip_while(|byte| **byte == 0).copied().collect::<Vec<_>>();
+    assert_eq!(modulus, unique.value(), "the EK certificate is for another key");
+    // Issued by the local CA's issuer, which the root signed.
+    let issuers = ca.issuer_certs_der().unwrap();
+    let (_, issuer) = x509_parser::parse_x509_certificate(&issuers[0]).unwrap();
+    assert_eq!(cert.issuer(), issuer.subject());
+    assert!(cert.verify_signature(Some(issuer.public_key())).is_ok(), "the EK certificate is not the issuer's");
+
+    // The AK: created once (0600, never overwritten), reloaded on a new context with the same Name.
+    let ak_file = dir.path().join("ak.tpmkey");
+    let ak = AttestationKey::create(Arc::clone(&tpm), &ak_file).unwrap();
+    assert_eq!(std::fs::metadata(&ak_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(ak.name(), qp_tpm::name_of(&ak.public_area()));
+    assert_eq!(ak.name().len(), 34);
+    let name = ak.name();
+    drop(ak);
+    let reloaded = AttestationKey::load(Arc::clone(&tpm), &ak_file).unwrap();
+    assert_eq!(reloaded.name(), name);
+    let err = AttestationKey::create(Arc::clone(&tpm), &ak_file).unwrap_err();
+    assert!(matches!(err, TpmError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists));
+
+    // The identity key's blob is not an AK, and an AK is not an identity key.
+    let key_file = dir.path().join("node.tpmkey");
+    drop(TpmSigner::create(Arc::clone(&tpm), &key_file).unwrap());
+    assert!(matches!(AttestationKey::load(Arc::clone(&tpm), &key_file), Err(TpmError::KeyBlob { .. })));
+    assert!(matches!(TpmSigner::load(Arc::clone(&tpm), &ak_file), Err(TpmError::KeyBlob { .. })));
+}
+
+#[test]
+fn a_plain_swtpm_has_no_ek_certificate() {
+    let swtpm = swtpm();
+    let err = open(&swtpm).ek_certificate().unwrap_err();
+    assert!(matches!(err, TpmError::EkCertificate { .. }), "{err}");
+}
+
+#[test]
+fn a_quote_over_pcr_15_passes_tpm2_checkquote_and_a_flipped_byte_does_not() {
+    let (_swtpm, tpm, dir) = swtpm_with_ek();
+    for event in [b"qp-supervisor".as_slice(), b"model v7", b"config"] {
+        tpm.pcr_extend(PCR_PRODUCT, sha256(event)).unwrap();
+    }
+    let ak = AttestationKey::create(Arc::clone(&tpm), &dir.path().join("ak.tpmkey")).unwrap();
+    let nonce = sha256(b"verifier nonce 1");
+    let quote = ak.quote(&nonce, &[PCR_PRODUCT]).unwrap();
+    // The signature is the AK's over SHA-256(TPMS_ATTEST).
+    let signature = tpmt_signature_ecdsa(&quote.signature);
+    assert!(ak_verifying_key(&ak).verify_prehash(&sha256(&quote.attest), &signature).is_ok());
+
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let pem = write("ak.pem", ak.public_key_pem().as_bytes());
+    let message = write("quote.msg", &quote.attest);
+    let sig = write("quote.sig", &quote.signature);
+    let checkquote = |message: &std::path::Path, nonce: &[u8]| {
+        std::process::Command::new("tpm2_checkquote")
+            .arg("-u")
+            .arg(&pem)
+            .arg("-m")
+            .arg(message)
+            .arg("-s")
+            .arg(&sig)
+            .arg("-q")
+            .arg(hex(nonce))
+            .args(["-g", "sha256"])
+            .output()
+            .unwrap()
+    };
+    let output = checkquote(&message, &nonce);
+    assert!(output.status.success(), "tpm2_checkquote: {}", String::from_utf8_lossy(&output.stderr));
+
+    let mut flipped = quote.attest.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    let flipped = write("flipped.msg", &flipped);
+    assert!(!checkquote(&flipped, &nonce).status.success(), "a modified quote passed");
+    assert!(!checkquote(&message, &sha256(b"another nonce")).status.success(), "another nonce passed");
+
+    // Refused before the TPM: a long nonce, an empty or repeated PCR list.
+    assert!(matches!(ak.quote(&[0u8; 65], &[PCR_PRODUCT]), Err(TpmError::Input(_))));
+    assert!(matches!(ak.quote(&nonce, &[]), Err(TpmError::Input(_))));
+    assert!(matches!(ak.quote(&nonce, &[24]), Err(TpmError::NoSuchPcr(24))));
+}
+
+#[test]
+fn the_ak_certifies_the_node_identity_key() {
+    let (_swtpm, tpm, dir) = swtpm_with_ek();
+    let ak = AttestationKey::create(Arc::clone(&tpm), &dir.path().join("ak.tpmkey")).unwrap();
+    let signer = TpmSigner::create(Arc::clone(&tpm), &dir.path().join("node.tpmkey")).unwrap();
+    let nonce = sha256(b"certify nonce");
+    let certified = ak.certify(&signer, &nonce).unwrap();
+    let signature = tpmt_signature_ecdsa(&certified.signature);
+    assert!(ak_verifying_key(&ak).verify_prehash(&sha256(&certified.attest), &signature).is_ok());
+    let contains = |needle: &[u8]| certified.attest.windows(needle.len()).any(|window| window == needle);
+    // TPMS_ATTEST: magic TPM_GENERATED_VALUE, type TPM_ST_ATTEST_CERTIFY, the nonce, the key's Name.
+    assert_eq!(&certified.attest[..6], &[0xff, 0x54, 0x43, 0x47, 0x80, 0x17]);
+    assert!(contains(&nonce));
+    assert!(contains(&qp_tpm::name_of(&signer.public_area())));
+    // A key on another context (another TPM) is refused.
+    let (_other, other_tpm, other_dir) = swtpm_with_ek();
+    let foreign = TpmSigner::create(other_tpm, &other_dir.path().join("node.tpmkey")).unwrap();
+    assert!(matches!(ak.certify(&foreign, &nonce), Err(TpmError::Input(_))));
+}
+
+#[test]
+fn credential_activation_releases_the_secret_only_for_the_ak_it_names() {
+    let (_swtpm, tpm, dir) = swtpm_with_ek();
+    let ak = AttestationKey::create(Arc::clone(&tpm), &dir.path().join("ak.tpmkey")).unwrap();
+    let ek = tpm.ek_public_area().unwrap();
+    let secret = sha256(b"enrollment challenge");
+    let (blob, encrypted) = tpm.make_credential(&ek, &ak.name(), &secret).unwrap();
+    assert_eq!(ak.activate_credential(&blob, &encrypted).unwrap(), secret);
+    // Activation leaves no session or object behind: it can run again, many times.
+    for _ in 0..5 {
+        assert_eq!(ak.activate_credential(&blob, &encrypted).unwrap(), secret);
+    }
+
+    // A credential for another name (another AK) is refused by this AK.
+    let other = AttestationKey::create(Arc::clone(&tpm), &dir.path().join("other-ak.tpmkey")).unwrap();
+    let (blob, encrypted) = tpm.make_credential(&ek, &other.name(), &secret).unwrap();
+    let err = ak.activate_credential(&blob, &encrypted).unwrap_err();
+    assert!(matches!(err, TpmError::Command { command: "TPM2_ActivateCredential", .. }), "{err}");
+    assert_eq!(other.activate_credential(&blob, &encrypted).unwrap(), secret);
+
+    // A credential for another TPM's EK is refused.
+    let (_swtpm2, tpm2, _dir2) = swtpm_with_ek();
+    let (blob, encrypted) = tpm.make_credential(&tpm2.ek_public_area().unwrap(), &ak.name(), &secret).unwrap();
+    assert!(ak.activate_credential(&blob, &encrypted).is_err());
+}
+
+// ---- sealing under an authorized PCR policy ----
+
+struct Authority(p256::ecdsa::SigningKey);
+
+impl Authority {
+    fn new(seed: u8) -> Self {
+        Self(p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap())
+    }
+
+    fn public(&self) -> [u8; 65] {
+        self.0.verifying_key().to_encoded_point(false).as_bytes().try_into().unwrap()
+    }
+
+    /// The release process: approve `values` of `pcrs`.
+    fn approve(&self, pcrs: &[u8], values: &[[u8; 32]], policy_ref: &[u8]) -> PolicyApproval {
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        let approved_policy = qp_tpm::policy_pcr_digest(pcrs, values);
+        let signature: Signature = self.0.sign_prehash(&qp_tpm::approval_digest(&approved_policy, policy_ref)).unwrap();
+        PolicyApproval {
+            pcrs: pcrs.to_vec(),
+            approved_policy,
+            signature: signature.to_bytes().into(),
+            authority_public: self.public(),
+            policy_ref: policy_ref.to_vec(),
+        }
+    }
+}
+
+fn unseal_step(err: TpmError) -> UnsealStep {
+    match err {
+        TpmError::Unseal { step, .. } => step,
+        other => panic!("not an unseal error: {other}"),
+    }
+}
+
+#[test]
+fn a_sealed_secret_opens_only_for_approved_pcr_values_and_survives_a_signed_update() {
+    let first = swtpm();
+    let tpm = open(&first);
+    let dir = tempfile::tempdir().unwrap();
+    let release = Authority::new(0x11);
+    let policy_ref = b"qp-vault v1";
+    let secret = b"strategy key: 0123456789abcdef".to_vec();
+    tpm.pcr_extend(PCR_PRODUCT, sha256(b"image 1.0")).unwrap();
+    let file = dir.path().join("vault.sealed");
+    SealedSecret::seal(&tpm, &release.public(), policy_ref, &secret, &file).unwrap();
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(matches!(
+        SealedSecret::seal(&tpm, &release.public(), policy_ref, &secret, &file),
+        Err(TpmError::Io { .. })
+    ));
+
+    // The pure digest is the TPM's.
+    let v1 = tpm.pcr_read(PCR_PRODUCT).unwrap();
+    assert_eq!(tpm.pcr_policy_digest(&[PCR_PRODUCT]).unwrap(), qp_tpm::policy_pcr_digest(&[PCR_PRODUCT], &[v1]));
+    let approval_v1 = release.approve(&[PCR_PRODUCT], &[v1], policy_ref);
+    assert_eq!(SealedSecret::unseal(&tpm, &file, &approval_v1).unwrap(), secret);
+
+    // Tampered measurements: the approval no longer matches.
+    tpm.pcr_extend(PCR_PRODUCT, sha256(b"image 1.1 (signed update)")).unwrap();
+    let err = SealedSecret::unseal(&tpm, &file, &approval_v1).unwrap_err();
+    assert!(err.to_string().contains("PCR policy"), "{err}");
+    assert_eq!(unseal_step(err), UnsealStep::PcrsNotApproved);
+
+    // The release key approves the new value: unseals without resealing.
+    let v2 = tpm.pcr_read(PCR_PRODUCT).unwrap();
+    let approval_v2 = release.approve(&[PCR_PRODUCT], &[v2], policy_ref);
+    assert_eq!(SealedSecret::unseal(&tpm, &file, &approval_v2).unwrap(), secret);
+
+    // An approval signed by another key: with its own public key (not the sealed authority), or
+    // claiming the release key's.
+    let rogue = Authority::new(0x22);
+    let forged = rogue.approve(&[PCR_PRODUCT], &[v2], policy_ref);
+    assert_eq!(unseal_step(SealedSecret::unseal(&tpm, &file, &forged).unwrap_err()), UnsealStep::PolicyAuthorize);
+    let forged = PolicyApproval { authority_public: release.public(), ..forged };
+    assert_eq!(unseal_step(SealedSecret::unseal(&tpm, &file, &forged).unwrap_err()), UnsealStep::VerifySignature);
+    // Another policy reference (an approval for another secret).
+    let other_ref = release.approve(&[PCR_PRODUCT], &[v2], b"qp-other v1");
+    assert_eq!(unseal_step(SealedSecret::unseal(&tpm, &file, &other_ref).unwrap_err()), UnsealStep::PolicyAuthorize);
+    // Still works after all those refusals (nothing left loaded).
+    for _ in 0..3 {
+        assert_eq!(SealedSecret::unseal(&tpm, &file, &approval_v2).unwrap(), secret);
+    }
+
+    // On another TPM the sealed file does not load.
+    // (Even with the same measurements, so that the approval itself passes there.)
+    let other = swtpm();
+    let other_tpm = open(&other);
+    other_tpm.pcr_extend(PCR_PRODUCT, sha256(b"image 1.0")).unwrap();
+    other_tpm.pcr_extend(PCR_PRODUCT, sha256(b"image 1.1 (signed update)")).unwrap();
+    let err = SealedSecret::unseal(&other_tpm, &file, &approval_v2).unwrap_err();
+    assert_eq!(unseal_step(err), UnsealStep::Load);
+
+    // Refused inputs.
+    let long = vec![0u8; 129];
+    assert!(matches!(
+        SealedSecret::seal(&tpm, &release.public(), policy_ref, &long, &dir.path().join("x")),
+        Err(TpmError::Input(_))
+    ));
+    assert!(matches!(
+        SealedSecret::seal(&tpm, &[4u8; 65], policy_ref, &secret, &dir.path().join("y")),
+        Err(TpmError::Input(_))
+    ));
+}
+
+#[test]
+fn the_pure_policy_digests_equal_the_tpms() {
+    let swtpm = swtpm();
+    let tpm = open(&swtpm);
+    for pcrs in [&[PCR_PRODUCT][..], &[0, 7, PCR_PRODUCT], &[23]] {
+        let values: Vec<[u8; 32]> = pcrs.iter().map(|&pcr| tpm.pcr_read(pcr).unwrap()).collect();
+        assert_eq!(tpm.pcr_policy_digest(pcrs).unwrap(), qp_tpm::policy_pcr_digest(pcrs, &values), "{pcrs:?}");
+    }
+    // PolicyAuthorize's digest, from the TPM: a trial session (which does not check the ticket).
+    let release = Authority::new(0x11);
+    let name = qp_tpm::authority_name(&release.public());
+    drop(tpm);
+    let mut ctx = tss_esapi::Context::new(swtpm.tcti().parse().unwrap()).unwrap();
+    for policy_ref in [&b""[..], b"qp-vault v1"] {
+        let session = ctx
+            .start_auth_session(
+                None,
+                None,
+                None,
+                tss_esapi::constants::SessionType::Trial,
+                tss_esapi::structures::SymmetricDefinition::Null,
+                tss_esapi::interface_types::algorithm::HashingAlgorithm::Sha256,
+            )
+            .unwrap()
+            .unwrap();
+        let policy = tss_esapi::interface_types::session_handles::PolicySession::try_from(session).unwrap();
+        let ticket = tss_esapi::structures::VerifiedTicket::try_from(tss_esapi::tss2_esys::TPMT_TK_VERIFIED {
+            tag: tss_esapi::constants::tss::TPM2_ST_VERIFIED,
+            hierarchy: tss_esapi::constants::tss::TPM2_RH_NULL,
+            digest: Default::default(),
+        })
+        .unwrap();
+        ctx.policy_authorize(
+            policy,
+            tss_esapi::structures::Digest::try_from(vec![0u8; 32]).unwrap(),
+            tss_esapi::structures::Nonce::try_from(policy_ref.to_vec()).unwrap(),
+            &tss_esapi::structures::Name::try_from(name.clone()).unwrap(),
+            ticket,
+        )
+        .unwrap();
+        let digest = ctx.policy_get_digest(policy).unwrap();
+        assert_eq!(digest.value(), qp_tpm::policy_authorize_digest(&name, policy_ref));
+        ctx.flush_context(tss_esapi::handles::SessionHandle::from(session).into()).unwrap();
     }
 }
