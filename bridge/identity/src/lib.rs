@@ -94,7 +94,7 @@ pub fn verify_node_certificate(cert_der: &[u8], ca_der: &[u8]) -> Result<NodeId,
         .map_err(|err| IdentityError::Certificate(format!("not a certificate: {err:?}")))?;
     let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
     for usage in [webpki::KeyUsage::client_auth(), webpki::KeyUsage::server_auth()] {
-        cert.verify_for_usage(algorithms.all, &[anchor.clone()], &[], UnixTime::now(), usage, None, None)
+        cert.verify_for_usage(algorithms.all, std::slice::from_ref(&anchor), &[], UnixTime::now(), usage, None, None)
             .map_err(|err| IdentityError::Certificate(format!("not valid under the fleet CA: {err:?}")))?;
     }
     let id = certificate_node_id(cert_der)?;

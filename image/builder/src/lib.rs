@@ -241,7 +241,7 @@ impl BuiltImage {
         let mut text = format!(
             "{} image {} ({}): {}\n  disk {:.1} MiB (ESP {:.1}, root {:.1} + verity {:.2}, data {:.1})\n  \
              UKI {:.1} MiB (kernel {:.1}, initramfs {:.1}); qp-node {:.1} MiB\n  \
-             root hash {}\n  disk sha256 {}\n  built in {:.1} s",
+             root hash {}\n  image id {}, PCR 15 after boot {}\n  disk sha256 {}\n  built in {:.1} s",
             self.variant,
             self.image_version,
             self.kernel_release,
@@ -256,6 +256,8 @@ impl BuiltImage {
             mib(s.initramfs_bytes),
             mib(s.node_binary_bytes),
             self.verity.root_hash,
+            self.image_id,
+            self.golden_pcr_value,
             self.disk_sha256,
             self.elapsed_ms as f64 / 1000.0,
         );

@@ -40,6 +40,7 @@ fn stand_in() -> &'static Path {
 fn spec(variant: Variant, out: &Path) -> ImageSpec {
     let mut spec = ImageSpec::new(variant, out, kernel_dir());
     spec.node_binary = NodeBinary::Prebuilt(stand_in().to_owned());
+    spec.attestd_binary = Some(stand_in().to_owned());
     spec
 }
 
@@ -115,6 +116,23 @@ fn two_builds_from_the_same_inputs_are_byte_identical() {
 
     let scratch = tempfile::tempdir().unwrap();
     let listing = inspect::extract(&dir.path().join("a"), scratch.path()).unwrap();
+
+    // The golden values: what PID 1 will measure of this root, recomputed here from the files
+    // extracted from the disk (not the builder's staging folder), give the published PCR value.
+    let golden = qp_attest_core::golden::GoldenValues::from_json(
+        &std::fs::read(dir.path().join("a").join(qp_image::GOLDEN_FILE)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(golden.image_id, a.image_id);
+    assert_eq!(qp_attest_core::hex(&golden.pcr_value), a.golden_pcr_value);
+    let manifest = qp_supervisor::Manifest::load(&scratch.path().join("root/etc/qp/manifest.toml")).unwrap();
+    let root_hash = qp_attest_core::golden::parse_digest(&a.verity.root_hash).unwrap();
+    let measured = qp_supervisor::boot_measurements(&scratch.path().join("root"), &manifest, &root_hash).unwrap();
+    assert!(measured.unreadable.is_empty());
+    assert_eq!(measured.log, golden.log);
+    let names: Vec<&str> = golden.log.events().iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names[..2], ["root", "/etc/qp/manifest.toml"]);
+    assert!(names.contains(&"/usr/bin/qp-attestd") && names.contains(&"/usr/bin/qp-node"), "{names:?}");
     let cmdline = listing.cmdline.clone().unwrap();
     assert!(cmdline.starts_with("console=ttyS0,115200 "), "{cmdline}");
     for word in [

@@ -6,11 +6,19 @@
 //! - [`golden`]: an image's golden values (the log and PCR value its PID 1 will produce).
 //! - [`pcr_command`]: TPM2_PCR_Extend and TPM2_PCR_Read as bytes, for PID 1, which is a static
 //!   binary and cannot link the TSS: it writes them to `/dev/tpmrm0` itself.
+//! - [`tpm_struct`]: TPM 2.0 structures a verifier reads (TPMS_ATTEST, TPMT_SIGNATURE, TPMT_PUBLIC),
+//!   strict bounded decoders and encoders.
+//! - [`attest_proto`]: the wire protocol between the verifier (`qpctl`) and the node's TPM service
+//!   (`qp-attestd`), sans I/O.
+//!
+//! Design: `DESIGN.md`.
 #![forbid(unsafe_code)]
 
+pub mod attest_proto;
 pub mod golden;
 pub mod log;
 pub mod pcr_command;
+pub mod tpm_struct;
 
 /// A SHA-256 digest.
 pub type Digest32 = [u8; 32];
@@ -39,4 +47,24 @@ pub fn hex(bytes: &[u8]) -> String {
         out.push(DIGITS[usize::from(byte & 0xf)] as char);
     }
     out
+}
+
+/// The fuzz harness of `fuzz/fuzz_targets/log_decode.rs` (the crate's tests run it too): `bytes` as
+/// an encoded measurement log and as golden values. What decodes must re-encode to what decodes to
+/// the same value. `Err` names a broken invariant.
+pub fn log_fuzz_harness(bytes: &[u8]) -> Result<(), String> {
+    if let Ok(log) = log::MeasurementLog::decode(bytes) {
+        if log.encode().as_bytes() != bytes {
+            return Err("measurement log: decoding is not canonical".to_owned());
+        }
+        let _ = log.replay(15, [0; 32]);
+    }
+    if let Ok(golden) = golden::GoldenValues::from_json(bytes) {
+        let again = golden::GoldenValues::from_json(golden.to_json().as_bytes())
+            .map_err(|err| format!("golden values do not re-decode: {err}"))?;
+        if again != golden {
+            return Err("golden values: the round trip changed the value".to_owned());
+        }
+    }
+    Ok(())
 }

@@ -1,2 +1,77 @@
-//! `qp-attestd`: the node's TPM service. Skeleton.
-fn main() {}
+//! `qp-attestd`: the node's TPM service (see the library's docs).
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// The node's TPM service: enrolment, quotes and certificate installation for the verifier on
+/// `--listen`, signatures with the TPM-held bridge key on `--signer-socket`.
+#[derive(Debug, Parser)]
+#[command(name = "qp-attestd", version)]
+struct Args {
+    /// The TPM: `device:/dev/tpmrm0` on a node, `swtpm:host=127.0.0.1,port=P` in tests.
+    #[arg(long, default_value = "device:/dev/tpmrm0")]
+    tcti: String,
+    /// Where the TPM keys' blobs are kept (made on first start).
+    #[arg(long)]
+    state: PathBuf,
+    /// The verifier's port.
+    #[arg(long)]
+    listen: std::net::SocketAddr,
+    /// The Unix socket the node's binaries sign through.
+    #[arg(long)]
+    signer_socket: PathBuf,
+    /// PID 1's measurement log.
+    #[arg(long, default_value = "/run/qp/measurements.log")]
+    log: PathBuf,
+    /// The fleet CA certificate (PEM).
+    #[arg(long)]
+    ca: PathBuf,
+    /// Where an accepted bridge certificate is written (PEM).
+    #[arg(long)]
+    install_cert: PathBuf,
+    /// The image id; default: from /proc/cmdline and /etc/qp/build-info.json.
+    #[arg(long)]
+    image_id: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).init();
+    let args = Args::parse();
+    let image_id = match args.image_id {
+        Some(id) => id,
+        None => {
+            let cmdline = std::fs::read_to_string("/proc/cmdline").context("/proc/cmdline")?;
+            let info = std::fs::read_to_string("/etc/qp/build-info.json").context("/etc/qp/build-info.json")?;
+            qp_attestd::image_id_from_boot(&cmdline, &info)?
+        }
+    };
+    let backend = Arc::new(qp_attestd::TpmBackend::open(&args.tcti, &args.state)?);
+    let signer = qp_attestd::NodeTpm::signer(backend.as_ref());
+    if let Some(parent) = args.signer_socket.parent() {
+        std::fs::create_dir_all(parent).with_context(|| parent.display().to_string())?;
+    }
+    let _ = std::fs::remove_file(&args.signer_socket);
+    let socket = std::os::unix::net::UnixListener::bind(&args.signer_socket)
+        .with_context(|| args.signer_socket.display().to_string())?;
+    std::thread::Builder::new().name("qp-signer".to_owned()).spawn(move || {
+        let err = qp_node_key::serve_signer(socket, signer);
+        tracing::error!(error = %err, "signer socket failed");
+    })?;
+    let listener = std::net::TcpListener::bind(args.listen).with_context(|| format!("listen on {}", args.listen))?;
+    println!(
+        "qp-attestd: image {image_id}, attestation on {}, signer on {}",
+        args.listen,
+        args.signer_socket.display()
+    );
+    let service = Arc::new(qp_attestd::Service::new(
+        backend,
+        qp_attestd::ServiceConfig { image_id, log: args.log, ca: args.ca, install_cert: args.install_cert },
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+    qp_attestd::serve_tcp(listener, service, stop)?;
+    Ok(())
+}

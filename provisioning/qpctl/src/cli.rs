@@ -53,6 +53,12 @@ pub enum Command {
     Image(crate::image::ImageCommand),
     /// A node's services, restarts, versions, recent logs and metrics, over its management API.
     Status(crate::status::StatusArgs),
+    /// Record a node's TPM: its endorsement certificate checked against the manufacturer's CA,
+    /// its attestation key proved to be in that TPM (credential activation).
+    Enroll(crate::attest::EnrollArgs),
+    /// Check that an enrolled node runs exactly an image (quote, event log, golden values) and,
+    /// on a pass, install a short-lived bridge certificate on it.
+    Attest(crate::attest::AttestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,5 +243,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ca(ca) => crate::ca::run(ca),
         Command::Image(image) => crate::image::run(image),
         Command::Status(args) => crate::status::run(args),
+        Command::Enroll(args) => crate::attest::enroll(args),
+        Command::Attest(args) => crate::attest::attest(args),
     }
 }

@@ -15,7 +15,8 @@ pub enum ImageCommand {
         /// Which image: `local` (the vault) or `cloud` (ingest agents and the bridge client only).
         #[arg(long)]
         variant: String,
-        /// Output folder: disk.img, uki.efi, root.erofs, root.verity, roothash.txt, build-info.json.
+        /// Output folder: disk.img, uki.efi, root.erofs, root.verity, roothash.txt, golden.json (the
+        /// measurements a boot of it gives, for `qpctl attest`), build-info.json.
         #[arg(long)]
         out: PathBuf,
         /// The extracted kernel package (default: $QP_GUEST_KERNEL_DIR, else .cache/kernel/*).
@@ -24,6 +25,9 @@ pub enum ImageCommand {
         /// A static qp-node to use instead of building one with the variant's features.
         #[arg(long)]
         node_binary: Option<PathBuf>,
+        /// A (dynamically linked) qp-attestd to use instead of building one.
+        #[arg(long)]
+        attestd_binary: Option<PathBuf>,
         /// The image manifest (default: the variant's, image/builder/templates/).
         #[arg(long)]
         manifest: Option<PathBuf>,
@@ -59,6 +63,7 @@ pub fn run(command: ImageCommand) -> anyhow::Result<()> {
             out,
             kernel_dir,
             node_binary,
+            attestd_binary,
             manifest,
             data_seed,
             models,
@@ -74,6 +79,7 @@ pub fn run(command: ImageCommand) -> anyhow::Result<()> {
             if let Some(path) = node_binary {
                 spec.node_binary = NodeBinary::Prebuilt(path);
             }
+            spec.attestd_binary = attestd_binary;
             spec.manifest = manifest;
             spec.data_seed = data_seed;
             spec.models = models;

@@ -2,6 +2,7 @@
 //! over this library.
 #![forbid(unsafe_code)]
 
+pub mod attest;
 pub mod audit;
 pub mod backtest;
 pub mod bench;

@@ -17,6 +17,8 @@ struct Fleet {
     root: PathBuf,
     local: PathBuf,
     cloud: PathBuf,
+    /// The test's stand-in for the TPM manufacturer: it signed each VM's EK certificate.
+    manufacturer: qp_tpm::swtpm::LocalCa,
     /// The host port forwarded to the local VM's bridge port (the cloud image dials it).
     bridge_port: u16,
     accel: Accel,
@@ -24,6 +26,7 @@ struct Fleet {
 
 const GUEST_BRIDGE_PORT: u16 = 7000;
 const GUEST_MANAGEMENT_PORT: u16 = 7100;
+const GUEST_ATTEST_PORT: u16 = 7200;
 /// Software emulation: firmware, kernel and modules take seconds; two VMs share two cores.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -53,7 +56,9 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-/// A node's data partition seed: its configuration and identity (certificate, key, fleet CA).
+/// A node's data partition seed: its configuration and identity (the management certificate and
+/// key, the fleet CA). Its bridge key is made in its TPM at first boot, and its bridge certificate
+/// arrives after it passes attestation (`qpctl attest`).
 fn seed(root: &Path, name: &str, role: &str, origin: u32, bridge: &str) -> PathBuf {
     let seed = root.join(format!("seed-{name}"));
     let identity = seed.join("identity");
@@ -66,7 +71,8 @@ fn seed(root: &Path, name: &str, role: &str, origin: u32, bridge: &str) -> PathB
         &seed.join("node.toml"),
         &format!(
             "[node]\nname = \"{name}\"\nrole = \"{role}\"\norigin_node = {origin}\n\
-             [identity]\ncert = \"/data/identity/node.pem\"\nkey = \"/data/identity/node.key\"\nca = \"/data/identity/ca.pem\"\n\
+             [identity]\ncert = \"/data/identity/bridge.pem\"\nsigner = \"socket:/run/qp/signer.sock\"\n\
+             ca = \"/data/identity/ca.pem\"\nwait_for_cert = true\n\
              [bridge]\ntransport = \"auto\"\nwindow_frames = 1024\nheartbeat_ms = 500\ndead_after_ms = 5000\n{bridge}"
         ),
     );
@@ -86,7 +92,16 @@ fn fleet() -> &'static Fleet {
             qpctl(&["ca", "issue", "--node", node, "--role", role, "--ca", &d("ca"), "--out", &d("nodes")]);
         }
         let bridge_port = qp_qemu::free_port().unwrap();
-        let local_seed = seed(&root, "vault-1", "local", 1, &format!("listen = \"0.0.0.0:{GUEST_BRIDGE_PORT}\"\n"));
+        let local_seed = seed(
+            &root,
+            "vault-1",
+            "local",
+            1,
+            &format!(
+                "listen = \"0.0.0.0:{GUEST_BRIDGE_PORT}\"\nrequire_attested_peers = true\n\
+                 max_peer_cert_lifetime_s = 3600\n"
+            ),
+        );
         let cloud_seed = seed(
             &root,
             "swarm-1",
@@ -122,7 +137,8 @@ fn fleet() -> &'static Fleet {
             .unwrap();
         let accel = qp_qemu::detect_accel(&kernel, &workspace().join("target"), Duration::from_secs(20));
         eprintln!("VMs run under {}", accel.name());
-        Fleet { root, local, cloud, bridge_port, accel }
+        let manufacturer = qp_tpm::swtpm::LocalCa::create(&root.join("manufacturer")).unwrap();
+        Fleet { root, local, cloud, manufacturer, bridge_port, accel }
     })
 }
 
@@ -147,19 +163,62 @@ fn vm_lock() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn boot(fleet: &Fleet, image: &Path, name: &str, forwards: Vec<Forward>) -> Vm {
+/// A booted VM with its own TPM (swtpm, its EK certified by the test's manufacturer CA).
+struct TpmVm {
+    vm: Vm,
+    _tpm: qp_tpm::swtpm::SwtpmForQemu,
+}
+
+fn boot(fleet: &Fleet, image: &Path, name: &str, forwards: Vec<Forward>) -> TpmVm {
     let work_dir = fleet.root.join(format!("vm-{name}"));
     let disk = qp_qemu::private_copy(&image.join("disk.img"), &work_dir).unwrap();
-    Vm::start(&VmSpec {
+    let state = work_dir.join("tpm");
+    qp_tpm::swtpm::prepare_state(&state, &fleet.manufacturer).unwrap();
+    let tpm = qp_tpm::swtpm::SwtpmForQemu::start(&state, &work_dir.join("tpm.sock")).unwrap();
+    let vm = Vm::start(&VmSpec {
         name: name.to_owned(),
         disk,
         work_dir,
         memory_mib: 512,
         forwards,
         accel: fleet.accel,
-        tpm_socket: None,
+        tpm_socket: Some(tpm.socket().to_owned()),
     })
-    .unwrap()
+    .unwrap();
+    TpmVm { vm, _tpm: tpm }
+}
+
+/// `qpctl enroll`, then `qpctl attest --json` (which installs the short-lived bridge certificate on
+/// a pass); answers the verdict.
+fn enroll_and_attest(fleet: &Fleet, port: u16, name: &str, role: &str, golden: &Path) -> serde_json::Value {
+    let d = |p: &str| fleet.root.join(p).display().to_string();
+    let node = format!("127.0.0.1:{port}");
+    let mut manufacturer = Vec::new();
+    for (index, der) in fleet.manufacturer.issuer_certs_der().unwrap().iter().enumerate() {
+        let path = fleet.root.join(format!("manufacturer-{index}.der"));
+        std::fs::write(&path, der).unwrap();
+        manufacturer.extend(["--manufacturer-ca".to_owned(), path.display().to_string()]);
+    }
+    let mut args = vec!["enroll", "--node", &node, "--name", name, "--role", role];
+    args.extend(manufacturer.iter().map(String::as_str));
+    let enrolled = d("enrolled");
+    args.extend(["--out", &enrolled]);
+    eprintln!("{}", qpctl(&args));
+    attest(fleet, port, name, golden)
+}
+
+fn attest(fleet: &Fleet, port: u16, name: &str, golden: &Path) -> serde_json::Value {
+    let d = |p: &str| fleet.root.join(p).display().to_string();
+    let node = format!("127.0.0.1:{port}");
+    let output = Command::new(binary("qpctl"))
+        .args(["attest", "--node", &node, "--enrolled", &d(&format!("enrolled/{name}.json"))])
+        .args(["--golden", &golden.display().to_string(), "--ca", &d("ca"), "--lifetime-s", "1800", "--json"])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|_| panic!("qpctl attest: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)))
 }
 
 fn operator_status(fleet: &Fleet, port: u16) -> serde_json::Value {
@@ -185,20 +244,43 @@ fn a_signal_scored_in_the_cloud_vm_arrives_at_the_local_vm_over_the_bridge() {
     let fleet = fleet();
     let _one_at_a_time = vm_lock();
     let management = qp_qemu::free_port().unwrap();
-    let mut local = boot(
+    let (local_attest, cloud_attest) = (qp_qemu::free_port().unwrap(), qp_qemu::free_port().unwrap());
+    let mut local_vm = boot(
         fleet,
         &fleet.local,
         "local",
         vec![
             Forward { host: fleet.bridge_port, guest: GUEST_BRIDGE_PORT },
             Forward { host: management, guest: GUEST_MANAGEMENT_PORT },
+            Forward { host: local_attest, guest: GUEST_ATTEST_PORT },
         ],
     );
-    let mut cloud = boot(fleet, &fleet.cloud, "cloud", vec![]);
+    let mut cloud_vm =
+        boot(fleet, &fleet.cloud, "cloud", vec![Forward { host: cloud_attest, guest: GUEST_ATTEST_PORT }]);
+    let (local, cloud) = (&mut local_vm.vm, &mut cloud_vm.vm);
     let (local_ready, line) = local.wait_for_line("READY", BOOT_TIMEOUT).unwrap();
     eprintln!("local VM: {line} ({local_ready:?} after QEMU started)");
     let (cloud_ready, line) = cloud.wait_for_line("READY", BOOT_TIMEOUT).unwrap();
     eprintln!("cloud VM: {line} ({cloud_ready:?} after QEMU started)");
+
+    // Measured boot: PID 1 extended PCR 15 before it started anything; the TPM service is up.
+    local.wait_for_line("boot measured into the TPM", BOOT_TIMEOUT).unwrap();
+    cloud.wait_for_line("qp-attestd: image", BOOT_TIMEOUT).unwrap();
+    local.wait_for_line("qp-attestd: image", BOOT_TIMEOUT).unwrap();
+    // Until attested, neither bridge end has a certificate: nothing flows.
+    assert!(!local.serial_log().contains("frames from"), "a bridge came up before attestation");
+
+    // The cloud node claiming the local image's golden values fails; against its own it passes and
+    // gets a 30-minute bridge certificate. The local node likewise.
+    let cloud_golden = fleet.cloud.join("golden.json");
+    let verdict = enroll_and_attest(fleet, cloud_attest, "swarm-1", "cloud", &cloud_golden);
+    assert_eq!(verdict["verdict"], "pass", "{verdict}");
+    eprintln!("cloud VM attested in {} ms: {verdict}", verdict["elapsed_ms"]);
+    let wrong = attest(fleet, cloud_attest, "swarm-1", &fleet.local.join("golden.json"));
+    assert_eq!(wrong["verdict"], "fail", "{wrong}");
+    assert!(wrong["reasons"].to_string().contains("image"), "{wrong}");
+    let verdict = enroll_and_attest(fleet, local_attest, "vault-1", "local", &fleet.local.join("golden.json"));
+    assert_eq!(verdict["verdict"], "pass", "{verdict}");
 
     // The local node's bridge service reports the cloud node's frames on the serial console.
     let (_, line) = local.wait_for_line("frames from 1 cloud node(s)", BOOT_TIMEOUT).unwrap();

@@ -1,0 +1,267 @@
+//! The verifier-facing service: one request, one response, over TCP.
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use qp_attest_core::attest_proto::{FrameDecoder, Request, Response};
+
+use crate::NodeTpm;
+
+/// At most this many verifier connections at once (an operator's tool, not a crowd).
+const MAX_CONNECTIONS: usize = 4;
+/// A connection that sends nothing for this long is dropped.
+const IDLE: Duration = Duration::from_secs(10);
+
+/// Why the service could not do something. Sent to the verifier as its `Error` message.
+#[derive(Debug, thiserror::Error)]
+pub enum AttestdError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("TPM: {what}: {reason}")]
+    Tpm { what: &'static str, reason: String },
+    #[error("certificate refused: {0}")]
+    Certificate(String),
+    #[error("the boot's image id: {0}")]
+    ImageId(String),
+}
+
+impl AttestdError {
+    fn code(&self) -> u16 {
+        match self {
+            AttestdError::Io { .. } => 1,
+            AttestdError::Tpm { .. } => 2,
+            AttestdError::Certificate(_) => 3,
+            AttestdError::ImageId(_) => 4,
+        }
+    }
+}
+
+/// Where the service finds and puts things.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// The image the node runs (`<variant>-<version>-<root hash prefix>`).
+    pub image_id: String,
+    /// PID 1's event log.
+    pub log: PathBuf,
+    /// The fleet CA; an installed certificate must be its.
+    pub ca: PathBuf,
+    /// Where an accepted bridge certificate is written (PEM).
+    pub install_cert: PathBuf,
+}
+
+/// The service: the TPM and the configuration.
+pub struct Service {
+    tpm: Arc<dyn NodeTpm>,
+    config: ServiceConfig,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// The image id of the running boot: the variant and version from the root's build record and
+/// the dm-verity root hash from the kernel command line (the values PID 1 measured).
+pub fn image_id_from_boot(cmdline: &str, build_info_json: &str) -> Result<String, AttestdError> {
+    let root = cmdline
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("qp.verity.root="))
+        .and_then(qp_attest_core::golden::parse_digest)
+        .ok_or_else(|| AttestdError::ImageId("no qp.verity.root= on the kernel command line".to_owned()))?;
+    let info: serde_json::Value =
+        serde_json::from_str(build_info_json).map_err(|err| AttestdError::ImageId(format!("build-info: {err}")))?;
+    let field = |name: &str| {
+        info.get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| AttestdError::ImageId(format!("build-info has no {name}")))
+    };
+    Ok(qp_attest_core::golden::image_id(&field("variant")?, &field("image_version")?, &root))
+}
+
+impl Service {
+    pub fn new(tpm: Arc<dyn NodeTpm>, config: ServiceConfig) -> Self {
+        Self { tpm, config }
+    }
+
+    /// The answer to one request.
+    pub fn handle(&self, request: &Request) -> Response {
+        let answer = match request {
+            Request::GetEnrollment => {
+                self.tpm.endorsement().map(|(ek_certificate_der, ek_public)| Response::Enrollment {
+                    ek_certificate_der,
+                    ek_public,
+                    ak_public: self.tpm.ak_public(),
+                    identity_public: self.tpm.identity_public(),
+                })
+            }
+            Request::ActivateCredential { credential_blob, encrypted_secret } => self
+                .tpm
+                .activate_credential(credential_blob, encrypted_secret)
+                .map(|secret| Response::Activated { secret }),
+            Request::Quote { nonce } => self.evidence(nonce),
+            Request::InstallCertificate { cert_der } => self.install(cert_der).map(|()| Response::Installed),
+        };
+        answer.unwrap_or_else(|err| Response::Error { code: err.code(), message: truncate(&err.to_string(), 500) })
+    }
+
+    fn evidence(&self, nonce: &[u8; 32]) -> Result<Response, AttestdError> {
+        let log = std::fs::read(&self.config.log)
+            .map_err(|source| AttestdError::Io { path: self.config.log.clone(), source })?;
+        let (quote_attest, quote_signature) = self.tpm.quote(nonce)?;
+        let (certify_attest, certify_signature) = self.tpm.certify_identity(nonce)?;
+        Ok(Response::Evidence {
+            image_id: self.config.image_id.clone(),
+            quote_attest,
+            quote_signature,
+            log,
+            certify_attest,
+            certify_signature,
+        })
+    }
+
+    /// Installs a bridge certificate: the fleet CA's, valid now, for this TPM's identity key.
+    fn install(&self, cert_der: &[u8]) -> Result<(), AttestdError> {
+        let ca_path = &self.config.ca;
+        let ca_text =
+            std::fs::read_to_string(ca_path).map_err(|source| AttestdError::Io { path: ca_path.clone(), source })?;
+        let ca = qp_bridge_identity::pem_certificates(&ca_text, ca_path)
+            .map_err(|err| AttestdError::Certificate(err.to_string()))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| AttestdError::Certificate(format!("{}: no CA certificate", ca_path.display())))?;
+        let id = qp_bridge_identity::verify_node_certificate(cert_der, &ca)
+            .map_err(|err| AttestdError::Certificate(err.to_string()))?;
+        // Binds the certificate to this TPM's key (refused otherwise).
+        qp_bridge_identity::NodeCredentials::new(cert_der.to_vec(), self.tpm.signer(), ca)
+            .map_err(|err| AttestdError::Certificate(err.to_string()))?;
+        let pem = pem_encode(cert_der);
+        write_atomically(&self.config.install_cert, pem.as_bytes())?;
+        tracing::info!(node = %id, path = %self.config.install_cert.display(), "bridge certificate installed");
+        Ok(())
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+fn pem_encode(der: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::with_capacity(der.len() * 4 / 3 + 4);
+    for chunk in der.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+/// Writes `path` through a temporary file and a rename: a reader sees the old or the new.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AttestdError> {
+    let io = |source| AttestdError::Io { path: path.to_owned(), source };
+    let tmp = path.with_extension("tmp");
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Serves verifiers on `listener` until `stop` (checked between accepts).
+pub fn serve_tcp(listener: TcpListener, service: Arc<Service>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let open = Arc::new(AtomicUsize::new(0));
+    let mut refused = Limiter { last: None };
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+                    if refused.allow() {
+                        tracing::warn!(%peer, "attestation connection refused: {MAX_CONNECTIONS} already open");
+                    }
+                    continue;
+                }
+                open.fetch_add(1, Ordering::Relaxed);
+                let (service, open) = (service.clone(), open.clone());
+                let spawned = std::thread::Builder::new().name("qp-attestd-conn".to_owned()).spawn(move || {
+                    if let Err(err) = serve_connection(stream, &service) {
+                        tracing::debug!(%peer, error = %err, "attestation connection ended");
+                    }
+                    open.fetch_sub(1, Ordering::Relaxed);
+                });
+                if spawned.is_err() {
+                    tracing::warn!("no thread for an attestation connection");
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(50)),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// One line a second at most for what a peer can trigger.
+struct Limiter {
+    last: Option<std::time::Instant>,
+}
+
+impl Limiter {
+    fn allow(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        if self.last.is_some_and(|at| now.duration_since(at) < Duration::from_secs(1)) {
+            return false;
+        }
+        self.last = Some(now);
+        true
+    }
+}
+
+fn serve_connection(mut stream: TcpStream, service: &Service) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(IDLE))?;
+    stream.set_write_timeout(Some(IDLE))?;
+    let mut decoder = FrameDecoder::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        loop {
+            match decoder.next_request() {
+                Ok(Some(request)) => stream.write_all(&service.handle(&request).encode())?,
+                Ok(None) => break,
+                Err(err) => {
+                    // Hostile or broken bytes: say why once and hang up.
+                    let message = truncate(&err.to_string(), 500);
+                    stream.write_all(&Response::Error { code: 100, message }.encode())?;
+                    return Ok(());
+                }
+            }
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        decoder.push(&buf[..n]);
+    }
+}

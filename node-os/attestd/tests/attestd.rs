@@ -1,0 +1,245 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+//! The TPM service end to end on the host: an EK-certified swtpm, a boot measured into it with
+//! PID 1's raw PCR commands, the service on 127.0.0.1, and the operator's verifier driving it
+//! as `qpctl enroll` and `qpctl attest` do: enrolment with credential activation, a quote checked
+//! against golden values, an attested certificate installed, and the bridge signing through the
+//! signer socket with the TPM's key.
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, SystemTime};
+
+use qp_attest_core::attest_proto::{FrameDecoder, Request, Response};
+use qp_attest_core::golden::GoldenValues;
+use qp_attestd::{NodeTpm, Service, ServiceConfig, TpmBackend};
+use qp_bridge_identity::{FleetCa, Role, Validity};
+use qp_tpm::swtpm::{LocalCa, Swtpm};
+use rand_core::RngCore;
+
+fn exchange(addr: SocketAddr, request: &Request) -> Response {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream.write_all(&request.encode()).unwrap();
+    read_response(&mut stream)
+}
+
+fn read_response(stream: &mut TcpStream) -> Response {
+    let mut decoder = FrameDecoder::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(response) = decoder.next_response().unwrap() {
+            return response;
+        }
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the service hung up without an answer");
+        decoder.push(&buf[..n]);
+    }
+}
+
+fn random32() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A root folder with a manifest and one service program, measured as PID 1 measures a boot,
+/// extended into the TPM over its raw socket; answers the golden values and writes the log.
+fn measured_boot(dir: &Path, swtpm: &Swtpm, program: &[u8]) -> (GoldenValues, PathBuf) {
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("etc/qp")).unwrap();
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    std::fs::write(root.join("usr/bin/svc"), program).unwrap();
+    let manifest_text = "variant = \"local\"\n[[services]]\nname = \"svc\"\nprogram = \"/usr/bin/svc\"\n";
+    std::fs::write(root.join("etc/qp/manifest.toml"), manifest_text).unwrap();
+    let manifest = qp_supervisor_manifest(manifest_text);
+    let root_hash = [0x5a; 32];
+    let boot = qp_supervisor::boot_measurements(&root, &manifest, &root_hash).unwrap();
+    let socket = TcpStream::connect(("127.0.0.1", swtpm.port())).unwrap();
+    let mut channel = qp_init::tpm::TpmChannel::new(socket);
+    for event in boot.log.events() {
+        channel.extend(event.pcr, &event.digest).unwrap();
+    }
+    let log_path = dir.join("measurements.log");
+    std::fs::write(&log_path, boot.log.encode()).unwrap();
+    let id = qp_attest_core::golden::image_id("local", "0.1.0", &root_hash);
+    (GoldenValues::new(id, "local".into(), "0.1.0".into(), 15, boot.log), log_path)
+}
+
+fn qp_supervisor_manifest(text: &str) -> qp_supervisor::Manifest {
+    qp_supervisor::Manifest::from_toml(text, "manifest.toml").unwrap()
+}
+
+struct Node {
+    _swtpm: Swtpm,
+    _manufacturer: LocalCa,
+    manufacturer_certs: Vec<Vec<u8>>,
+    backend: Arc<TpmBackend>,
+    addr: SocketAddr,
+    golden: GoldenValues,
+    log: PathBuf,
+    install: PathBuf,
+    fleet: FleetCa,
+}
+
+fn node(dir: &Path) -> Node {
+    let manufacturer = LocalCa::create(&dir.join("manufacturer")).unwrap();
+    let swtpm = Swtpm::start_with_ek(&manufacturer).unwrap();
+    let (golden, log) = measured_boot(dir, &swtpm, b"the service program");
+    let backend = Arc::new(TpmBackend::open(&swtpm.tcti(), &dir.join("tpm-state")).unwrap());
+    let fleet = FleetCa::init(&dir.join("ca"), "acme", Duration::from_secs(86_400)).unwrap();
+    let install = dir.join("identity/bridge.pem");
+    let service = Arc::new(Service::new(
+        backend.clone(),
+        ServiceConfig {
+            image_id: golden.image_id.clone(),
+            log: log.clone(),
+            ca: dir.join("ca/ca.pem"),
+            install_cert: install.clone(),
+        },
+    ));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || qp_attestd::serve_tcp(listener, service, Arc::new(AtomicBool::new(false))));
+    let manufacturer_certs = manufacturer.issuer_certs_der().unwrap();
+    Node { _swtpm: swtpm, _manufacturer: manufacturer, manufacturer_certs, backend, addr, golden, log, install, fleet }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// `qpctl enroll`'s steps.
+fn enroll(node: &Node) -> qp_attest_verify::EnrolledNode {
+    let Response::Enrollment { ek_certificate_der, ek_public, ak_public, identity_public } =
+        exchange(node.addr, &Request::GetEnrollment)
+    else {
+        panic!("no enrolment")
+    };
+    let (challenge, pending) = qp_attest_verify::Enrollment::begin(
+        "vault-1",
+        ek_certificate_der,
+        ek_public,
+        ak_public,
+        identity_public,
+        &node.manufacturer_certs,
+        unix_now(),
+        random32(),
+        random32(),
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
+    let request = Request::ActivateCredential {
+        credential_blob: challenge.credential_blob,
+        encrypted_secret: challenge.encrypted_secret,
+    };
+    let Response::Activated { secret } = exchange(node.addr, &request) else { panic!("not activated") };
+    pending.finish(&secret).unwrap()
+}
+
+fn evidence(node: &Node, nonce: [u8; 32]) -> qp_attest_verify::EvidenceParts {
+    let Response::Evidence { image_id, quote_attest, quote_signature, log, certify_attest, certify_signature } =
+        exchange(node.addr, &Request::Quote { nonce })
+    else {
+        panic!("no evidence")
+    };
+    qp_attest_verify::EvidenceParts { image_id, quote_attest, quote_signature, log, certify_attest, certify_signature }
+}
+
+#[test]
+fn a_node_is_enrolled_attested_against_its_golden_values_and_given_an_attested_bridge_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path());
+    let enrolled = enroll(&node);
+
+    // The real TPM's quote of the boot measured with PID 1's raw commands passes.
+    let nonce = random32();
+    let parts = evidence(&node, nonce);
+    let verdict = qp_attest_verify::verify_evidence(&enrolled, &nonce, &parts, &node.golden);
+    assert!(verdict.pass, "{:?}", verdict.reasons);
+    assert_eq!(verdict.pcrs.get(&15), Some(&node.golden.pcr_value));
+
+    // Another nonce than the one asked with, and another image's golden values: refused.
+    let verdict = qp_attest_verify::verify_evidence(&enrolled, &random32(), &parts, &node.golden);
+    assert!(!verdict.pass);
+    let mut other = node.golden.clone();
+    other.image_id = "local-0.1.1-0000000000000000".into();
+    let verdict = qp_attest_verify::verify_evidence(&enrolled, &nonce, &parts, &other);
+    assert!(!verdict.pass);
+
+    // A modified log on the node (one event dropped) no longer matches the quote.
+    let text = std::fs::read_to_string(&node.log).unwrap();
+    let shorter: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&node.log, shorter).unwrap();
+    let nonce = random32();
+    let verdict = qp_attest_verify::verify_evidence(&enrolled, &nonce, &evidence(&node, nonce), &node.golden);
+    assert!(!verdict.pass);
+    std::fs::write(&node.log, text).unwrap();
+
+    // The attested certificate for the certified key: installed, and the bridge signs through the
+    // signer socket with the TPM's key that the certificate names.
+    let key = node.backend.signer().public_key();
+    let validity = Validity::starting_now(Duration::from_secs(1800));
+    let cert = node.fleet.issue_attested(Role::Local, "vault-1", &key, validity, &node.golden.image_id).unwrap();
+    assert_eq!(exchange(node.addr, &Request::InstallCertificate { cert_der: cert.der.clone() }), Response::Installed);
+    let socket = dir.path().join("signer.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let signer = node.backend.signer();
+    std::thread::spawn(move || qp_node_key::serve_signer(listener, signer));
+    let remote = Arc::new(qp_node_key::SocketSigner::connect(&socket).unwrap());
+    let credentials =
+        qp_bridge_identity::NodeCredentials::with_signer(&node.install, remote.clone(), &dir.path().join("ca/ca.pem"))
+            .unwrap();
+    assert_eq!(
+        qp_bridge_identity::certificate_attested(credentials.certificate_der()).unwrap().unwrap().image_id,
+        node.golden.image_id
+    );
+    let digest = qp_node_key::sha256(b"a TLS 1.3 transcript");
+    let signature = qp_node_key::NodeSigner::sign_digest(remote.as_ref(), &digest).unwrap();
+    assert!(key.verify_digest(&digest, &signature));
+}
+
+#[test]
+fn the_service_refuses_foreign_certificates_and_hostile_bytes_and_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path());
+    let refused = |response: Response| match response {
+        Response::Error { message, .. } => message,
+        other => panic!("accepted: {other:?}"),
+    };
+    // A certificate of our CA for another key: refused, nothing written.
+    let other_dir = dir.path().join("other");
+    let (other, _) = node
+        .fleet
+        .issue_with_new_key(Role::Local, "vault-1", Validity::starting_now(Duration::from_secs(600)), &other_dir)
+        .unwrap();
+    let message = refused(exchange(node.addr, &Request::InstallCertificate { cert_der: other.der }));
+    assert!(message.contains("not for this node's key"), "{message}");
+    // A certificate for our key from another CA: refused.
+    let stranger = FleetCa::init(&dir.path().join("ca2"), "acme", Duration::from_secs(86_400)).unwrap();
+    let key = node.backend.signer().public_key();
+    let foreign =
+        stranger.issue(Role::Local, "vault-1", &key, Validity::starting_now(Duration::from_secs(600))).unwrap();
+    let message = refused(exchange(node.addr, &Request::InstallCertificate { cert_der: foreign.der }));
+    assert!(message.contains("fleet CA"), "{message}");
+    assert!(!node.install.exists());
+    // Garbage: one error, a hang-up, and the service still answers the next client.
+    let mut stream = TcpStream::connect(node.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(&[0, 0, 0, 3, 0x42, 1, 2]).unwrap();
+    let message = refused(read_response(&mut stream));
+    assert!(!message.is_empty());
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(matches!(exchange(node.addr, &Request::GetEnrollment), Response::Enrollment { .. }));
+}
+
+#[test]
+fn the_image_id_comes_from_the_command_line_and_the_build_record() {
+    let cmdline = format!("console=ttyS0 qp.slot=a qp.verity.root={} quiet", "ab".repeat(32));
+    let info = r#"{"variant": "cloud", "image_version": "0.1.0"}"#;
+    assert_eq!(qp_attestd::image_id_from_boot(&cmdline, info).unwrap(), "cloud-0.1.0-abababababababab");
+    assert!(qp_attestd::image_id_from_boot("console=ttyS0", info).is_err());
+    assert!(qp_attestd::image_id_from_boot(&cmdline, "{}").is_err());
+}
