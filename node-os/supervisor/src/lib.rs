@@ -92,20 +92,7 @@ pub struct MeasureProgram;
 
 impl StartGate for MeasureProgram {
     fn check(&mut self, spec: &ServiceSpec) -> Result<[u8; 32], String> {
-        use sha2::Digest;
-        let path = &spec.program;
-        let mut file = std::fs::File::open(path).map_err(|err| format!("{}: {err}", path.display()))?;
-        let mut hasher = sha2::Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => hasher.update(&buf[..n]),
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(format!("{}: cannot be read whole ({err}): not verified", path.display())),
-            }
-        }
-        Ok(hasher.finalize().into())
+        measure::file_digest(&spec.program).map_err(|err| err.to_string())
     }
 }
 

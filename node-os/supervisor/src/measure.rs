@@ -35,7 +35,7 @@ pub const LOG_PATH: &str = "/run/qp/measurements.log";
 /// A file of the plan could not be read whole (on the node: dm-verity refused a block).
 #[derive(Debug, thiserror::Error)]
 pub enum MeasureError {
-    #[error("{}: cannot be read whole ({source}): not measured", path.display())]
+    #[error("{}: cannot be read whole ({source}): not verified", path.display())]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{}: {source}", path.display())]
     Walk { path: PathBuf, source: std::io::Error },
