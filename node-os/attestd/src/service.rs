@@ -139,7 +139,10 @@ impl Service {
         // Binds the certificate to this TPM's key (refused otherwise).
         qp_bridge_identity::NodeCredentials::new(cert_der.to_vec(), self.tpm.signer(), ca)
             .map_err(|err| AttestdError::Certificate(err.to_string()))?;
-        let pem = pem_encode(cert_der);
+        let pem = pem::encode_config(
+            &pem::Pem::new("CERTIFICATE", cert_der),
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+        );
         write_atomically(&self.config.install_cert, pem.as_bytes())?;
         tracing::info!(node = %id, path = %self.config.install_cert.display(), "bridge certificate installed");
         Ok(())
@@ -152,28 +155,6 @@ fn truncate(text: &str, max: usize) -> String {
         end -= 1;
     }
     text[..end].chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
-}
-
-fn pem_encode(der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = String::with_capacity(der.len() * 4 / 3 + 4);
-    for chunk in der.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                b64.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                b64.push('=');
-            }
-        }
-    }
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
 }
 
 /// Writes `path` through a temporary file and a rename: a reader sees the old or the new.
@@ -193,13 +174,13 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AttestdError> {
 pub fn serve_tcp(listener: TcpListener, service: Arc<Service>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let open = Arc::new(AtomicUsize::new(0));
-    let mut refused = Limiter { last: None };
+    let mut refused = qp_runtime::RateLimiter::new(1_000_000_000);
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((stream, peer)) => {
                 if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
-                    if refused.allow() {
-                        tracing::warn!(%peer, "attestation connection refused: {MAX_CONNECTIONS} already open");
+                    if let Some(suppressed) = refused.check(qp_runtime::clock::monotonic_ns()) {
+                        tracing::warn!(%peer, suppressed, "attestation connection refused: {MAX_CONNECTIONS} already open");
                     }
                     continue;
                 }
@@ -221,22 +202,6 @@ pub fn serve_tcp(listener: TcpListener, service: Arc<Service>, stop: Arc<AtomicB
         }
     }
     Ok(())
-}
-
-/// One line a second at most for what a peer can trigger.
-struct Limiter {
-    last: Option<std::time::Instant>,
-}
-
-impl Limiter {
-    fn allow(&mut self) -> bool {
-        let now = std::time::Instant::now();
-        if self.last.is_some_and(|at| now.duration_since(at) < Duration::from_secs(1)) {
-            return false;
-        }
-        self.last = Some(now);
-        true
-    }
 }
 
 fn serve_connection(mut stream: TcpStream, service: &Service) -> std::io::Result<()> {

@@ -33,7 +33,7 @@ use tss_esapi::traits::{Marshall, UnMarshall};
 
 use crate::error::TpmError;
 use crate::signer::TpmSigner;
-use crate::signer::{decode_blob, encode_blob, flush, left_pad, read_bounded, write_new};
+use crate::signer::{flush, left_pad, read_key_blob, refuse_existing, write_blob};
 use crate::tpm::Tpm;
 
 /// The most a nonce (TPM2B_DATA qualifying data) may hold.
@@ -134,12 +134,7 @@ impl AttestationKey {
     /// `key_file` (created new, mode 0600, never overwriting), then loads it.
     pub fn create(tpm: impl Into<Arc<Tpm>>, key_file: &Path) -> Result<Self, TpmError> {
         let tpm = tpm.into();
-        if key_file.exists() {
-            return Err(TpmError::Io {
-                path: key_file.to_owned(),
-                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "key file exists; not overwriting it"),
-            });
-        }
+        refuse_existing(key_file, "key file")?;
         let template = ak_template().map_err(tpm.fail("building the AK template"))?;
         let (public, private) = tpm.with_context(|ctx| {
             with_ek(&tpm, ctx, |ctx, ek, session| {
@@ -148,9 +143,7 @@ impl AttestationKey {
                     .map_err(tpm.fail("TPM2_Create (AK under the EK)"))
             })
         })?;
-        let blob =
-            encode_blob(&public, &private).map_err(|reason| TpmError::KeyBlob { path: key_file.to_owned(), reason })?;
-        write_new(key_file, &blob)?;
+        write_blob(key_file, &public, &private)?;
         tracing::info!(key_file = %key_file.display(), tcti = tpm.tcti(), "TPM attestation key created");
         Self::load_parts(tpm, key_file, public, private)
     }
@@ -160,9 +153,7 @@ impl AttestationKey {
     /// sensitiveDataOrigin).
     pub fn load(tpm: impl Into<Arc<Tpm>>, key_file: &Path) -> Result<Self, TpmError> {
         let tpm = tpm.into();
-        let blob = read_bounded(key_file)?;
-        let (public, private) =
-            decode_blob(&blob).map_err(|reason| TpmError::KeyBlob { path: key_file.to_owned(), reason })?;
+        let (public, private) = read_key_blob(key_file)?;
         Self::load_parts(tpm, key_file, public, private)
     }
 
@@ -215,14 +206,7 @@ impl AttestationKey {
             let _ = left_pad(x, unique.x().value()).and_then(|()| left_pad(y, unique.y().value()));
         }
         der.extend_from_slice(&point);
-        let body = base64_encode(&der);
-        let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
-        for line in body.as_bytes().chunks(64) {
-            pem.push_str(&String::from_utf8_lossy(line));
-            pem.push('\n');
-        }
-        pem.push_str("-----END PUBLIC KEY-----\n");
-        pem
+        crate::pem_text("PUBLIC KEY", der)
     }
 
     /// TPM2_ActivateCredential: the secret a verifier wrapped (TPM2_MakeCredential) for this AK's
@@ -448,35 +432,9 @@ pub(crate) fn pcr_slots(pcrs: &[u8]) -> Result<Vec<PcrSlot>, TpmError> {
         .collect()
 }
 
-/// Standard base64 with padding.
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_encodes() {
-        assert_eq!(base64_encode(b""), "");
-        assert_eq!(base64_encode(b"h"), "aA==");
-        assert_eq!(base64_encode(b"he"), "aGU=");
-        assert_eq!(base64_encode(b"hello"), "aGVsbG8=");
-    }
 
     #[test]
     fn the_ak_template_is_an_ak() {

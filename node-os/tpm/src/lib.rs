@@ -31,3 +31,8 @@ pub use tss_esapi::constants::response_code::Tss2ResponseCodeKind;
 
 /// A SHA-256 digest.
 pub type Digest32 = [u8; 32];
+
+/// `der` as a PEM block with `tag`, LF line endings (what tpm2-tools and openssl read).
+pub(crate) fn pem_text(tag: &str, der: Vec<u8>) -> String {
+    pem::encode_config(&pem::Pem::new(tag, der), pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF))
+}

@@ -33,7 +33,7 @@ use tss_esapi::traits::UnMarshall;
 
 use crate::attest::{name_of, pcr_selection, pcr_slots, with_policy_session};
 use crate::error::{TpmError, UnsealStep};
-use crate::signer::{create_primary, decode_blob, encode_blob, flush, read_bounded, write_new};
+use crate::signer::{create_primary, decode_blob, flush, read_bounded, refuse_existing, write_blob};
 use crate::tpm::Tpm;
 
 /// The most a sealed secret may hold (the TPM's MAX_SYM_DATA).
@@ -110,15 +110,7 @@ impl SealedSecret {
             return Err(TpmError::Input(format!("a {}-byte secret (1 to {MAX_SEALED_SECRET} bytes)", secret.len())));
         }
         check_policy_ref(policy_ref)?;
-        if out_file.exists() {
-            return Err(TpmError::Io {
-                path: out_file.to_owned(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "sealed file exists; not overwriting it",
-                ),
-            });
-        }
+        refuse_existing(out_file, "sealed file")?;
         if authority[0] != 0x04 {
             return Err(TpmError::Input("an authority key that is not an uncompressed SEC1 point".to_owned()));
         }
@@ -146,9 +138,7 @@ impl SealedSecret {
             let created = created?;
             Ok((created.out_public, created.out_private))
         })?;
-        let blob =
-            encode_blob(&public, &private).map_err(|reason| TpmError::KeyBlob { path: out_file.to_owned(), reason })?;
-        write_new(out_file, &blob)?;
+        write_blob(out_file, &public, &private)?;
         tracing::info!(file = %out_file.display(), tcti = tpm.tcti(), "secret sealed to the TPM");
         Ok(())
     }

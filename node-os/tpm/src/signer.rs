@@ -56,12 +56,7 @@ impl TpmSigner {
     /// 0600, never overwriting), then loads it.
     pub fn create(tpm: impl Into<Arc<Tpm>>, key_file: &Path) -> Result<Self, TpmError> {
         let tpm = tpm.into();
-        if key_file.exists() {
-            return Err(TpmError::Io {
-                path: key_file.to_owned(),
-                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "key file exists; not overwriting it"),
-            });
-        }
+        refuse_existing(key_file, "key file")?;
         let create_fail = tpm.fail("TPM2_Create");
         let (public, private) = tpm.with_context(|ctx| {
             let primary = create_primary(&tpm, ctx)?;
@@ -74,9 +69,7 @@ impl TpmSigner {
             let created = created.map_err(&create_fail)?;
             Ok((created.out_public, created.out_private))
         })?;
-        let blob =
-            encode_blob(&public, &private).map_err(|reason| TpmError::KeyBlob { path: key_file.to_owned(), reason })?;
-        write_new(key_file, &blob)?;
+        write_blob(key_file, &public, &private)?;
         tracing::info!(key_file = %key_file.display(), tcti = tpm.tcti(), "TPM identity key created");
         Self::load_parts(tpm, key_file, public, private)
     }
@@ -85,9 +78,7 @@ impl TpmSigner {
     /// [`TpmError::Command`] (`TPM2_Load`, an integrity error) on any TPM but the one that made it.
     pub fn load(tpm: impl Into<Arc<Tpm>>, key_file: &Path) -> Result<Self, TpmError> {
         let tpm = tpm.into();
-        let blob = read_bounded(key_file)?;
-        let (public, private) =
-            decode_blob(&blob).map_err(|reason| TpmError::KeyBlob { path: key_file.to_owned(), reason })?;
+        let (public, private) = read_key_blob(key_file)?;
         Self::load_parts(tpm, key_file, public, private)
     }
 
@@ -326,6 +317,33 @@ fn take_sized<'a>(bytes: &'a [u8], what: &str) -> Result<(&'a [u8], &'a [u8]), S
         return Err(format!("{what} of {size} bytes in {} remaining", rest.len()));
     }
     Ok(rest.split_at(size))
+}
+
+/// Refuses to go on when `path` exists: a blob file is written once, never overwritten (checked
+/// before the TPM makes anything, so a refused call leaves no object behind).
+pub(crate) fn refuse_existing(path: &Path, what: &str) -> Result<(), TpmError> {
+    if path.exists() {
+        return Err(TpmError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{what} exists; not overwriting it"),
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Writes TPM2B_PUBLIC ‖ TPM2B_PRIVATE to `path` (new, mode 0600).
+pub(crate) fn write_blob(path: &Path, public: &Public, private: &Private) -> Result<(), TpmError> {
+    let blob = encode_blob(public, private).map_err(|reason| TpmError::KeyBlob { path: path.to_owned(), reason })?;
+    write_new(path, &blob)
+}
+
+/// Reads a key blob [`write_blob`] wrote.
+pub(crate) fn read_key_blob(path: &Path) -> Result<(Public, Private), TpmError> {
+    let blob = read_bounded(path)?;
+    decode_blob(&blob).map_err(|reason| TpmError::KeyBlob { path: path.to_owned(), reason })
 }
 
 pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>, TpmError> {

@@ -399,41 +399,7 @@ fn outputs(output: &std::process::Output) -> String {
 
 /// The DER of the first `CERTIFICATE` block of a PEM text.
 fn pem_certificate_der(text: &str) -> Option<Vec<u8>> {
-    let start = text.find("-----BEGIN CERTIFICATE-----")? + "-----BEGIN CERTIFICATE-----".len();
-    let end = start + text[start..].find("-----END CERTIFICATE-----")?;
-    base64_decode(&text[start..end])
-}
-
-/// Standard base64 with padding, white space ignored.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    let mut padding = false;
-    for byte in text.bytes().filter(|byte| !byte.is_ascii_whitespace()) {
-        let value = match byte {
-            b'A'..=b'Z' => byte - b'A',
-            b'a'..=b'z' => byte - b'a' + 26,
-            b'0'..=b'9' => byte - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => {
-                padding = true;
-                continue;
-            }
-            _ => return None,
-        };
-        if padding {
-            return None;
-        }
-        acc = (acc << 6) | u32::from(value);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    pem::parse_many(text).ok()?.into_iter().find(|block| block.tag() == "CERTIFICATE").map(|b| b.contents().to_vec())
 }
 
 /// A swtpm for one QEMU boot: `swtpm socket --tpm2 --ctrl type=unixio,path=SOCK` on a state
@@ -513,18 +479,5 @@ impl Drop for SwtpmForQemu {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_decodes_and_refuses_garbage() {
-        assert_eq!(base64_decode("aGVs\nbG8=").as_deref(), Some(&b"hello"[..]));
-        assert_eq!(base64_decode("").as_deref(), Some(&b""[..]));
-        assert!(base64_decode("aGV*").is_none());
-        assert!(base64_decode("aG=V").is_none());
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use proptest::prelude::*;
+use qp_attest_core::hex;
 use qp_node_key::{NodeSigner, sha256};
 use qp_tpm::swtpm::{self, LocalCa, Swtpm, SwtpmError, SwtpmForQemu};
 use qp_tpm::{
@@ -360,10 +361,6 @@ fn swtpm_with_ek() -> (Swtpm, Arc<Tpm>, tempfile::TempDir) {
     let swtpm = Swtpm::start_with_ek(&ca).unwrap_or_else(|err| panic!("{err}"));
     let tpm = Arc::new(open(&swtpm));
     (swtpm, tpm, dir)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// The ECDSA signature in a marshalled TPMT_SIGNATURE, as p256 takes it.
