@@ -15,6 +15,8 @@
 //! | 0x02 | `ActivateCredential` | credential_blob (≤ 512), encrypted_secret (≤ 1024) |
 //! | 0x03 | `Quote` | nonce (32 bytes, fixed) |
 //! | 0x04 | `InstallCertificate` | cert_der (≤ 16 KiB) |
+//! | 0x05 | `InstallSealedSecret` | name (1–64 of `[a-z0-9._-]`), public_area, duplicate, encrypted_seed (≤ 1 KiB each) |
+//! | 0x06 | `InstallApproval` | approval_json (≤ 4 KiB) |
 //! | 0x81 | `Enrollment` | ek_certificate_der (≤ 16 KiB), ek_public, ak_public, identity_public (≤ 1 KiB each) |
 //! | 0x82 | `Activated` | secret (≤ 64) |
 //! | 0x83 | `Evidence` | image_id (1–128 of `[A-Za-z0-9._-]`), quote_attest (≤ 1 KiB), quote_signature (≤ 1 KiB), log (≤ 1 MiB), certify_attest (≤ 1 KiB), certify_signature (≤ 1 KiB) |
@@ -46,11 +48,17 @@ pub const MAX_IMAGE_ID: usize = 128;
 pub const MAX_LOG: usize = crate::log::MAX_LOG_BYTES;
 /// An error message.
 pub const MAX_ERROR_MESSAGE: usize = 512;
+/// A vault secret's name.
+pub const MAX_SECRET_NAME: usize = 64;
+/// An import blob's parts (TPMT_PUBLIC, TPM2B_PRIVATE and TPM2B_ENCRYPTED_SECRET contents).
+pub const MAX_IMPORT_PART: usize = 1024;
 
 const T_GET_ENROLLMENT: u8 = 0x01;
 const T_ACTIVATE_CREDENTIAL: u8 = 0x02;
 const T_QUOTE: u8 = 0x03;
 const T_INSTALL_CERTIFICATE: u8 = 0x04;
+const T_INSTALL_SEALED_SECRET: u8 = 0x05;
+const T_INSTALL_APPROVAL: u8 = 0x06;
 const T_ENROLLMENT: u8 = 0x81;
 const T_ACTIVATED: u8 = 0x82;
 const T_EVIDENCE: u8 = 0x83;
@@ -68,6 +76,10 @@ pub enum Request {
     Quote { nonce: [u8; 32] },
     /// A bridge certificate (DER) for the identity key.
     InstallCertificate { cert_der: Vec<u8> },
+    /// A vault secret sealed for this node's TPM (wrapped to its EK), to import under `name`.
+    InstallSealedSecret { name: String, public_area: Vec<u8>, duplicate: Vec<u8>, encrypted_seed: Vec<u8> },
+    /// The release key's approval of an image's PCR values (`approval.json`).
+    InstallApproval { approval_json: Vec<u8> },
 }
 
 /// What the node answers.
@@ -115,6 +127,16 @@ impl fmt::Debug for Request {
             Request::Quote { nonce } => f.debug_struct("Quote").field("nonce", &crate::hex(nonce)).finish(),
             Request::InstallCertificate { cert_der } => {
                 f.debug_struct("InstallCertificate").field("cert_der", &bytes_summary(cert_der)).finish()
+            }
+            Request::InstallSealedSecret { name, public_area, duplicate, encrypted_seed } => f
+                .debug_struct("InstallSealedSecret")
+                .field("name", name)
+                .field("public_area", &bytes_summary(public_area))
+                .field("duplicate", &bytes_summary(duplicate))
+                .field("encrypted_seed", &bytes_summary(encrypted_seed))
+                .finish(),
+            Request::InstallApproval { approval_json } => {
+                f.debug_struct("InstallApproval").field("approval_json", &bytes_summary(approval_json)).finish()
             }
         }
     }
@@ -192,6 +214,13 @@ impl Request {
             }
             Request::Quote { nonce } => w.fixed(nonce),
             Request::InstallCertificate { cert_der } => w.field(cert_der),
+            Request::InstallSealedSecret { name, public_area, duplicate, encrypted_seed } => {
+                w.field(name.as_bytes());
+                w.field(public_area);
+                w.field(duplicate);
+                w.field(encrypted_seed);
+            }
+            Request::InstallApproval { approval_json } => w.field(approval_json),
         }
         w.finish()
     }
@@ -202,6 +231,8 @@ impl Request {
             Request::ActivateCredential { .. } => T_ACTIVATE_CREDENTIAL,
             Request::Quote { .. } => T_QUOTE,
             Request::InstallCertificate { .. } => T_INSTALL_CERTIFICATE,
+            Request::InstallSealedSecret { .. } => T_INSTALL_SEALED_SECRET,
+            Request::InstallApproval { .. } => T_INSTALL_APPROVAL,
         }
     }
 
@@ -236,6 +267,31 @@ impl Request {
                 let cert_der = r.field("cert_der", MAX_CERT)?;
                 r.finish()?;
                 Request::InstallCertificate { cert_der }
+            }
+            T_INSTALL_SEALED_SECRET => {
+                const M: &str = "InstallSealedSecret";
+                let mut r = Fields::new(body, M);
+                let name = r.field("name", MAX_SECRET_NAME)?;
+                if !secret_name_ok(&name) {
+                    return Err(ProtoError::BadField { message: M, field: "name", problem: "not 1-64 of [a-z0-9._-]" });
+                }
+                // Checked ASCII above.
+                let name = String::from_utf8(name).map_err(|_| ProtoError::BadField {
+                    message: M,
+                    field: "name",
+                    problem: "not UTF-8",
+                })?;
+                let public_area = r.field("public_area", MAX_IMPORT_PART)?;
+                let duplicate = r.field("duplicate", MAX_IMPORT_PART)?;
+                let encrypted_seed = r.field("encrypted_seed", MAX_IMPORT_PART)?;
+                r.finish()?;
+                Request::InstallSealedSecret { name, public_area, duplicate, encrypted_seed }
+            }
+            T_INSTALL_APPROVAL => {
+                let mut r = Fields::new(body, "InstallApproval");
+                let approval_json = r.field("approval_json", crate::policy::MAX_APPROVAL_JSON)?;
+                r.finish()?;
+                Request::InstallApproval { approval_json }
             }
             ty => return Err(ProtoError::UnknownType { ty, expected: "request" }),
         };
@@ -355,6 +411,15 @@ impl Response {
         };
         Ok(response)
     }
+}
+
+/// Whether `name` is a vault secret's name: 1–64 bytes of `[a-z0-9._-]`, not starting with a dot
+/// (it names a file).
+pub fn secret_name_ok(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_SECRET_NAME
+        && name[0] != b'.'
+        && name.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.' || b == b'_')
 }
 
 /// Whether `id` is an image id: 1–128 bytes of `[A-Za-z0-9._-]`.

@@ -6,10 +6,13 @@
 //! - [`golden`]: an image's golden values (the log and PCR value its PID 1 will produce).
 //! - [`pcr_command`]: TPM2_PCR_Extend and TPM2_PCR_Read as bytes, for PID 1, which is a static
 //!   binary and cannot link the TSS: it writes them to `/dev/tpmrm0` itself.
+//! - [`policy`]: sealing policy arithmetic (PolicyPCR, PolicyAuthorize, the release key's
+//!   approval and its file), so the release process and the verifier need no TPM.
 //! - [`tpm_struct`]: TPM 2.0 structures a verifier reads (TPMS_ATTEST, TPMT_SIGNATURE, TPMT_PUBLIC),
 //!   strict bounded decoders and encoders.
 //! - [`attest_proto`]: the wire protocol between the verifier (`qpctl`) and the node's TPM service
 //!   (`qp-attestd`), sans I/O.
+//! - [`vault_socket`]: the node's binaries asking the TPM service to unseal a vault secret.
 //!
 //! Design: `DESIGN.md`.
 #![forbid(unsafe_code)]
@@ -18,7 +21,9 @@ pub mod attest_proto;
 pub mod golden;
 pub mod log;
 pub mod pcr_command;
+pub mod policy;
 pub mod tpm_struct;
+pub mod vault_socket;
 
 /// A SHA-256 digest.
 pub type Digest32 = [u8; 32];

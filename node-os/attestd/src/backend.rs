@@ -84,4 +84,19 @@ impl NodeTpm for TpmBackend {
     fn signer(&self) -> Arc<dyn qp_node_key::NodeSigner> {
         self.identity.clone()
     }
+
+    fn import_sealed_secret(
+        &self,
+        public_area: &[u8],
+        duplicate: &[u8],
+        encrypted_seed: &[u8],
+        out: &Path,
+    ) -> Result<(), AttestdError> {
+        qp_tpm::SealedSecret::import(&self.tpm, public_area, duplicate, encrypted_seed, out)
+            .map_err(tpm_error("importing the sealed secret"))
+    }
+
+    fn unseal(&self, file: &Path, approval: &qp_tpm::PolicyApproval) -> Result<Vec<u8>, AttestdError> {
+        qp_tpm::SealedSecret::unseal(&self.tpm, file, approval).map_err(tpm_error("unsealing"))
+    }
 }

@@ -35,6 +35,25 @@ struct Args {
     /// The image id; default: from /proc/cmdline and /etc/qp/build-info.json.
     #[arg(long)]
     image_id: Option<String>,
+    /// A local node's vault: sealed secrets in DIR/sealed, release approvals in DIR/approvals.
+    #[arg(long, requires = "vault_socket")]
+    vault_dir: Option<PathBuf>,
+    /// The Unix socket the node's binaries ask for their unsealed secrets on.
+    #[arg(long, requires = "vault_dir")]
+    vault_socket: Option<PathBuf>,
+}
+
+/// Binds a Unix socket at `path` (its folder made, a stale socket removed), root only.
+fn bind_unix(path: &std::path::Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| parent.display().to_string())?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = std::os::unix::net::UnixListener::bind(path).with_context(|| path.display().to_string())?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| path.display().to_string())?;
+    Ok(listener)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,12 +69,7 @@ fn main() -> anyhow::Result<()> {
     };
     let backend = Arc::new(qp_attestd::TpmBackend::open(&args.tcti, &args.state)?);
     let signer = qp_attestd::NodeTpm::signer(backend.as_ref());
-    if let Some(parent) = args.signer_socket.parent() {
-        std::fs::create_dir_all(parent).with_context(|| parent.display().to_string())?;
-    }
-    let _ = std::fs::remove_file(&args.signer_socket);
-    let socket = std::os::unix::net::UnixListener::bind(&args.signer_socket)
-        .with_context(|| args.signer_socket.display().to_string())?;
+    let socket = bind_unix(&args.signer_socket)?;
     std::thread::Builder::new().name("qp-signer".to_owned()).spawn(move || {
         let err = qp_node_key::serve_signer(socket, signer);
         tracing::error!(error = %err, "signer socket failed");
@@ -66,10 +80,23 @@ fn main() -> anyhow::Result<()> {
         args.listen,
         args.signer_socket.display()
     );
+    let vault = args
+        .vault_dir
+        .as_ref()
+        .map(|dir| qp_attestd::VaultConfig { sealed_dir: dir.join("sealed"), approvals_dir: dir.join("approvals") });
     let service = Arc::new(qp_attestd::Service::new(
         backend,
-        qp_attestd::ServiceConfig { image_id, log: args.log, ca: args.ca, install_cert: args.install_cert },
+        qp_attestd::ServiceConfig { image_id, log: args.log, ca: args.ca, install_cert: args.install_cert, vault },
     ));
+    if let Some(path) = &args.vault_socket {
+        let listener = bind_unix(path)?;
+        let service = service.clone();
+        std::thread::Builder::new().name("qp-vault".to_owned()).spawn(move || {
+            let err = qp_attestd::serve_vault(listener, service);
+            tracing::error!(error = %err, "vault socket failed");
+        })?;
+        println!("qp-attestd: vault secrets on {}", path.display());
+    }
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
     qp_attestd::serve_tcp(listener, service, stop)?;

@@ -26,6 +26,8 @@ pub enum AttestdError {
     Certificate(String),
     #[error("the boot's image id: {0}")]
     ImageId(String),
+    #[error("vault: {0}")]
+    Vault(String),
 }
 
 impl AttestdError {
@@ -35,6 +37,7 @@ impl AttestdError {
             AttestdError::Tpm { .. } => 2,
             AttestdError::Certificate(_) => 3,
             AttestdError::ImageId(_) => 4,
+            AttestdError::Vault(_) => 5,
         }
     }
 }
@@ -50,6 +53,17 @@ pub struct ServiceConfig {
     pub ca: PathBuf,
     /// Where an accepted bridge certificate is written (PEM).
     pub install_cert: PathBuf,
+    /// The vault's folders, on a local node only (none: vault requests are refused).
+    pub vault: Option<VaultConfig>,
+}
+
+/// Where a local node keeps its sealed secrets and the release key's approvals (data partition).
+#[derive(Debug, Clone)]
+pub struct VaultConfig {
+    /// `<name>.sealed` files (TPM blobs: useless off this TPM).
+    pub sealed_dir: PathBuf,
+    /// `<image id>.json` approvals; the one of the booted image is used.
+    pub approvals_dir: PathBuf,
 }
 
 /// The service: the TPM and the configuration.
@@ -105,6 +119,12 @@ impl Service {
                 .map(|secret| Response::Activated { secret }),
             Request::Quote { nonce } => self.evidence(nonce),
             Request::InstallCertificate { cert_der } => self.install(cert_der).map(|()| Response::Installed),
+            Request::InstallSealedSecret { name, public_area, duplicate, encrypted_seed } => {
+                self.install_sealed_secret(name, public_area, duplicate, encrypted_seed).map(|()| Response::Installed)
+            }
+            Request::InstallApproval { approval_json } => {
+                self.install_approval(approval_json).map(|()| Response::Installed)
+            }
         };
         answer.unwrap_or_else(|err| Response::Error { code: err.code(), message: truncate(&err.to_string(), 500) })
     }
@@ -146,6 +166,139 @@ impl Service {
         write_atomically(&self.config.install_cert, pem.as_bytes())?;
         tracing::info!(node = %id, path = %self.config.install_cert.display(), "bridge certificate installed");
         Ok(())
+    }
+}
+
+impl Service {
+    fn vault(&self) -> Result<&VaultConfig, AttestdError> {
+        self.config.vault.as_ref().ok_or_else(|| AttestdError::Vault("this node keeps no vault".to_owned()))
+    }
+
+    /// Imports a secret sealed for this TPM as `<name>.sealed`, replacing an older one only once
+    /// the new one is imported (a rotation never leaves the node without the secret).
+    fn install_sealed_secret(
+        &self,
+        name: &str,
+        public_area: &[u8],
+        duplicate: &[u8],
+        encrypted_seed: &[u8],
+    ) -> Result<(), AttestdError> {
+        let vault = self.vault()?;
+        if !qp_attest_core::attest_proto::secret_name_ok(name.as_bytes()) {
+            return Err(AttestdError::Vault("a secret name that is not 1-64 of [a-z0-9._-]".to_owned()));
+        }
+        let dir = &vault.sealed_dir;
+        std::fs::create_dir_all(dir).map_err(|source| AttestdError::Io { path: dir.clone(), source })?;
+        let target = dir.join(format!("{name}.sealed"));
+        let incoming = dir.join(format!("{name}.sealed.new"));
+        match std::fs::remove_file(&incoming) {
+            Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+                return Err(AttestdError::Io { path: incoming, source });
+            }
+            _ => {}
+        }
+        self.tpm.import_sealed_secret(public_area, duplicate, encrypted_seed, &incoming)?;
+        std::fs::rename(&incoming, &target).map_err(|source| AttestdError::Io { path: target.clone(), source })?;
+        tracing::info!(secret = name, file = %target.display(), "sealed secret imported");
+        Ok(())
+    }
+
+    /// Keeps the release key's approval of this node's image. Refused: another image's, one whose
+    /// signature does not verify (the TPM would refuse it at unsealing; this says so at once).
+    fn install_approval(&self, json: &[u8]) -> Result<(), AttestdError> {
+        let vault = self.vault()?;
+        let approval = qp_attest_core::policy::ImageApproval::from_json(json)
+            .map_err(|err| AttestdError::Vault(err.to_string()))?;
+        if approval.image_id != self.config.image_id {
+            return Err(AttestdError::Vault(format!(
+                "the approval is for image {}; this node runs {}",
+                approval.image_id, self.config.image_id
+            )));
+        }
+        let a = &approval.approval;
+        let key = qp_node_key::PublicKey::from_sec1(&a.authority_public)
+            .map_err(|err| AttestdError::Vault(format!("approval: authority key: {err}")))?;
+        let digest = qp_attest_core::policy::approval_digest(&a.approved_policy, &a.policy_ref);
+        if !key.verify_digest(&digest, &a.signature) {
+            return Err(AttestdError::Vault(
+                "approval: the signature does not verify with its authority key".to_owned(),
+            ));
+        }
+        let path = vault.approvals_dir.join(format!("{}.json", approval.image_id));
+        write_atomically(&path, approval.to_json().as_bytes())?;
+        tracing::info!(image = %approval.image_id, path = %path.display(), "release approval installed");
+        Ok(())
+    }
+
+    /// The secret `name`, unsealed with the booted image's approval.
+    pub fn unseal_secret(&self, name: &str) -> Result<Vec<u8>, AttestdError> {
+        let vault = self.vault()?;
+        if !qp_attest_core::attest_proto::secret_name_ok(name.as_bytes()) {
+            return Err(AttestdError::Vault("a secret name that is not 1-64 of [a-z0-9._-]".to_owned()));
+        }
+        let sealed = vault.sealed_dir.join(format!("{name}.sealed"));
+        if !sealed.exists() {
+            return Err(AttestdError::Vault(format!("no sealed secret {name} ({})", sealed.display())));
+        }
+        let path = vault.approvals_dir.join(format!("{}.json", self.config.image_id));
+        let json = match std::fs::read(&path) {
+            Ok(json) => json,
+            Err(source) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(AttestdError::Vault(format!(
+                    "no release approval for image {} ({})",
+                    self.config.image_id,
+                    path.display()
+                )));
+            }
+            Err(source) => return Err(AttestdError::Io { path, source }),
+        };
+        let approval = qp_attest_core::policy::ImageApproval::from_json(&json)
+            .map_err(|err| AttestdError::Vault(format!("{}: {err}", path.display())))?;
+        self.tpm.unseal(&sealed, &approval.approval)
+    }
+}
+
+/// Serves the vault socket: each request names a secret, each answer is the secret or why not.
+/// One thread per connection (the node's own few processes); returns the accept error.
+pub fn serve_vault(listener: std::os::unix::net::UnixListener, service: Arc<Service>) -> std::io::Error {
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let service = service.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("qp-vault-conn".to_owned())
+                    .spawn(move || serve_vault_connection(stream, &service));
+                if let Err(err) = spawned {
+                    return err;
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return err,
+        }
+    }
+}
+
+fn serve_vault_connection(mut stream: std::os::unix::net::UnixStream, service: &Service) {
+    use qp_attest_core::vault_socket::{REQUEST_HEADER, VaultResponse, decode_request_name, request_body_len};
+    let _ = stream.set_read_timeout(Some(IDLE));
+    let mut header = [0u8; REQUEST_HEADER];
+    while stream.read_exact(&mut header).is_ok() {
+        let Ok(len) = request_body_len(header) else { return };
+        let mut name = [0u8; 64];
+        if stream.read_exact(&mut name[..len]).is_err() {
+            return;
+        }
+        let Ok(name) = decode_request_name(&name[..len]) else { return };
+        let response = match service.unseal_secret(&name) {
+            Ok(secret) => {
+                tracing::info!(secret = %name, "vault secret unsealed for a node process");
+                VaultResponse::Secret(secret)
+            }
+            Err(err) => VaultResponse::Refused(err.to_string()),
+        };
+        if stream.write_all(&response.encode()).is_err() {
+            return;
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use qp_attest_core::attest_proto::{FrameDecoder, Request, Response};
 use qp_attest_core::golden::GoldenValues;
-use qp_attestd::{NodeTpm, Service, ServiceConfig, TpmBackend};
+use qp_attestd::{NodeTpm, Service, ServiceConfig, TpmBackend, VaultConfig};
 use qp_bridge_identity::{FleetCa, Role, Validity};
 use qp_tpm::swtpm::{LocalCa, Swtpm};
 use rand_core::RngCore;
@@ -81,6 +81,7 @@ struct Node {
     log: PathBuf,
     install: PathBuf,
     fleet: FleetCa,
+    service: Arc<Service>,
 }
 
 fn node(dir: &Path) -> Node {
@@ -97,13 +98,29 @@ fn node(dir: &Path) -> Node {
             log: log.clone(),
             ca: dir.join("ca/ca.pem"),
             install_cert: install.clone(),
+            vault: Some(VaultConfig {
+                sealed_dir: dir.join("vault/sealed"),
+                approvals_dir: dir.join("vault/approvals"),
+            }),
         },
     ));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || qp_attestd::serve_tcp(listener, service, Arc::new(AtomicBool::new(false))));
+    let serving = service.clone();
+    std::thread::spawn(move || qp_attestd::serve_tcp(listener, serving, Arc::new(AtomicBool::new(false))));
     let manufacturer_certs = manufacturer.issuer_certs_der().unwrap();
-    Node { _swtpm: swtpm, _manufacturer: manufacturer, manufacturer_certs, backend, addr, golden, log, install, fleet }
+    Node {
+        _swtpm: swtpm,
+        _manufacturer: manufacturer,
+        manufacturer_certs,
+        backend,
+        addr,
+        golden,
+        log,
+        install,
+        fleet,
+        service,
+    }
 }
 
 fn unix_now() -> u64 {
@@ -233,6 +250,118 @@ fn the_service_refuses_foreign_certificates_and_hostile_bytes_and_keeps_serving(
     let mut rest = Vec::new();
     let _ = stream.read_to_end(&mut rest);
     assert!(matches!(exchange(node.addr, &Request::GetEnrollment), Response::Enrollment { .. }));
+}
+
+/// The release process's approval of PCR 15 = `value` for `image_id` (`qpctl release approve`).
+fn approval(release: &p256::ecdsa::SigningKey, image_id: &str, value: [u8; 32]) -> Vec<u8> {
+    use p256::ecdsa::signature::hazmat::PrehashSigner as _;
+    use qp_attest_core::policy::{ImageApproval, PolicyApproval, approval_digest, policy_pcr_digest};
+    let approved_policy = policy_pcr_digest(&[15], &[value]);
+    let signature: p256::ecdsa::Signature = release.sign_prehash(&approval_digest(&approved_policy, b"vault")).unwrap();
+    ImageApproval {
+        image_id: image_id.to_owned(),
+        approval: PolicyApproval {
+            pcrs: vec![15],
+            approved_policy,
+            signature: signature.to_bytes().into(),
+            authority_public: release.verifying_key().to_encoded_point(false).as_bytes().try_into().unwrap(),
+            policy_ref: b"vault".to_vec(),
+        },
+    }
+    .to_json()
+    .into_bytes()
+}
+
+/// What the node's binaries do on the vault socket.
+fn ask_vault(socket: &Path, name: &str) -> qp_attest_core::vault_socket::VaultResponse {
+    use qp_attest_core::vault_socket::{RESPONSE_HEADER, VaultResponse, encode_request};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    stream.write_all(&encode_request(name).unwrap()).unwrap();
+    let mut header = [0u8; RESPONSE_HEADER];
+    stream.read_exact(&mut header).unwrap();
+    let mut message = header.to_vec();
+    message.resize(RESPONSE_HEADER + VaultResponse::body_len(header).unwrap(), 0);
+    stream.read_exact(&mut message[RESPONSE_HEADER..]).unwrap();
+    VaultResponse::decode(&message).unwrap()
+}
+
+#[test]
+fn a_secret_sealed_for_the_node_is_unsealed_for_its_binaries_only_under_an_approval_of_its_image() {
+    use qp_attest_core::vault_socket::VaultResponse;
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path());
+    let enrolled = enroll(&node);
+    let socket = dir.path().join("vault.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let service = node.service.clone();
+    std::thread::spawn(move || qp_attestd::serve_vault(listener, service));
+    let refused = |response: Response| match response {
+        Response::Error { message, .. } => message,
+        other => panic!("accepted: {other:?}"),
+    };
+
+    // `qpctl vault seal`: wrapped to the enrolled EK off the node, imported by its TPM.
+    let release = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).unwrap();
+    let authority: [u8; 65] = release.verifying_key().to_encoded_point(false).as_bytes().try_into().unwrap();
+    let ek = qp_attest_core::tpm_struct::PublicArea::decode(&enrolled.ek_public).unwrap();
+    let secret = b"FIX venue password 7Hq!".to_vec();
+    let blob = qp_attest_verify::seal_for_import(
+        &ek,
+        &authority,
+        b"vault",
+        &secret,
+        &random32(),
+        &random32(),
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
+    let install = Request::InstallSealedSecret {
+        name: "venue-password".to_owned(),
+        public_area: blob.public_area.clone(),
+        duplicate: blob.duplicate.clone(),
+        encrypted_seed: blob.encrypted_seed.clone(),
+    };
+    assert_eq!(exchange(node.addr, &install), Response::Installed);
+    // Sent again (a rotation): the new one replaces the old only once imported.
+    assert_eq!(exchange(node.addr, &install), Response::Installed);
+    let sealed = dir.path().join("vault/sealed/venue-password.sealed");
+    assert!(sealed.exists() && !dir.path().join("vault/sealed/venue-password.sealed.new").exists());
+
+    // No approval of the booted image yet: refused, saying so.
+    let VaultResponse::Refused(reason) = ask_vault(&socket, "venue-password") else { panic!("unsealed") };
+    assert!(reason.contains("no release approval for image"), "{reason}");
+    let VaultResponse::Refused(reason) = ask_vault(&socket, "strategy-key") else { panic!("unsealed") };
+    assert!(reason.contains("no sealed secret strategy-key"), "{reason}");
+
+    // Approvals of another image, or with a broken signature, are refused at installation.
+    let pcr = node.golden.pcr_value;
+    let other = approval(&release, "local-9.9.9-0000000000000000", pcr);
+    assert!(refused(exchange(node.addr, &Request::InstallApproval { approval_json: other })).contains("is for image"));
+    let mut forged = String::from_utf8(approval(&release, &node.golden.image_id, pcr)).unwrap();
+    let at = forged.find("\"signature\": \"").unwrap() + 14;
+    let flipped = if &forged[at..at + 1] == "0" { "1" } else { "0" };
+    forged.replace_range(at..at + 1, flipped);
+    let message = refused(exchange(node.addr, &Request::InstallApproval { approval_json: forged.into_bytes() }));
+    assert!(message.contains("does not verify"), "{message}");
+
+    // The release key's approval of another PCR 15 value for this image id (a tampered boot would
+    // have it): installed, but the TPM does not unseal.
+    let approval_json = approval(&release, &node.golden.image_id, [0x77; 32]);
+    assert_eq!(exchange(node.addr, &Request::InstallApproval { approval_json }), Response::Installed);
+    let VaultResponse::Refused(reason) = ask_vault(&socket, "venue-password") else { panic!("unsealed") };
+    assert!(reason.contains("unsealing") && reason.contains("PCR"), "{reason}");
+
+    // The approval of the golden value the node booted with: the secret, for the node's binaries.
+    let approval_json = approval(&release, &node.golden.image_id, pcr);
+    assert_eq!(exchange(node.addr, &Request::InstallApproval { approval_json }), Response::Installed);
+    assert_eq!(ask_vault(&socket, "venue-password"), VaultResponse::Secret(secret));
+
+    // Hostile names never reach the file system.
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    stream.write_all(b"U\x05../ab").unwrap();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(rest.is_empty());
 }
 
 #[test]

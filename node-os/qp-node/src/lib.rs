@@ -17,3 +17,5 @@ mod run_cloud;
 #[cfg(feature = "vault")]
 mod run_local;
 pub mod signals;
+#[cfg(feature = "vault")]
+pub mod vault;

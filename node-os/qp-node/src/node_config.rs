@@ -16,6 +16,20 @@ pub struct NodeConfig {
     /// A cloud node's signal source. Required for `role = "cloud"`.
     #[serde(default)]
     pub cloud: Option<CloudSection>,
+    /// A local node's vault secrets, unsealed by the TPM service. Local nodes only.
+    #[serde(default)]
+    pub vault: Option<VaultSection>,
+}
+
+/// The secrets a local node needs from its TPM service's vault (`qpctl vault seal` put them
+/// there). Each is asked for until it is unsealed; the bridge does not wait for them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSection {
+    /// The TPM service's vault socket (`/run/qp/vault.sock` on a node).
+    pub socket: PathBuf,
+    /// The secrets' names (1-64 of `[a-z0-9._-]` each).
+    pub secrets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,6 +148,19 @@ impl NodeConfig {
         }
         if config.bridge.window_frames == 0 || config.bridge.heartbeat_ms == 0 {
             return invalid("bridge", "window_frames and heartbeat_ms must be positive");
+        }
+        if let Some(vault) = &config.vault {
+            if config.node.role != "local" {
+                return invalid("vault", "only a local node keeps a vault");
+            }
+            if vault.secrets.is_empty() {
+                return invalid("vault.secrets", "names no secret");
+            }
+            if let Some(bad) =
+                vault.secrets.iter().find(|name| !qp_attest_core::attest_proto::secret_name_ok(name.as_bytes()))
+            {
+                return invalid("vault.secrets", &format!("{bad:?} is not 1-64 of [a-z0-9._-]"));
+            }
         }
         if config.bridge.dead_after_ms <= config.bridge.heartbeat_ms {
             return invalid("bridge.dead_after_ms", "must be longer than heartbeat_ms");

@@ -54,6 +54,13 @@ pub fn run_node(config_path: &Path, options: &RunOptions) -> anyhow::Result<Stri
     let config = NodeConfig::load(config_path)?;
     let identity = &config.identity;
     let signals = crate::signals::NodeSignals::register()?;
+    // The vault's secrets are asked for from the start, beside the bridge (which may still wait
+    // for its certificate); held until the node stops.
+    #[cfg(feature = "vault")]
+    let _vault = match &config.vault {
+        Some(vault) => Some(crate::vault::spawn_unsealer(vault, signals.stop.clone())?),
+        None => None,
+    };
     if identity.wait_for_cert && !wait_for_file(&identity.cert, &signals) {
         return Ok("stopped before the certificate arrived".to_owned());
     }

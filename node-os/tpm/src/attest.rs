@@ -12,7 +12,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sha2::{Digest as _, Sha256};
 use tss_esapi::Context;
 use tss_esapi::abstraction::AsymmetricAlgorithmSelection;
 use tss_esapi::abstraction::ek;
@@ -30,6 +29,7 @@ use tss_esapi::structures::{
     SymmetricDefinition, SymmetricDefinitionObject,
 };
 use tss_esapi::traits::{Marshall, UnMarshall};
+use tss_esapi::utils::TpmsContext;
 
 use crate::error::TpmError;
 use crate::signer::TpmSigner;
@@ -38,8 +38,6 @@ use crate::tpm::Tpm;
 
 /// The most a nonce (TPM2B_DATA qualifying data) may hold.
 pub const MAX_NONCE: usize = 64;
-/// The SHA-256 name algorithm identifier that starts every Name here.
-const NAME_ALG_SHA256: [u8; 2] = [0x00, 0x0B];
 /// DER of SubjectPublicKeyInfo for an uncompressed P-256 point, up to the point.
 const P256_SPKI_PREFIX: [u8; 26] = [
     0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
@@ -54,12 +52,7 @@ pub struct Attestation {
     pub signature: Vec<u8>,
 }
 
-/// The Name of an object whose name algorithm is SHA-256: `0x000B ‖ SHA-256(public area)`.
-pub fn name_of(public_area: &[u8]) -> Vec<u8> {
-    let mut name = NAME_ALG_SHA256.to_vec();
-    name.extend_from_slice(&Sha256::digest(public_area));
-    name
-}
+use qp_attest_core::tpm_struct::name_of;
 
 impl Tpm {
     /// The RSA-2048 EK's certificate (DER) from NV index 0x01c00002, as the manufacturer (or
@@ -110,10 +103,13 @@ impl Tpm {
 
 /// The attestation key: ECC P-256, restricted signing (it signs only what the TPM itself made:
 /// quotes, certifications), ECDSA-SHA256, `fixedTPM | fixedParent | sensitiveDataOrigin`, a child
-/// of the EK. Loaded once; quotes and certifications use the password session (empty auth).
+/// of the EK. Loaded once and kept as a saved context (TPM2_ContextSave), loaded back for each use
+/// (TPM2_ContextLoad, no key derivation): a TPM without a resource manager (swtpm over TCP) has
+/// room for three transient objects, and the identity key holds one for good; unsealing needs two.
+/// Quotes and certifications use the password session (empty auth).
 pub struct AttestationKey {
     tpm: Arc<Tpm>,
-    key: KeyHandle,
+    saved: TpmsContext,
     public_area: Vec<u8>,
     public: Public,
     key_file: PathBuf,
@@ -162,27 +158,38 @@ impl AttestationKey {
         let public_area = public
             .marshall()
             .map_err(|err| TpmError::KeyBlob { path: key_file.to_owned(), reason: format!("public area: {err}") })?;
-        let key = tpm.with_context(|ctx| {
+        let saved = tpm.with_context(|ctx| {
             let loaded = with_ek(&tpm, ctx, |ctx, ek, session| {
                 ctx.execute_with_session(Some(session), |ctx| ctx.load(ek, private, public.clone()))
                     .map_err(tpm.fail("TPM2_Load (AK under the EK)"))
             })?;
             // The TPM's Name must be ours (the verifier computes it from the public area).
             let name = ctx.read_public(loaded).map(|(_, name, _)| name);
-            match name {
-                Ok(name) if name.value() == name_of(&public_area).as_slice() => Ok(loaded),
-                Ok(_) => {
-                    flush(ctx, loaded);
-                    Err(tpm.unexpected("TPM2_ReadPublic", "an AK Name that is not 0x000B ‖ SHA-256(public area)"))
+            let saved = match name {
+                Ok(name) if name.value() == name_of(&public_area).as_slice() => {
+                    ctx.context_save(loaded.into()).map_err(tpm.fail("TPM2_ContextSave (AK)"))
                 }
-                Err(err) => {
-                    flush(ctx, loaded);
-                    Err(tpm.fail("TPM2_ReadPublic")(err))
-                }
-            }
+                Ok(_) => Err(tpm.unexpected("TPM2_ReadPublic", "an AK Name that is not 0x000B ‖ SHA-256(public area)")),
+                Err(err) => Err(tpm.fail("TPM2_ReadPublic")(err)),
+            };
+            flush(ctx, loaded);
+            saved
         })?;
         tracing::info!(key_file = %key_file.display(), tcti = tpm.tcti(), "TPM attestation key loaded");
-        Ok(Self { tpm, key, public_area, public, key_file: key_file.to_owned() })
+        Ok(Self { tpm, saved, public_area, public, key_file: key_file.to_owned() })
+    }
+
+    /// Runs `f` with the AK loaded from its saved context; flushes it on every path.
+    fn with_key<T>(
+        &self,
+        ctx: &mut Context,
+        f: impl FnOnce(&mut Context, KeyHandle) -> Result<T, TpmError>,
+    ) -> Result<T, TpmError> {
+        let key =
+            KeyHandle::from(ctx.context_load(self.saved.clone()).map_err(self.tpm.fail("TPM2_ContextLoad (AK)"))?);
+        let result = f(ctx, key);
+        flush(ctx, key);
+        result
     }
 
     /// The AK's public area (marshalled TPMT_PUBLIC, no size prefix).
@@ -221,11 +228,13 @@ impl AttestationKey {
         let tpm = &self.tpm;
         tpm.with_context(|ctx| {
             with_ek(tpm, ctx, |ctx, ek, session| {
-                ctx.execute_with_sessions((Some(AuthSession::Password), Some(session), None), |ctx| {
-                    ctx.activate_credential(self.key, ek, blob, secret)
+                self.with_key(ctx, |ctx, key| {
+                    ctx.execute_with_sessions((Some(AuthSession::Password), Some(session), None), |ctx| {
+                        ctx.activate_credential(key, ek, blob, secret)
+                    })
+                    .map(|digest| digest.value().to_vec())
+                    .map_err(tpm.fail("TPM2_ActivateCredential"))
                 })
-                .map(|digest| digest.value().to_vec())
-                .map_err(tpm.fail("TPM2_ActivateCredential"))
             })
         })
     }
@@ -237,10 +246,12 @@ impl AttestationKey {
         let tpm = &self.tpm;
         let fail = tpm.fail("TPM2_Quote");
         let (attest, signature) = tpm.with_context(|ctx| {
-            ctx.execute_with_session(Some(AuthSession::Password), |ctx| {
-                ctx.quote(self.key, nonce, SignatureScheme::Null, selection)
+            self.with_key(ctx, |ctx, key| {
+                ctx.execute_with_session(Some(AuthSession::Password), |ctx| {
+                    ctx.quote(key, nonce, SignatureScheme::Null, selection)
+                })
+                .map_err(&fail)
             })
-            .map_err(&fail)
         })?;
         Ok(Attestation { attest: attest.marshall().map_err(&fail)?, signature: signature.marshall().map_err(&fail)? })
     }
@@ -256,22 +267,14 @@ impl AttestationKey {
         let fail = tpm.fail("TPM2_Certify");
         let object = ObjectHandle::from(key.key_handle());
         let (attest, signature) = tpm.with_context(|ctx| {
-            ctx.execute_with_sessions((Some(AuthSession::Password), Some(AuthSession::Password), None), |ctx| {
-                ctx.certify(object, self.key, nonce, SignatureScheme::Null)
+            self.with_key(ctx, |ctx, ak| {
+                ctx.execute_with_sessions((Some(AuthSession::Password), Some(AuthSession::Password), None), |ctx| {
+                    ctx.certify(object, ak, nonce, SignatureScheme::Null)
+                })
+                .map_err(&fail)
             })
-            .map_err(&fail)
         })?;
         Ok(Attestation { attest: attest.marshall().map_err(&fail)?, signature: signature.marshall().map_err(&fail)? })
-    }
-}
-
-impl Drop for AttestationKey {
-    fn drop(&mut self) {
-        let key = self.key;
-        let _ = self.tpm.with_context(|ctx| {
-            flush(ctx, key);
-            Ok(())
-        });
     }
 }
 
@@ -343,7 +346,7 @@ pub(crate) fn create_ek(tpm: &Tpm, ctx: &mut Context) -> Result<KeyHandle, TpmEr
 
 /// Runs `f` with the EK loaded and a policy session that satisfies the EK's policy
 /// (PolicySecret(TPM_RH_ENDORSEMENT)); flushes both on every path.
-fn with_ek<T>(
+pub(crate) fn with_ek<T>(
     tpm: &Tpm,
     ctx: &mut Context,
     f: impl FnOnce(&mut Context, KeyHandle, AuthSession) -> Result<T, TpmError>,

@@ -14,16 +14,18 @@ mod signer;
 pub mod swtpm;
 mod tpm;
 
-pub use attest::{Attestation, AttestationKey, MAX_NONCE, name_of};
+pub use attest::{Attestation, AttestationKey, MAX_NONCE};
 pub use error::{TpmError, UnsealStep};
 pub use qp_attest_core::log::{
     KIND_CONFIG, KIND_MODEL, KIND_SERVICE_BINARY, KIND_VERITY_ROOT_HASH, LogError, LogErrorKind, MAX_EVENTS, MAX_LINE,
     MAX_LOG_BYTES, Measurement, MeasurementLog,
 };
-pub use seal::{
-    MAX_SEALED_SECRET, PolicyApproval, SealedSecret, UNREACHABLE_POLICY, approval_digest, authority_name,
-    authority_public_area, policy_authorize_digest, policy_pcr_digest,
+pub use qp_attest_core::policy::{
+    MAX_SEALED_SECRET, PolicyApproval, UNREACHABLE_POLICY, approval_digest, authority_name, authority_public_area,
+    policy_authorize_digest, policy_pcr_digest,
 };
+pub use qp_attest_core::tpm_struct::name_of;
+pub use seal::SealedSecret;
 pub use signer::TpmSigner;
 pub use tpm::{PCR_PRODUCT, TCTI_NODE, Tpm, pcr_extend_value};
 /// The TPM's response codes, as [`TpmError::response_code`] names them.

@@ -83,48 +83,79 @@ pub fn make_credential(
     if ak_name.len() != 34 || ak_name.get(..2) != Some(&TPM_ALG_SHA256.to_be_bytes()[..]) {
         return Err(VerifyError::Credential("the name is not a SHA-256 Name (0x000b and 32 bytes)"));
     }
-    let KeyParameters::Rsa { symmetric, modulus, .. } = &ek_public.parameters else {
-        return Err(VerifyError::Credential("the EK is not an RSA key (ECC EKs are not supported)"));
-    };
-    if !(ek_public.object_attributes.restricted() && ek_public.object_attributes.decrypt()) {
-        return Err(VerifyError::Credential("the EK is not a restricted decryption key"));
-    }
-    let key_bits = match *symmetric {
-        SymmetricDef::Block { algorithm: TPM_ALG_AES, key_bits: bits @ (128 | 256), mode: TPM_ALG_CFB } => bits,
-        _ => return Err(VerifyError::Credential("the EK's symmetric is not AES-128-CFB or AES-256-CFB")),
-    };
-    let exponent = ek_public.rsa_exponent().unwrap_or(65537).to_be_bytes();
-    let ek = crate::ek::rsa_key(modulus, &exponent)
-        .ok_or(VerifyError::Credential("the EK's modulus is not a usable RSA key"))?;
-
-    let padding = rsa::Oaep::new_with_label::<sha2::Sha256, _>(IDENTITY_LABEL);
-    let encrypted_secret = ek
-        .encrypt(rng, padding, seed)
-        .map_err(|_| VerifyError::Credential("RSA-OAEP encryption of the seed failed"))?;
-
-    let sym_key = kdfa_sha256(seed, "STORAGE", ak_name, &[], u32::from(key_bits));
-    let mut enc_identity = Vec::with_capacity(2 + secret.len());
-    enc_identity.extend_from_slice(&(secret.len() as u16).to_be_bytes());
-    enc_identity.extend_from_slice(secret);
-    let iv = [0u8; 16];
-    match key_bits {
-        128 => cfb_mode::Encryptor::<aes::Aes128>::new_from_slices(&sym_key, &iv)
-            .map_err(|_| VerifyError::Credential("AES-128 key"))?
-            .encrypt(&mut enc_identity),
-        _ => cfb_mode::Encryptor::<aes::Aes256>::new_from_slices(&sym_key, &iv)
-            .map_err(|_| VerifyError::Credential("AES-256 key"))?
-            .encrypt(&mut enc_identity),
-    }
-
-    let hmac_key = kdfa_sha256(seed, "INTEGRITY", &[], &[], 256);
-    let mut mac = HmacSha256::new_from_slice(&hmac_key).map_err(|_| VerifyError::Credential("HMAC key"))?;
-    mac.update(&enc_identity);
-    mac.update(ak_name);
-    let outer_hmac = mac.finalize().into_bytes();
-
-    let mut credential_blob = Vec::with_capacity(2 + outer_hmac.len() + enc_identity.len());
-    credential_blob.extend_from_slice(&(outer_hmac.len() as u16).to_be_bytes());
-    credential_blob.extend_from_slice(&outer_hmac);
-    credential_blob.extend_from_slice(&enc_identity);
+    let ek = RsaEk::from_public(ek_public)?;
+    let mut plaintext = Vec::with_capacity(2 + secret.len());
+    plaintext.extend_from_slice(&(secret.len() as u16).to_be_bytes());
+    plaintext.extend_from_slice(secret);
+    let (credential_blob, encrypted_secret) = ek.wrap(IDENTITY_LABEL, ak_name, plaintext, seed, rng)?;
     Ok(Challenge { credential_blob, encrypted_secret })
+}
+
+/// An RSA EK as a wrapping key (a restricted decryption key with an AES-CFB symmetric).
+pub(crate) struct RsaEk {
+    key: rsa::RsaPublicKey,
+    key_bits: u16,
+}
+
+impl RsaEk {
+    pub(crate) fn from_public(ek_public: &PublicArea) -> Result<Self, VerifyError> {
+        let KeyParameters::Rsa { symmetric, modulus, .. } = &ek_public.parameters else {
+            return Err(VerifyError::Credential("the EK is not an RSA key (ECC EKs are not supported)"));
+        };
+        if !(ek_public.object_attributes.restricted() && ek_public.object_attributes.decrypt()) {
+            return Err(VerifyError::Credential("the EK is not a restricted decryption key"));
+        }
+        let key_bits = match *symmetric {
+            SymmetricDef::Block { algorithm: TPM_ALG_AES, key_bits: bits @ (128 | 256), mode: TPM_ALG_CFB } => bits,
+            _ => return Err(VerifyError::Credential("the EK's symmetric is not AES-128-CFB or AES-256-CFB")),
+        };
+        let exponent = ek_public.rsa_exponent().unwrap_or(65537).to_be_bytes();
+        let key = crate::ek::rsa_key(modulus, &exponent)
+            .ok_or(VerifyError::Credential("the EK's modulus is not a usable RSA key"))?;
+        Ok(Self { key, key_bits })
+    }
+
+    /// The outer wrapper TPM 2.0 shares between credentials and duplication (Part 1 §24 and
+    /// §23.3.2.3): the seed RSA-OAEP-encrypted under `label`; `plaintext` (a size-prefixed
+    /// structure) AES-CFB-encrypted with KDFa(seed, "STORAGE", `name`), then HMAC'd with
+    /// KDFa(seed, "INTEGRITY") over (ciphertext ‖ `name`). Returns (TPM2B_DIGEST(HMAC) ‖
+    /// ciphertext, encrypted seed).
+    pub(crate) fn wrap(
+        &self,
+        label: &str,
+        name: &[u8],
+        mut plaintext: Vec<u8>,
+        seed: &[u8; 32],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(Vec<u8>, Vec<u8>), VerifyError> {
+        let padding = rsa::Oaep::new_with_label::<sha2::Sha256, _>(label);
+        let encrypted_seed = self
+            .key
+            .encrypt(rng, padding, seed)
+            .map_err(|_| VerifyError::Credential("RSA-OAEP encryption of the seed failed"))?;
+
+        let sym_key = kdfa_sha256(seed, "STORAGE", name, &[], u32::from(self.key_bits));
+        let iv = [0u8; 16];
+        match self.key_bits {
+            128 => cfb_mode::Encryptor::<aes::Aes128>::new_from_slices(&sym_key, &iv)
+                .map_err(|_| VerifyError::Credential("AES-128 key"))?
+                .encrypt(&mut plaintext),
+            _ => cfb_mode::Encryptor::<aes::Aes256>::new_from_slices(&sym_key, &iv)
+                .map_err(|_| VerifyError::Credential("AES-256 key"))?
+                .encrypt(&mut plaintext),
+        }
+        let ciphertext = plaintext;
+
+        let hmac_key = kdfa_sha256(seed, "INTEGRITY", &[], &[], 256);
+        let mut mac = HmacSha256::new_from_slice(&hmac_key).map_err(|_| VerifyError::Credential("HMAC key"))?;
+        mac.update(&ciphertext);
+        mac.update(name);
+        let outer_hmac = mac.finalize().into_bytes();
+
+        let mut blob = Vec::with_capacity(2 + outer_hmac.len() + ciphertext.len());
+        blob.extend_from_slice(&(outer_hmac.len() as u16).to_be_bytes());
+        blob.extend_from_slice(&outer_hmac);
+        blob.extend_from_slice(&ciphertext);
+        Ok((blob, encrypted_seed))
+    }
 }

@@ -4,6 +4,8 @@
 //! - [`make_credential`]: TPM2_MakeCredential in software, for credential activation.
 //! - [`check_attestation_key`], [`check_identity_key`]: what the node's keys must be.
 //! - [`Enrollment`]: the enrollment flow, ending in an [`EnrolledNode`] record (JSON).
+//! - [`seal_for_import`]: a vault secret sealed for a node's TPM (wrapped to its enrolled EK)
+//!   under the release key's authorized policy, without that TPM.
 //! - [`NonceBook`]: fresh, single-use nonces.
 //! - [`verify_evidence`]: a quote, its event log and a certification of the identity key checked
 //!   against the enrollment, the nonce and an image's golden values, as a [`Verdict`] that lists
@@ -18,6 +20,7 @@ mod enroll;
 mod evidence;
 mod nonce;
 mod policy;
+mod sealing;
 
 pub use credential::{Challenge, MAX_CREDENTIAL_SECRET, kdfa_sha256, make_credential};
 pub use ek::verify_ek_certificate;
@@ -26,6 +29,7 @@ pub use evidence::{EvidenceParts, LogDifference, Reason, Statement, Verdict, ver
 pub use nonce::{DEFAULT_CAPACITY, DEFAULT_LIFETIME_MS, NonceBook, NonceError};
 pub use policy::{check_attestation_key, check_identity_key};
 pub use qp_attest_core::tpm_struct::StructError;
+pub use sealing::{ImportBlob, seal_for_import};
 
 /// Enrollment or a key check was refused. Never echoes the peer's bytes.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +54,8 @@ pub enum VerifyError {
     ActivationMismatch,
     #[error("the node name is not 1-128 bytes of [A-Za-z0-9._-]")]
     NodeName,
+    #[error("sealing for import: {0}")]
+    Seal(&'static str),
     #[error("enrollment record: {0}")]
     Record(&'static str),
 }

@@ -885,4 +885,82 @@ mod tpm {
         assert_eq!(codes(&verdict.reasons), vec!["WrongNonce", "WrongNonce"]);
         assert_eq!(book.redeem(&nonce, 1_200), Err(NonceError::Replayed));
     }
+
+    /// The release process's approval of `value` for PCR 15 (what `qpctl release approve` writes).
+    fn approve(release: &SigningKey, value: [u8; 32], policy_ref: &[u8]) -> qp_tpm::PolicyApproval {
+        use p256::ecdsa::signature::hazmat::PrehashSigner as _;
+        let approved_policy = qp_tpm::policy_pcr_digest(&[PCR], &[value]);
+        let signature: p256::ecdsa::Signature =
+            release.sign_prehash(&qp_tpm::approval_digest(&approved_policy, policy_ref)).unwrap();
+        qp_tpm::PolicyApproval {
+            pcrs: vec![PCR],
+            approved_policy,
+            signature: signature.to_bytes().into(),
+            authority_public: release.verifying_key().to_encoded_point(false).as_bytes().try_into().unwrap(),
+            policy_ref: policy_ref.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_secret_sealed_for_import_opens_in_its_tpm_only_with_an_approval() {
+        use qp_tpm::{SealedSecret, TpmError, UnsealStep};
+        let (one, two) = (qp_tpm::swtpm::Swtpm::start().unwrap(), qp_tpm::swtpm::Swtpm::start().unwrap());
+        let tpm = qp_tpm::Tpm::open(&one.tcti()).unwrap();
+        let other_tpm = qp_tpm::Tpm::open(&two.tcti()).unwrap();
+        let ek = PublicArea::decode(&tpm.ek_public_area().unwrap()).unwrap();
+        let release = signing_key(0x21);
+        let authority: [u8; 65] = release.verifying_key().to_encoded_point(false).as_bytes().try_into().unwrap();
+        let secret = b"venue password: hunter2, strategy key 0123".to_vec();
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = TestRng(3);
+        let blob = qp_attest_verify::seal_for_import(&ek, &authority, b"vault", &secret, &[5; 32], &[6; 32], &mut rng)
+            .unwrap();
+        assert!(!format!("{blob:?}").contains("hunter2"));
+
+        // Imported under the EK, and it unseals with the release key's approval of PCR 15 as it is.
+        tpm.pcr_extend(PCR, [0x31; 32]).unwrap();
+        let file = dir.path().join("strategy.sealed");
+        SealedSecret::import(&tpm, &blob.public_area, &blob.duplicate, &blob.encrypted_seed, &file).unwrap();
+        let v1 = tpm.pcr_read(PCR).unwrap();
+        assert_eq!(SealedSecret::unseal(&tpm, &file, &approve(&release, v1, b"vault")).unwrap(), secret);
+
+        // A changed PCR 15 (another image) fails; the approval of the new value (a signed update)
+        // opens the same file without resealing.
+        tpm.pcr_extend(PCR, [0x32; 32]).unwrap();
+        let step = |err: TpmError| match err {
+            TpmError::Unseal { step, .. } => step,
+            other => panic!("not an unseal error: {other}"),
+        };
+        let refused = SealedSecret::unseal(&tpm, &file, &approve(&release, v1, b"vault")).unwrap_err();
+        assert_eq!(step(refused), UnsealStep::PcrsNotApproved);
+        let v2 = tpm.pcr_read(PCR).unwrap();
+        assert_eq!(SealedSecret::unseal(&tpm, &file, &approve(&release, v2, b"vault")).unwrap(), secret);
+        // Another release key, or another policy reference, does not open it.
+        let refused = SealedSecret::unseal(&tpm, &file, &approve(&signing_key(0x22), v2, b"vault")).unwrap_err();
+        assert_eq!(step(refused), UnsealStep::PolicyAuthorize);
+        let refused = SealedSecret::unseal(&tpm, &file, &approve(&release, v2, b"other")).unwrap_err();
+        assert_eq!(step(refused), UnsealStep::PolicyAuthorize);
+
+        // The blob is useless to another TPM, and a changed public area is caught by the HMAC.
+        let elsewhere = dir.path().join("elsewhere.sealed");
+        let err =
+            SealedSecret::import(&other_tpm, &blob.public_area, &blob.duplicate, &blob.encrypted_seed, &elsewhere)
+                .unwrap_err();
+        assert!(err.to_string().contains("TPM2_Import"), "{err}");
+        assert!(!elsewhere.exists());
+        let mut public = blob.public_area.clone();
+        let last = public.len() - 1;
+        public[last] ^= 1;
+        let err = SealedSecret::import(&tpm, &public, &blob.duplicate, &blob.encrypted_seed, &elsewhere).unwrap_err();
+        assert!(err.to_string().contains("TPM2_Import"), "{err}");
+        // A blob whose public area is not an importable sealed object is refused before the TPM.
+        let fixed =
+            qp_attest_core::policy::sealed_public_area(qp_attest_core::policy::SEALED_ATTRIBUTES, &[0; 32], &[0; 32]);
+        let err = SealedSecret::import(&tpm, &fixed, &blob.duplicate, &blob.encrypted_seed, &elsewhere).unwrap_err();
+        assert!(matches!(err, TpmError::Input(_)), "{err}");
+        // An existing file is never overwritten.
+        let err =
+            SealedSecret::import(&tpm, &blob.public_area, &blob.duplicate, &blob.encrypted_seed, &file).unwrap_err();
+        assert!(matches!(err, TpmError::Io { .. }), "{err}");
+    }
 }

@@ -58,13 +58,19 @@ pub struct AttestArgs {
 /// What `qpctl enroll` keeps per node.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EnrolmentRecord {
-    role: String,
-    enrolled: qp_attest_verify::EnrolledNode,
+pub(crate) struct EnrolmentRecord {
+    pub(crate) role: String,
+    pub(crate) enrolled: qp_attest_verify::EnrolledNode,
+}
+
+/// An enrolment record `qpctl enroll` wrote.
+pub(crate) fn read_enrolment(path: &std::path::Path) -> anyhow::Result<EnrolmentRecord> {
+    serde_json::from_slice(&std::fs::read(path).with_context(|| path.display().to_string())?)
+        .with_context(|| format!("{}: not an enrolment record", path.display()))
 }
 
 /// One request, its one answer.
-fn exchange(node: &str, request: &Request) -> anyhow::Result<Response> {
+pub(crate) fn exchange(node: &str, request: &Request) -> anyhow::Result<Response> {
     let addr = node.parse::<std::net::SocketAddr>().with_context(|| format!("node address {node}"))?;
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).with_context(|| node.to_owned())?;
     stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
@@ -105,7 +111,7 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn random32() -> [u8; 32] {
+pub(crate) fn random32() -> [u8; 32] {
     let mut bytes = [0u8; 32];
     rand_core::OsRng.fill_bytes(&mut bytes);
     bytes
@@ -159,9 +165,7 @@ pub fn enroll(args: EnrollArgs) -> anyhow::Result<()> {
 
 pub fn attest(args: AttestArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let record: EnrolmentRecord =
-        serde_json::from_slice(&std::fs::read(&args.enrolled).with_context(|| args.enrolled.display().to_string())?)
-            .with_context(|| format!("{}: not an enrolment record", args.enrolled.display()))?;
+    let record = read_enrolment(&args.enrolled)?;
     let golden = qp_attest_core::golden::GoldenValues::from_json(
         &std::fs::read(&args.golden).with_context(|| args.golden.display().to_string())?,
     )

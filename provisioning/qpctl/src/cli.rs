@@ -59,6 +59,12 @@ pub enum Command {
     /// Check that an enrolled node runs exactly an image (quote, event log, golden values) and,
     /// on a pass, install a short-lived bridge certificate on it.
     Attest(crate::attest::AttestArgs),
+    /// The release key: make it, approve an image's measurements for the vault's sealed secrets.
+    #[command(subcommand)]
+    Release(crate::vault::ReleaseCommand),
+    /// A local node's vault: seal a secret onto it (for its TPM only), install an approval.
+    #[command(subcommand)]
+    Vault(crate::vault::VaultCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,5 +251,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => crate::status::run(args),
         Command::Enroll(args) => crate::attest::enroll(args),
         Command::Attest(args) => crate::attest::attest(args),
+        Command::Release(command) => crate::vault::release(command),
+        Command::Vault(command) => crate::vault::vault(command),
     }
 }

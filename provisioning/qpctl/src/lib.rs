@@ -22,3 +22,4 @@ pub mod model;
 pub mod risk;
 pub mod scan;
 pub mod status;
+pub mod vault;

@@ -51,6 +51,14 @@ fn qpctl(args: &[&str]) -> String {
     stdout
 }
 
+/// `qpctl args` that must fail; answers what it said.
+fn qpctl_fails(args: &[&str]) -> String {
+    let output = Command::new(binary("qpctl")).args(args).current_dir(workspace()).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(!output.status.success(), "qpctl {args:?} succeeded: {said}");
+    said
+}
+
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
@@ -99,7 +107,8 @@ fn fleet() -> &'static Fleet {
             1,
             &format!(
                 "listen = \"0.0.0.0:{GUEST_BRIDGE_PORT}\"\nrequire_attested_peers = true\n\
-                 max_peer_cert_lifetime_s = 3600\n"
+                 max_peer_cert_lifetime_s = 3600\n\
+                 [vault]\nsocket = \"/run/qp/vault.sock\"\nsecrets = [\"venue-password\"]\n"
             ),
         );
         let cloud_seed = seed(
@@ -281,6 +290,55 @@ fn a_signal_scored_in_the_cloud_vm_arrives_at_the_local_vm_over_the_bridge() {
     assert!(wrong["reasons"].to_string().contains("image"), "{wrong}");
     let verdict = enroll_and_attest(fleet, local_attest, "vault-1", "local", &fleet.local.join("golden.json"));
     assert_eq!(verdict["verdict"], "pass", "{verdict}");
+
+    // The vault: the local node's bridge service asks for its secret from the start; nothing is
+    // sealed yet. The release key approves the local image's golden PCR 15; an approval of the
+    // cloud image is refused by the node; the secret is sealed here for the local VM's enrolled
+    // TPM (a secret wrapped for the cloud VM's TPM is refused by the local TPM), and the local
+    // node's service unseals it.
+    local.wait_for_line("vault secret not unsealed yet", BOOT_TIMEOUT).unwrap();
+    let d = |p: &str| fleet.root.join(p).display().to_string();
+    let local_node = format!("127.0.0.1:{local_attest}");
+    qpctl(&["release", "keygen", "--out", &d("release/release.key")]);
+    for (golden, out) in [(&fleet.local, "release/approval-local.json"), (&fleet.cloud, "release/approval-cloud.json")]
+    {
+        let golden = golden.join("golden.json").display().to_string();
+        qpctl(&["release", "approve", "--key", &d("release/release.key"), "--golden", &golden, "--out", &d(out)]);
+    }
+    let refused =
+        qpctl_fails(&["vault", "approve", "--node", &local_node, "--approval", &d("release/approval-cloud.json")]);
+    assert!(refused.contains("is for image cloud-"), "{refused}");
+    write(&fleet.root.join("release/venue-password"), "FIX venue password 7Hq!");
+    let seal = |enrolled: &str| {
+        vec![
+            "vault".to_owned(),
+            "seal".to_owned(),
+            "--node".to_owned(),
+            local_node.clone(),
+            "--enrolled".to_owned(),
+            d(enrolled),
+            "--release-pub".to_owned(),
+            d("release/release.key.pub"),
+            "--name".to_owned(),
+            "venue-password".to_owned(),
+            "--secret-file".to_owned(),
+            d("release/venue-password"),
+        ]
+    };
+    let wrong_tpm = seal("enrolled/swarm-1.json");
+    let refused = qpctl_fails(&wrong_tpm.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(refused.contains("TPM2_Import"), "{refused}");
+    let right_tpm = seal("enrolled/vault-1.json");
+    eprintln!("{}", qpctl(&right_tpm.iter().map(String::as_str).collect::<Vec<_>>()));
+    local.wait_for_line("no release approval for image local-", BOOT_TIMEOUT).unwrap();
+    eprintln!(
+        "{}",
+        qpctl(&["vault", "approve", "--node", &local_node, "--approval", &d("release/approval-local.json")])
+    );
+    // The TPM service unsealed it for the bridge service, which holds its 23 bytes.
+    local.wait_for_line("vault secret unsealed for a node process secret=venue-password", BOOT_TIMEOUT).unwrap();
+    let (_, line) = local.wait_for_line("vault secret venue-password unsealed (23 bytes)", BOOT_TIMEOUT).unwrap();
+    assert!(line.contains("service=bridge-local"), "{line}");
 
     // The local node's bridge service reports the cloud node's frames on the serial console.
     let (_, line) = local.wait_for_line("frames from 1 cloud node(s)", BOOT_TIMEOUT).unwrap();

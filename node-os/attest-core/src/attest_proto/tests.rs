@@ -144,6 +144,30 @@ fn the_stream_decoder_takes_bytes_one_at_a_time_and_reports_a_cut() {
 }
 
 #[test]
+fn sealed_secret_names_are_file_names_and_nothing_else() {
+    let install = |name: &str| {
+        let mut frame = Request::InstallSealedSecret {
+            name: "x".repeat(name.len()),
+            public_area: vec![1],
+            duplicate: vec![2],
+            encrypted_seed: vec![3],
+        }
+        .encode();
+        frame[9..9 + name.len()].copy_from_slice(name.as_bytes());
+        Request::decode(&frame)
+    };
+    assert!(install("strategy-key").is_ok());
+    assert!(install("venue.binance_1").is_ok());
+    for bad in ["../etc", ".hidden", "Upper", "a/b", "sp ace", &"x".repeat(65)] {
+        let err = install(bad);
+        assert!(
+            matches!(err, Err(ProtoError::BadField { field: "name", .. }) | Err(ProtoError::FieldTooLong { .. })),
+            "{bad}: {err:?}"
+        );
+    }
+}
+
+#[test]
 fn debug_does_not_print_secrets() {
     let text = format!("{:?}", Response::Activated { secret: vec![0xAB; 32] });
     assert_eq!(text, "Activated { secret: \"<32 bytes>\" }");
@@ -161,6 +185,15 @@ fn arb_request() -> impl Strategy<Value = Request> {
         ),
         any::<[u8; 32]>().prop_map(|nonce| Request::Quote { nonce }),
         arb_bytes(2048).prop_map(|cert_der| Request::InstallCertificate { cert_der }),
+        ("[a-z0-9_-][a-z0-9._-]{0,63}", arb_bytes(MAX_IMPORT_PART), arb_bytes(MAX_IMPORT_PART), arb_bytes(300))
+            .prop_map(|(name, public_area, duplicate, encrypted_seed)| Request::InstallSealedSecret {
+                name,
+                public_area,
+                duplicate,
+                encrypted_seed
+            }),
+        arb_bytes(crate::policy::MAX_APPROVAL_JSON)
+            .prop_map(|approval_json| Request::InstallApproval { approval_json }),
     ]
 }
 
