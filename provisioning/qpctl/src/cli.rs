@@ -65,6 +65,10 @@ pub enum Command {
     /// A local node's vault: seal a secret onto it (for its TPM only), install an approval.
     #[command(subcommand)]
     Vault(crate::vault::VaultCommand),
+    /// Signed updates (The Update Framework): keys, the repository's root, publishing an image
+    /// build, the timestamp, and checking a repository as a node would.
+    #[command(subcommand)]
+    Update(crate::update::UpdateCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,5 +257,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Attest(args) => crate::attest::attest(args),
         Command::Release(command) => crate::vault::release(command),
         Command::Vault(command) => crate::vault::vault(command),
+        Command::Update(command) => crate::update::run(command),
     }
 }

@@ -22,4 +22,5 @@ pub mod model;
 pub mod risk;
 pub mod scan;
 pub mod status;
+pub mod update;
 pub mod vault;

@@ -694,3 +694,67 @@ fn qp_node_supervise_restarts_holds_and_stops_on_sigterm() {
     assert!(!bad.status.success());
     assert!(stderr_line(&bad).contains("variant: must be \"local\" or \"cloud\""));
 }
+
+/// A fake image build output: the release files `qpctl update publish` takes.
+fn image_build(dir: &Path, seed: u8) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for (index, name) in
+        ["uki.efi", "root.erofs", "root.verity", "roothash.txt", "golden.json", "build-info.json"].iter().enumerate()
+    {
+        std::fs::write(dir.join(name), vec![seed.wrapping_add(index as u8); 1000 + index * 100]).unwrap();
+    }
+    dir.to_owned()
+}
+
+#[test]
+fn update_publish_then_check_as_a_node_and_a_rollback_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).display().to_string();
+    let ok = |args: &[&str]| {
+        let output = run("qpctl", args);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "qpctl {args:?}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        stdout
+    };
+    let small = ["--root-keys", "1", "--root-threshold", "1"];
+    let keys = d("keys");
+    let mut keygen = vec!["update", "keygen", "--keys", &keys];
+    keygen.extend(small);
+    ok(&keygen);
+    let repo = d("repo");
+    let mut init = vec!["update", "init", "--repo", &repo, "--keys", &keys];
+    init.extend(small);
+    ok(&init);
+    let v1 = image_build(&dir.path().join("build-1"), 1).display().to_string();
+    let said = ok(&["update", "publish", "--repo", &repo, "--keys", &keys, "--image", &v1, "--version", "1"]);
+    assert!(said.contains("published image version 1") && said.contains("6 targets"), "{said}");
+    let v2 = image_build(&dir.path().join("build-2"), 2).display().to_string();
+    ok(&["update", "publish", "--repo", &repo, "--keys", &keys, "--image", &v2, "--version", "2"]);
+    ok(&["update", "timestamp", "--repo", &repo, "--keys", &keys]);
+
+    // As a node running version 1: version 2 is offered, and downloads verified.
+    let root = format!("{repo}/metadata/1.root.json");
+    let url = format!("file://{repo}");
+    let check = |installed: &str, download: Option<&str>| {
+        let mut args = vec!["update", "check", "--repository", &url, "--root", &root];
+        let datastore = d("datastore");
+        args.extend(["--datastore", &datastore, "--installed", installed]);
+        if let Some(download) = download {
+            args.extend(["--download", download]);
+        }
+        run("qpctl", &args)
+    };
+    let slot = d("slot-b");
+    let output = check("1", Some(&slot));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let offer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(offer["version"], 2, "{offer}");
+    assert_eq!(offer["targets"].as_array().unwrap().len(), 6, "{offer}");
+    assert_eq!(std::fs::read(dir.path().join("slot-b/uki.efi")).unwrap(), vec![2u8; 1000]);
+
+    // A node already on version 2 is offered nothing newer: refused, saying why, in one line.
+    let output = check("2", None);
+    assert!(!output.status.success());
+    let line = stderr_line(&output);
+    assert!(line.contains('2') && line.to_lowercase().contains("version"), "{line}");
+}
