@@ -23,6 +23,7 @@ pub use fetch::{
 };
 pub use keys::{KeyPolicy, RolePolicy, SigningKeys, generate_keys};
 pub use publish::{Lifetimes, PublishedRelease, init, publish, refresh_timestamp, rotate_root};
+pub use transport::http_head_fuzz_harness;
 
 use std::fmt;
 

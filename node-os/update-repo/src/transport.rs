@@ -174,6 +174,19 @@ async fn read_some(socket: &mut TcpStream, buf: &mut [u8]) -> Result<usize, Http
         .map_err(HttpError::Io)
 }
 
+/// The fuzz harness of `fuzz/fuzz_targets/http_head.rs` (the crate's tests run it over the seed
+/// corpus): a repository server's response head, which a hostile server controls. Decoding must
+/// not panic; a head that parses must not have had a conflicting length or a transfer encoding.
+pub fn http_head_fuzz_harness(bytes: &[u8]) -> Result<(), String> {
+    if parse_head(bytes).is_ok() {
+        let text = String::from_utf8_lossy(bytes).to_ascii_lowercase();
+        if text.contains("\r\ntransfer-encoding:") {
+            return Err("a head with Transfer-Encoding was accepted".to_owned());
+        }
+    }
+    Ok(())
+}
+
 /// The status must be 200; returns Content-Length if given. Chunked bodies are refused.
 fn parse_head(head: &[u8]) -> Result<Option<u64>, HttpError> {
     let text = std::str::from_utf8(head).map_err(|_| HttpError::Malformed("headers are not UTF-8"))?;

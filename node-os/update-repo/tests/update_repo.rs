@@ -501,3 +501,15 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn the_http_head_corpus_is_refused_or_accepted_without_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/http_head");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        qp_update_repo::http_head_fuzz_harness(&bytes).unwrap();
+        seen += 1;
+    }
+    assert!(seen >= 5);
+}

@@ -69,6 +69,10 @@ pub enum Command {
     /// build, the timestamp, and checking a repository as a node would.
     #[command(subcommand)]
     Update(crate::update::UpdateCommand),
+    /// Write a disk image onto a server's disk (or a file): says what it will overwrite and asks
+    /// (`--yes` skips the question), refuses a mounted or too-small target, reads it back and
+    /// checks its hash.
+    Flash(qp_flash::FlashArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,5 +262,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Release(command) => crate::vault::release(command),
         Command::Vault(command) => crate::vault::vault(command),
         Command::Update(command) => crate::update::run(command),
+        Command::Flash(args) => {
+            qp_flash::run(args, &mut qp_flash::prompt_stdin)?;
+            Ok(())
+        }
     }
 }

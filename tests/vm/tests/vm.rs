@@ -421,3 +421,32 @@ fn a_flipped_byte_in_the_root_is_refused_and_unverified_code_never_runs() {
     // The service never ran: it would have said it listens.
     assert!(!log.contains("listening on"), "{log}");
 }
+
+#[test]
+fn a_disk_image_flashed_onto_a_raw_file_boots() {
+    let fleet = fleet();
+    let _one_at_a_time = vm_lock();
+    let work_dir = fleet.root.join("vm-flashed");
+    std::fs::create_dir_all(&work_dir).unwrap();
+    // The server's disk: a raw file with an older layout on it, which `qpctl flash` names first.
+    let target = work_dir.join("server-disk.raw");
+    std::fs::copy(fleet.cloud.join("disk.img"), &target).unwrap();
+    let image = fleet.local.join("disk.img");
+    let said =
+        qpctl(&["flash", "--image", &image.display().to_string(), "--target", &target.display().to_string(), "--yes"]);
+    assert!(said.contains("on it now: a GPT") && said.contains("read back and verified"), "{said}");
+    assert_eq!(std::fs::read(&target).unwrap(), std::fs::read(&image).unwrap());
+    let mut vm = Vm::start(&VmSpec {
+        name: "flashed".to_owned(),
+        disk: target,
+        work_dir,
+        memory_mib: 512,
+        forwards: vec![],
+        accel: fleet.accel,
+        tpm_socket: None,
+    })
+    .unwrap();
+    let (_, line) = vm.wait_for_line("READY", BOOT_TIMEOUT).unwrap();
+    assert!(line.contains("refused=0"), "{line}");
+    vm.kill();
+}
