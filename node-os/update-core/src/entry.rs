@@ -41,7 +41,8 @@ pub struct BootEntry {
     pub state: EntryState,
 }
 
-fn image_id_ok(id: &str) -> bool {
+/// An image id: 1–128 of `[A-Za-z0-9._-]` (what `qp_attest_core::golden::image_id` makes).
+pub(crate) fn image_id_ok(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')

@@ -221,11 +221,7 @@ impl UpdateState {
             return Err(StateError::TooLarge(bytes.len()));
         }
         let state: UpdateState = serde_json::from_slice(bytes).map_err(|err| StateError::Format(err.to_string()))?;
-        let id_ok = |id: &str| {
-            !id.is_empty()
-                && id.len() <= 128
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-        };
+        let id_ok = crate::entry::image_id_ok;
         if !id_ok(&state.installed.image_id) {
             return Err(StateError::Invalid("installed.image_id is not 1-128 of [A-Za-z0-9._-]"));
         }

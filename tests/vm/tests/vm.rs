@@ -197,6 +197,20 @@ fn boot(fleet: &Fleet, image: &Path, name: &str, forwards: Vec<Forward>) -> TpmV
     TpmVm { vm, _tpm: tpm }
 }
 
+/// Boots `disk` as it is (no private copy), with no TPM and no forwarded ports.
+fn boot_without_tpm(fleet: &Fleet, name: &str, disk: PathBuf, work_dir: PathBuf) -> Vm {
+    Vm::start(&VmSpec {
+        name: name.to_owned(),
+        disk,
+        work_dir,
+        memory_mib: 512,
+        forwards: vec![],
+        accel: fleet.accel,
+        tpm_socket: None,
+    })
+    .unwrap()
+}
+
 /// `qpctl enroll`, then `qpctl attest --json` (which installs the short-lived bridge certificate on
 /// a pass); answers the verdict.
 fn enroll_and_attest(fleet: &Fleet, port: u16, name: &str, role: &str, golden: &Path) -> serde_json::Value {
@@ -403,16 +417,7 @@ fn a_flipped_byte_in_the_root_is_refused_and_unverified_code_never_runs() {
     bytes[offset as usize] ^= 0x01;
     std::fs::write(&disk, &bytes).unwrap();
     drop(bytes);
-    let mut vm = Vm::start(&VmSpec {
-        name: "tampered".to_owned(),
-        disk,
-        work_dir,
-        memory_mib: 512,
-        forwards: vec![],
-        accel: fleet.accel,
-        tpm_socket: None,
-    })
-    .unwrap();
+    let mut vm = boot_without_tpm(fleet, "tampered", disk, work_dir);
     let (_, line) = vm.wait_for_line("READY", BOOT_TIMEOUT).unwrap();
     assert!(line.contains("refused=1"), "{line}");
     let log = vm.serial_log();
@@ -436,16 +441,7 @@ fn a_disk_image_flashed_onto_a_raw_file_boots() {
         qpctl(&["flash", "--image", &image.display().to_string(), "--target", &target.display().to_string(), "--yes"]);
     assert!(said.contains("on it now: a GPT") && said.contains("read back and verified"), "{said}");
     assert_eq!(std::fs::read(&target).unwrap(), std::fs::read(&image).unwrap());
-    let mut vm = Vm::start(&VmSpec {
-        name: "flashed".to_owned(),
-        disk: target,
-        work_dir,
-        memory_mib: 512,
-        forwards: vec![],
-        accel: fleet.accel,
-        tpm_socket: None,
-    })
-    .unwrap();
+    let mut vm = boot_without_tpm(fleet, "flashed", target, work_dir);
     let (_, line) = vm.wait_for_line("READY", BOOT_TIMEOUT).unwrap();
     assert!(line.contains("refused=0"), "{line}");
     vm.kill();
