@@ -41,6 +41,9 @@ struct Args {
     /// The Unix socket the node's binaries ask for their unsealed secrets on.
     #[arg(long, requires = "vault_dir")]
     vault_socket: Option<PathBuf>,
+    /// The fleet's release key (PEM public key); only its approvals are installed.
+    #[arg(long, requires = "vault_dir")]
+    release_key: Option<PathBuf>,
 }
 
 /// Binds a Unix socket at `path` (its folder made, a stale socket removed), root only.
@@ -80,10 +83,15 @@ fn main() -> anyhow::Result<()> {
         args.listen,
         args.signer_socket.display()
     );
-    let vault = args
-        .vault_dir
-        .as_ref()
-        .map(|dir| qp_attestd::VaultConfig { sealed_dir: dir.join("sealed"), approvals_dir: dir.join("approvals") });
+    let vault = match (&args.vault_dir, &args.release_key) {
+        (Some(dir), Some(release_key)) => Some(qp_attestd::VaultConfig {
+            sealed_dir: dir.join("sealed"),
+            approvals_dir: dir.join("approvals"),
+            release_key: release_key.clone(),
+        }),
+        (Some(_), None) => anyhow::bail!("--vault-dir needs --release-key"),
+        (None, _) => None,
+    };
     let service = Arc::new(qp_attestd::Service::new(
         backend,
         qp_attestd::ServiceConfig { image_id, log: args.log, ca: args.ca, install_cert: args.install_cert, vault },

@@ -64,6 +64,10 @@ pub struct VaultConfig {
     pub sealed_dir: PathBuf,
     /// `<image id>.json` approvals; the one of the booted image is used.
     pub approvals_dir: PathBuf,
+    /// The fleet's release key (PEM public key): approvals by any other key are refused at
+    /// installation, so nobody who reaches the port can replace the node's approval with their
+    /// own (the TPM would refuse theirs at unsealing, but the node's would be gone).
+    pub release_key: PathBuf,
 }
 
 /// The service: the TPM and the configuration.
@@ -216,13 +220,17 @@ impl Service {
             )));
         }
         let a = &approval.approval;
-        let key = qp_node_key::PublicKey::from_sec1(&a.authority_public)
-            .map_err(|err| AttestdError::Vault(format!("approval: authority key: {err}")))?;
+        let key = qp_node_key::PublicKey::load_pem(&vault.release_key)
+            .map_err(|err| AttestdError::Vault(format!("this node's release key: {err}")))?;
+        if key.as_bytes() != &a.authority_public {
+            return Err(AttestdError::Vault(format!(
+                "the approval is not by this node's release key ({})",
+                vault.release_key.display()
+            )));
+        }
         let digest = qp_attest_core::policy::approval_digest(&a.approved_policy, &a.policy_ref);
         if !key.verify_digest(&digest, &a.signature) {
-            return Err(AttestdError::Vault(
-                "approval: the signature does not verify with its authority key".to_owned(),
-            ));
+            return Err(AttestdError::Vault("approval: the signature does not verify with the release key".to_owned()));
         }
         let path = vault.approvals_dir.join(format!("{}.json", approval.image_id));
         write_atomically(&path, approval.to_json().as_bytes())?;

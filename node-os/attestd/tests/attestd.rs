@@ -101,6 +101,7 @@ fn node(dir: &Path) -> Node {
             vault: Some(VaultConfig {
                 sealed_dir: dir.join("vault/sealed"),
                 approvals_dir: dir.join("vault/approvals"),
+                release_key: dir.join("identity/release.pub"),
             }),
         },
     ));
@@ -302,6 +303,12 @@ fn a_secret_sealed_for_the_node_is_unsealed_for_its_binaries_only_under_an_appro
 
     // `qpctl vault seal`: wrapped to the enrolled EK off the node, imported by its TPM.
     let release = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).unwrap();
+    {
+        use p256::pkcs8::EncodePublicKey as _;
+        let pem = release.verifying_key().to_public_key_pem(p256::pkcs8::LineEnding::LF).unwrap();
+        std::fs::create_dir_all(dir.path().join("identity")).unwrap();
+        std::fs::write(dir.path().join("identity/release.pub"), pem).unwrap();
+    }
     let authority: [u8; 65] = release.verifying_key().to_encoded_point(false).as_bytes().try_into().unwrap();
     let ek = qp_attest_core::tpm_struct::PublicArea::decode(&enrolled.ek_public).unwrap();
     let secret = b"FIX venue password 7Hq!".to_vec();
@@ -343,6 +350,13 @@ fn a_secret_sealed_for_the_node_is_unsealed_for_its_binaries_only_under_an_appro
     forged.replace_range(at..at + 1, flipped);
     let message = refused(exchange(node.addr, &Request::InstallApproval { approval_json: forged.into_bytes() }));
     assert!(message.contains("does not verify"), "{message}");
+
+    // An approval by another key than the node's release key: refused (it would not unseal, and
+    // must not replace the node's own).
+    let stranger = p256::ecdsa::SigningKey::from_slice(&[0x43; 32]).unwrap();
+    let theirs = approval(&stranger, &node.golden.image_id, pcr);
+    let message = refused(exchange(node.addr, &Request::InstallApproval { approval_json: theirs }));
+    assert!(message.contains("not by this node's release key"), "{message}");
 
     // The release key's approval of another PCR 15 value for this image id (a tampered boot would
     // have it): installed, but the TPM does not unseal.

@@ -75,6 +75,9 @@ fn seed(root: &Path, name: &str, role: &str, origin: u32, bridge: &str) -> PathB
     std::fs::copy(nodes.join(format!("{name}.pem")), identity.join("node.pem")).unwrap();
     std::fs::copy(nodes.join(format!("{name}.key")), identity.join("node.key")).unwrap();
     std::fs::copy(root.join("ca/ca.pem"), identity.join("ca.pem")).unwrap();
+    if role == "local" {
+        std::fs::copy(root.join("release/release.key.pub"), identity.join("release.pub")).unwrap();
+    }
     write(
         &seed.join("node.toml"),
         &format!(
@@ -99,6 +102,9 @@ fn fleet() -> &'static Fleet {
         for (node, role) in [("vault-1", "local"), ("swarm-1", "cloud"), ("ops", "operator")] {
             qpctl(&["ca", "issue", "--node", node, "--role", role, "--ca", &d("ca"), "--out", &d("nodes")]);
         }
+        // The fleet's release key, made before the images: the local node's data partition
+        // carries its public half, and the node installs only its approvals.
+        qpctl(&["release", "keygen", "--out", &d("release/release.key")]);
         let bridge_port = qp_qemu::free_port().unwrap();
         let local_seed = seed(
             &root,
@@ -313,7 +319,6 @@ fn a_signal_scored_in_the_cloud_vm_arrives_at_the_local_vm_over_the_bridge() {
     local.wait_for_line("vault secret not unsealed yet", BOOT_TIMEOUT).unwrap();
     let d = |p: &str| fleet.root.join(p).display().to_string();
     let local_node = format!("127.0.0.1:{local_attest}");
-    qpctl(&["release", "keygen", "--out", &d("release/release.key")]);
     for (golden, out) in [(&fleet.local, "release/approval-local.json"), (&fleet.cloud, "release/approval-cloud.json")]
     {
         let golden = golden.join("golden.json").display().to_string();
