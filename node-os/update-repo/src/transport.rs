@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tough::{Bytes, FilesystemTransport, Transport, TransportError, TransportErrorKind, TransportStream};
+use tough::{Bytes, Transport, TransportError, TransportErrorKind, TransportStream};
 use url::Url;
 
 use crate::Role;
@@ -24,6 +24,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// A `file://` read.
+const FILE_CHUNK_BYTES: usize = 1 << 20;
 /// Metadata kept per file for diagnosis; `tough`'s own limits are lower (1 to 10 MiB).
 const MAX_RECORDED_BYTES: usize = 16 * 1024 * 1024;
 
@@ -95,7 +97,7 @@ impl RepositoryTransport {
 impl Transport for RepositoryTransport {
     async fn fetch(&self, url: Url) -> Result<TransportStream, TransportError> {
         let stream = match url.scheme() {
-            "file" => FilesystemTransport.fetch(url.clone()).await?,
+            "file" => file_stream(&url)?,
             "http" => http_get(&url).await.map_err(|error| {
                 let kind = match error {
                     HttpError::Status(404) => TransportErrorKind::FileNotFound,
@@ -107,6 +109,42 @@ impl Transport for RepositoryTransport {
         };
         Ok(self.record(&url, stream))
     }
+}
+
+/// A `file://` URL read in 1 MiB chunks. `tough`'s `FilesystemTransport` reads through tokio's
+/// file API in small chunks, each a blocking-pool round trip: 64 MiB took ≈ 300 ms that way, a
+/// third of the disk's speed. The runtime here is a current-thread one that does nothing else,
+/// so plain blocking reads cost nothing.
+fn file_stream(url: &Url) -> Result<TransportStream, TransportError> {
+    let path = url.to_file_path().map_err(|()| TransportError::new(TransportErrorKind::Other, url.as_str()))?;
+    let file = std::fs::File::open(&path).map_err(|error| {
+        let kind = if error.kind() == std::io::ErrorKind::NotFound {
+            TransportErrorKind::FileNotFound
+        } else {
+            TransportErrorKind::Other
+        };
+        TransportError::new_with_cause(kind, url.as_str(), error)
+    })?;
+    let url = url.as_str().to_owned();
+    let chunks = futures::stream::unfold(Some(file), move |file| {
+        let url = url.clone();
+        async move {
+            use std::io::Read as _;
+            let mut file = file?;
+            let mut buf = vec![0u8; FILE_CHUNK_BYTES];
+            match file.read(&mut buf) {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(Bytes::from(buf)), Some(file)))
+                }
+                Err(error) => {
+                    Some((Err(TransportError::new_with_cause(TransportErrorKind::Other, url.as_str(), error)), None))
+                }
+            }
+        }
+    });
+    Ok(Box::pin(chunks))
 }
 
 /// The loopback socket address of an `http://` URL, or why it is refused.

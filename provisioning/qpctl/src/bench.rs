@@ -46,6 +46,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::FixRoundtrip(args) => bench_fix_roundtrip(args)?,
         BenchCommand::Loop(args) => bench_loop_command(args)?,
         BenchCommand::Boot(args) => crate::bench_boot::run(args)?,
+        BenchCommand::Update(args) => crate::bench_update::run(args)?,
         BenchCommand::Bridge { json, frames, latency_frames, rate, handshakes, transport } => {
             use qp_bridge_transport::TransportKind;
             let kinds = match transport.as_deref() {

@@ -211,6 +211,9 @@ pub enum BenchCommand {
     },
     /// Boot the sealed image under QEMU: time from QEMU's start to the supervisor's READY line.
     Boot(crate::bench_boot::BootArgs),
+    /// A release written into the inactive slot (from a TUF repository, verified, synced, read
+    /// back) against raw sequential writes of the same bytes: MiB/s and their ratio.
+    Update(crate::bench_update::UpdateBenchArgs),
     /// One SPSC ring hop between two threads (half a timed round trip).
     Ring {
         #[arg(long)]

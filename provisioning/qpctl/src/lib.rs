@@ -7,6 +7,7 @@ pub mod audit;
 pub mod backtest;
 pub mod bench;
 pub mod bench_boot;
+pub mod bench_update;
 pub mod book;
 pub mod ca;
 pub mod cli;
