@@ -60,8 +60,10 @@ pub const DEFAULT_DATA_MIB: u64 = 16;
 pub const LOCAL_TARGET_MIB: u64 = 64;
 /// The files `build` leaves in the output folder.
 pub const OUTPUT_FILES: &[&str] =
-    &["disk.img", "uki.efi", "root.erofs", "root.verity", "roothash.txt", "build-info.json"];
-/// The slot this build fills (the A/B update scheme adds `b`).
+    &["disk.img", "uki.efi", "uki-b.efi", "root.erofs", "root.verity", "roothash.txt", "build-info.json"];
+/// The slot this build fills. `uki-b.efi` is the same kernel image for slot B, whose command line
+/// names slot B (an A/B update writes the root into whichever slot is not running, with that
+/// slot's kernel image).
 const SLOT: char = 'a';
 
 /// The image variant.
@@ -560,6 +562,10 @@ pub fn build(spec: &ImageSpec, progress: &ProgressBar) -> Result<BuiltImage, Ima
     let uki_path = out.join("uki.efi");
     uki::build(&toolbox, &stub, &parts, &uki_path)?;
     let uki_bytes = read(&uki_path)?;
+    let parts_b = uki::UkiParts { cmdline: work.join("cmdline-b"), ..parts };
+    std::fs::write(&parts_b.cmdline, uki::cmdline('b', &verity)).map_err(ImageError::io(&parts_b.cmdline))?;
+    let uki_b_path = out.join("uki-b.efi");
+    uki::build(&toolbox, &stub, &parts_b, &uki_b_path)?;
 
     // 6. The ESP.
     step(5);

@@ -96,6 +96,12 @@ fn two_builds_from_the_same_inputs_are_byte_identical() {
         assert!(x == y, "{file} differs between two builds of the same inputs");
     }
     assert_eq!(a.disk_sha256, b.disk_sha256);
+    // Slot B's kernel image differs from slot A's only in the slot its command line names.
+    let unpacked = dir.path().join("uki-unpacked");
+    let (cmdline_a, _) = qp_image::inspect::read_uki(&dir.path().join("a/uki.efi"), &unpacked.join("a")).unwrap();
+    let (cmdline_b, _) = qp_image::inspect::read_uki(&dir.path().join("a/uki-b.efi"), &unpacked.join("b")).unwrap();
+    assert!(cmdline_a.contains("qp.slot=a") && cmdline_b.contains("qp.slot=b"), "{cmdline_a} / {cmdline_b}");
+    assert_eq!(cmdline_a.replace("qp.slot=a", "qp.slot=b"), cmdline_b);
 
     // Other inputs, other ids: a new version gets a new salt, root hash and disk GUID.
     let mut third = first.clone();

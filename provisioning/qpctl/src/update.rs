@@ -7,11 +7,19 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use qp_update_repo::{FetchConfig, KeyPolicy, Lifetimes, RolePolicy, SigningKeys};
 
-/// The files of a `qpctl image build` output that make a release: what the node writes into its
-/// inactive slot (the unified kernel image, the root file system and its dm-verity hash tree and
-/// root hash) and what the verifier compares it with (the golden values), plus the build record.
-pub const RELEASE_FILES: [&str; 6] =
-    ["uki.efi", "root.erofs", "root.verity", "roothash.txt", "golden.json", "build-info.json"];
+/// The files of a `qpctl image build` output that make a release, as (target name, file): what
+/// the node writes into its inactive slot (the slot's unified kernel image, the root file system
+/// and its dm-verity hash tree and root hash) and what the verifier compares it with (the golden
+/// values), plus the build record. `uki.efi` is slot A's kernel image (`qp.slot=a`).
+pub const RELEASE_FILES: [(&str, &str); 7] = [
+    ("uki-a.efi", "uki.efi"),
+    ("uki-b.efi", "uki-b.efi"),
+    ("root.erofs", "root.erofs"),
+    ("root.verity", "root.verity"),
+    ("roothash.txt", "roothash.txt"),
+    ("golden.json", "golden.json"),
+    ("build-info.json", "build-info.json"),
+];
 
 #[derive(Debug, clap::Subcommand)]
 pub enum UpdateCommand {
@@ -101,10 +109,10 @@ impl PolicyArgs {
 fn release_targets(image: &Path) -> anyhow::Result<Vec<(&'static str, PathBuf)>> {
     RELEASE_FILES
         .iter()
-        .map(|name| {
-            let path = image.join(name);
-            anyhow::ensure!(path.is_file(), "{}: not an image build output (no {name})", image.display());
-            Ok((*name, path))
+        .map(|(target, file)| {
+            let path = image.join(file);
+            anyhow::ensure!(path.is_file(), "{}: not an image build output (no {file})", image.display());
+            Ok((*target, path))
         })
         .collect()
 }

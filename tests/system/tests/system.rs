@@ -699,7 +699,9 @@ fn qp_node_supervise_restarts_holds_and_stops_on_sigterm() {
 fn image_build(dir: &Path, seed: u8) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     for (index, name) in
-        ["uki.efi", "root.erofs", "root.verity", "roothash.txt", "golden.json", "build-info.json"].iter().enumerate()
+        ["uki.efi", "uki-b.efi", "root.erofs", "root.verity", "roothash.txt", "golden.json", "build-info.json"]
+            .iter()
+            .enumerate()
     {
         std::fs::write(dir.join(name), vec![seed.wrapping_add(index as u8); 1000 + index * 100]).unwrap();
     }
@@ -727,7 +729,7 @@ fn update_publish_then_check_as_a_node_and_a_rollback_is_refused() {
     ok(&init);
     let v1 = image_build(&dir.path().join("build-1"), 1).display().to_string();
     let said = ok(&["update", "publish", "--repo", &repo, "--keys", &keys, "--image", &v1, "--version", "1"]);
-    assert!(said.contains("published image version 1") && said.contains("6 targets"), "{said}");
+    assert!(said.contains("published image version 1") && said.contains("7 targets"), "{said}");
     let v2 = image_build(&dir.path().join("build-2"), 2).display().to_string();
     ok(&["update", "publish", "--repo", &repo, "--keys", &keys, "--image", &v2, "--version", "2"]);
     ok(&["update", "timestamp", "--repo", &repo, "--keys", &keys]);
@@ -749,8 +751,8 @@ fn update_publish_then_check_as_a_node_and_a_rollback_is_refused() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let offer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(offer["version"], 2, "{offer}");
-    assert_eq!(offer["targets"].as_array().unwrap().len(), 6, "{offer}");
-    assert_eq!(std::fs::read(dir.path().join("slot-b/uki.efi")).unwrap(), vec![2u8; 1000]);
+    assert_eq!(offer["targets"].as_array().unwrap().len(), 7, "{offer}");
+    assert_eq!(std::fs::read(dir.path().join("slot-b/uki-a.efi")).unwrap(), vec![2u8; 1000]);
 
     // A node already on version 2 is offered nothing newer: refused, saying why, in one line.
     let output = check("2", None);
