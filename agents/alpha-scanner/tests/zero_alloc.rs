@@ -2,7 +2,7 @@
 //! AlphaScanner allocates nothing per event after construction.
 //!
 //! Its own test binary: the counting allocator counts every thread of the process.
-use qp_alloc_counter::{CountingAllocator, allocations};
+use qp_alloc_counter::{CountingAllocator, allocations_on_this_thread};
 
 use qp_alpha_scanner::{
     AlphaScanner, AlphaScannerConfig, ImbalanceConfig, LiquidityDropConfig, MarketEvent, MarketUpdate, SimulatorConfig,
@@ -35,9 +35,9 @@ fn the_scanner_allocates_nothing_per_event() {
         // The book is the feeder's, not the agent's: only the scanner's call is counted.
         let _undo = book.apply(&e.event).unwrap();
         let update = MarketUpdate::new(asset, e.ts_ns, &book, MarketEvent::L3(e.event));
-        let before = allocations();
+        let before = allocations_on_this_thread();
         scanner.on_event(AgentContext { now_ns: e.ts_ns }, &update, &mut out).unwrap();
-        in_scanner += allocations() - before;
+        in_scanner += allocations_on_this_thread() - before;
         emitted += out.drain_into(|_| Ok(()));
     }
     let counts = scanner.counts();
@@ -48,8 +48,8 @@ fn the_scanner_allocates_nothing_per_event() {
     assert!(emitted > 0);
     assert_eq!(in_scanner, 0, "allocations inside AlphaScanner over {} events", flow.events.len());
 
-    let before = allocations();
+    let before = allocations_on_this_thread();
     let v = std::hint::black_box(vec![1u8; 64]);
-    assert_eq!(allocations() - before, 1, "the counting allocator counts");
+    assert_eq!(allocations_on_this_thread() - before, 1, "the counting allocator counts");
     drop(v);
 }

@@ -2,7 +2,7 @@
 //! The Decide agent allocates nothing per frame after warm-up: features, the shipped model on
 //! both native kernels, the policy and the decision. Its own test binary, because the counting
 //! allocator counts every thread of the process.
-use qp_alloc_counter::{CountingAllocator, allocations};
+use qp_alloc_counter::{CountingAllocator, allocations_on_this_thread};
 use qp_alpha::{AlphaModel, BackendKind, DecideAgent, DecideConfig, DecisionPolicy};
 use qp_runtime::{Agent, AgentContext, Outbox};
 use qp_wire::*;
@@ -52,18 +52,18 @@ fn the_decide_agent_allocates_nothing_after_warm_up() {
         for f in &frames[..10_000] {
             step(&mut agent, f);
         }
-        let before = allocations();
+        let before = allocations_on_this_thread();
         for f in &frames[10_000..] {
             step(&mut agent, f);
         }
-        let during = allocations() - before;
+        let during = allocations_on_this_thread() - before;
         assert_eq!(during, 0, "{kind:?}: allocations after warm-up");
         assert!(agent.triggers() > 10_000, "{kind:?}: the model ran: {}", agent.triggers());
         assert!(decisions > 1_000, "{kind:?}: decisions were made: {decisions}");
     }
     // The counter counts.
-    let before = allocations();
+    let before = allocations_on_this_thread();
     let v = std::hint::black_box(vec![1u8; 64]);
-    assert_eq!(allocations() - before, 1);
+    assert_eq!(allocations_on_this_thread() - before, 1);
     drop(v);
 }

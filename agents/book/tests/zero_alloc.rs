@@ -7,7 +7,7 @@
 
 use std::io::Read;
 
-use qp_alloc_counter::{CountingAllocator, allocations};
+use qp_alloc_counter::{CountingAllocator, allocations_on_this_thread};
 use qp_book::binance::BinanceReplay;
 use qp_book::{BookRead, BookSide, Grid, L2Book, L3Book, L3Event, L3Kind, Level, OrderId, QueueQuery};
 use qp_seeded_random::SplitMix64;
@@ -138,14 +138,14 @@ fn book_updates_and_feed_decoding_allocate_nothing_after_warm_up() {
         flow.step();
     }
 
-    let before = allocations();
+    let before = allocations_on_this_thread();
     for i in 0..1_000_000 {
         flow.step();
         if i % 8 == 0 {
             flow.read();
         }
     }
-    let during = allocations() - before;
+    let during = allocations_on_this_thread() - before;
 
     assert_eq!(during, 0, "allocations while applying 1M L3 events and 1M L2 updates after warm-up");
     // The stream did what it claims: the L3 book ran up to its capacity, and the L2 book is deep.
@@ -164,19 +164,19 @@ fn book_updates_and_feed_decoding_allocate_nothing_after_warm_up() {
     for line in &lines[..warm_up] {
         replay.apply_feed_line(line).unwrap();
     }
-    let before = allocations();
+    let before = allocations_on_this_thread();
     for line in &lines[warm_up..] {
         replay.apply_feed_line(line).unwrap();
     }
-    let during = allocations() - before;
+    let during = allocations_on_this_thread() - before;
     assert_eq!(during, 0, "allocations while decoding and applying {} feed lines", lines.len() - warm_up);
     let report = replay.report();
     assert!(report.synchronised && report.ticker_matched == report.ticker_compared && report.ticker_compared > 100);
 
     // Guard against passing because counting is broken. In this same test, not a
     // second one: tests of one binary run in parallel and would count each other.
-    let before = allocations();
+    let before = allocations_on_this_thread();
     let v = std::hint::black_box(vec![1u8; 64]);
-    assert_eq!(allocations() - before, 1, "the counting allocator counts");
+    assert_eq!(allocations_on_this_thread() - before, 1, "the counting allocator counts");
     drop(v);
 }

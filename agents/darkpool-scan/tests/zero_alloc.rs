@@ -2,7 +2,7 @@
 //! DarkPoolScan allocates nothing per event.
 //!
 //! Its own test binary: the counting allocator counts every thread of the process.
-use qp_alloc_counter::{CountingAllocator, allocations};
+use qp_alloc_counter::{CountingAllocator, allocations_on_this_thread};
 
 use qp_book::{BookSide, Grid, L2Book, TradePrint};
 use qp_darkpool_scan::{DarkPoolConfig, DarkPoolScan, MarketEvent, MarketUpdate};
@@ -22,7 +22,7 @@ fn the_scan_allocates_nothing_per_event() {
     let mut scan = DarkPoolScan::new(DarkPoolConfig::default()).unwrap();
     let mut out = Outbox::new("zero-alloc");
     let asset = AssetId::from_wire(1);
-    let before = allocations();
+    let before = allocations_on_this_thread();
     let mut emitted = 0;
     for i in 0..100_000i64 {
         // Visible, inside the spread, beyond a level's size, at no level, on both sides.
@@ -39,12 +39,12 @@ fn the_scan_allocates_nothing_per_event() {
         scan.on_event(AgentContext { now_ns: 0 }, &update, &mut out).unwrap();
         emitted += out.drain_into(|_| Ok(()));
     }
-    let during = allocations() - before;
+    let during = allocations_on_this_thread() - before;
     assert!(emitted > 50_000, "{emitted}");
     assert_eq!(during, 0, "allocations on DarkPoolScan's path");
 
-    let before = allocations();
+    let before = allocations_on_this_thread();
     let v = std::hint::black_box(vec![1u8; 64]);
-    assert_eq!(allocations() - before, 1, "the counting allocator counts");
+    assert_eq!(allocations_on_this_thread() - before, 1, "the counting allocator counts");
     drop(v);
 }

@@ -8,7 +8,7 @@
 //! `Vec`, and `FileStore`'s B-tree index allocates a node every few messages: both allocate by
 //! design, off this proof.) Its own test binary: the counting allocator counts every thread.
 
-use qp_alloc_counter::{CountingAllocator, allocations};
+use qp_alloc_counter::{CountingAllocator, allocations_on_this_thread};
 use qp_fix::messages::{ExecType, ExecutionReport, OrdStatus, Side as FixSide};
 use qp_fix::session::{LastMessageStore, MessageStore};
 use qp_fix::{Encoder, Header, Scale};
@@ -90,9 +90,9 @@ fn intent_to_bytes_and_report_back_allocate_nothing_after_warm_up() {
     for i in 0..WARM_UP {
         round(i);
     }
-    let before = allocations();
+    let before = allocations_on_this_thread();
     for i in WARM_UP..WARM_UP + COUNTED {
         round(i);
     }
-    assert_eq!(allocations() - before, 0, "allocations on the order path after warm-up");
+    assert_eq!(allocations_on_this_thread() - before, 0, "allocations on the order path after warm-up");
 }

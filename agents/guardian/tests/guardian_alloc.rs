@@ -1,7 +1,7 @@
 //! Guardian's tick allocates nothing after construction (own binary: the counting
 //! allocator counts every thread).
 #![allow(clippy::expect_used, clippy::panic)] // helpers in test files are test code too
-use qp_alloc_counter::{CountingAllocator, allocations};
+use qp_alloc_counter::{CountingAllocator, allocations_on_this_thread};
 use qp_guardian::{GuardedAsset, Guardian, GuardianConfig, RebalanceTick};
 use qp_risk_model::ReturnMatrix;
 use qp_runtime::{AgentContext, IngestAgent, OUTBOX_CAPACITY, Outbox};
@@ -45,7 +45,7 @@ fn rebalance_tick_allocates_nothing() {
         )
         .expect("warm-up");
 
-    let before = allocations();
+    let before = allocations_on_this_thread();
     for round in 0..50 {
         out.drain_into(|_| Ok(()));
         positions[round % n as usize] += 13;
@@ -57,6 +57,6 @@ fn rebalance_tick_allocates_nothing() {
             )
             .expect("tick");
     }
-    assert_eq!(allocations() - before, 0);
+    assert_eq!(allocations_on_this_thread() - before, 0);
     assert!(guardian.stats().decisions > 0);
 }

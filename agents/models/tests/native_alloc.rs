@@ -5,7 +5,7 @@
 //! a single test: in the shared test binary, tests running in parallel would
 //! allocate and be counted.
 
-use qp_alloc_counter::{CountingAllocator, allocations};
+use qp_alloc_counter::{CountingAllocator, allocations_on_this_thread};
 use std::path::Path;
 
 use qp_models::{Activation, ModelBackend, NativeBackend, NativePrecision, OnnxMlpBuilder, WeightStorage};
@@ -32,9 +32,9 @@ fn native_infer_allocates_nothing_after_warm_up() {
         }
     }
     // The counter must see allocations, or a zero below would prove nothing.
-    let before = allocations();
+    let before = allocations_on_this_thread();
     drop(std::hint::black_box(vec![0u8; 16]));
-    assert!(allocations() > before, "counting allocator is not installed");
+    assert!(allocations_on_this_thread() > before, "counting allocator is not installed");
 
     let mut input = vec![0.0f32; 16];
     let mut output = vec![0.0f32; 4];
@@ -43,13 +43,13 @@ fn native_infer_allocates_nothing_after_warm_up() {
         // Warm-up, outside the counted window.
         backend.infer(&input, &mut output).unwrap();
 
-        let before = allocations();
+        let before = allocations_on_this_thread();
         for i in 0..INFERS {
             // Vary the input so no step is skipped by a constant pattern.
             input[i % 16] = (i % 97) as f32 * 0.01 - 0.5;
             backend.infer(&input, &mut output).unwrap();
         }
-        let allocations = allocations() - before;
+        let allocations = allocations_on_this_thread() - before;
         assert_eq!(allocations, 0, "{} allocated {allocations} times in {INFERS} infers", backend.backend_name());
         assert!(output.iter().all(|v| v.is_finite()));
     }

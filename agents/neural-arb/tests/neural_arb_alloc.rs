@@ -1,7 +1,7 @@
 //! NeuralArb's `on_quote` allocates nothing after construction (own binary: the counting
 //! allocator counts every thread).
 #![allow(clippy::expect_used, clippy::panic)] // test code
-use qp_alloc_counter::{CountingAllocator, allocations};
+use qp_alloc_counter::{CountingAllocator, allocations_on_this_thread};
 use qp_neural_arb::{ArbConfig, ArbDecisions, HedgeRatio, NeuralArb};
 use qp_wire::{AssetId, Quote};
 
@@ -21,7 +21,7 @@ fn on_quote_allocates_nothing() {
         config.cooldown_ns = 0;
         let mut arb = NeuralArb::new(config).expect("config");
         let mut out = ArbDecisions::default();
-        let before = allocations();
+        let before = allocations_on_this_thread();
         let mut t = 0u64;
         for i in 0..5_000i64 {
             t += 50_000_000;
@@ -32,7 +32,7 @@ fn on_quote_allocates_nothing() {
             arb.on_quote(t, &f, &mut out).expect("futures");
             out.clear();
         }
-        assert_eq!(allocations() - before, 0, "{hedge:?}");
+        assert_eq!(allocations_on_this_thread() - before, 0, "{hedge:?}");
         assert!(arb.stats().decisions > 0, "the test should exercise the order path: {:?}", arb.stats());
     }
 }

@@ -1,7 +1,7 @@
 //! The pre-trade check path allocates nothing (own binary: the counting allocator counts
 //! every thread).
 #![allow(clippy::expect_used, clippy::panic)] // helpers in test files are test code too
-use qp_alloc_counter::{CountingAllocator, allocations};
+use qp_alloc_counter::{CountingAllocator, allocations_on_this_thread};
 use qp_risk_model::{PortfolioRisk, ReturnMatrix};
 
 #[global_allocator]
@@ -19,13 +19,13 @@ fn incremental_var_allocates_nothing() {
     let long = ReturnMatrix::new(10_000, 2, long_values).expect("long");
     let mut long_risk = PortfolioRisk::new(&long, &[1.0, -2.0], 0.99).expect("long risk");
 
-    let before = allocations();
+    let before = allocations_on_this_thread();
     let mut sum = 0.0;
     for k in 0..1_000 {
         let change = risk.incremental_var(k % assets, (k as f64 - 500.0) * 10.0).expect("incremental");
         sum += change.historical.var_increment() + change.parametric.var_increment();
         sum += long_risk.incremental_historical_var(k % 2, 0.5).expect("long").after.var;
     }
-    assert_eq!(allocations() - before, 0);
+    assert_eq!(allocations_on_this_thread() - before, 0);
     assert!(sum.is_finite());
 }

@@ -1,7 +1,7 @@
 //! The pre-trade check, execution reports, price updates and the agent's frame path allocate
 //! nothing after warm-up (own binary: the counting allocator counts every thread).
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code
-use qp_alloc_counter::{CountingAllocator, allocations};
+use qp_alloc_counter::{CountingAllocator, allocations_on_this_thread};
 use qp_risk_model::ReturnMatrix;
 use qp_risk_sentinel::{
     InstrumentSpec, KillSwitchCommand, RiskCommandOutcome, RiskSentinel, RiskSentinelAgent, approved_order_ring,
@@ -120,11 +120,11 @@ fn the_check_path_allocates_nothing() {
     for k in 0..2_000 {
         round(k, &mut agent);
     }
-    let before = allocations();
+    let before = allocations_on_this_thread();
     for k in 2_000..12_000 {
         round(k, &mut agent);
     }
-    assert_eq!(allocations() - before, 0);
+    assert_eq!(allocations_on_this_thread() - before, 0);
     let stats = agent.sentinel().stats();
     assert!(stats.approved > 5_000 && stats.vetoed_by_reason.iter().sum::<u64>() > 1_000, "{stats:?}");
 
@@ -138,10 +138,10 @@ fn the_check_path_allocates_nothing() {
     let reloads = [sender.reload_limits(&tighter, "tighter").unwrap(), sender.reload_limits(LIMITS, "back").unwrap()];
     sender.kill_switch(KillSwitchCommand::Halt).unwrap();
     sender.kill_switch(KillSwitchCommand::Activate).unwrap();
-    let before = allocations();
+    let before = allocations_on_this_thread();
     assert_eq!(agent.apply_commands(), 4);
     round(12_000, &mut agent);
-    assert_eq!(allocations() - before, 0, "applying commands allocates nothing");
+    assert_eq!(allocations_on_this_thread() - before, 0, "applying commands allocates nothing");
     assert_eq!(sender.try_outcome(), Some(RiskCommandOutcome::LimitsApplied { seq: reloads[0] }));
     assert_eq!(sender.try_outcome(), Some(RiskCommandOutcome::LimitsApplied { seq: reloads[1] }));
     assert!(sender.try_outcome().is_some_and(|o| o.is_applied()));

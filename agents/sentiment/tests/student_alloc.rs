@@ -5,7 +5,7 @@
 //! a single test: in a shared test binary, tests running in parallel would
 //! allocate and be counted.
 
-use qp_alloc_counter::{CountingAllocator, allocations};
+use qp_alloc_counter::{CountingAllocator, allocations_on_this_thread};
 
 use qp_sentiment::features::{FeatureConfig, Featurizer};
 use qp_sentiment::student::{EmbeddingScales, NativeStudent, QuantBits, StudentScratch, StudentWeights, quantize_with};
@@ -46,9 +46,9 @@ fn native_predict_allocates_nothing_after_warm_up() {
     let featurizer = Featurizer::new(features).unwrap();
 
     // The counter must see allocations, or a zero below would prove nothing.
-    let before = allocations();
+    let before = allocations_on_this_thread();
     drop(std::hint::black_box(vec![0u8; 16]));
-    assert!(allocations() > before, "counting allocator is not installed");
+    assert!(allocations_on_this_thread() > before, "counting allocator is not installed");
 
     let mut scratch = StudentScratch::new();
     let mut checksum = 0.0f32;
@@ -61,21 +61,21 @@ fn native_predict_allocates_nothing_after_warm_up() {
         // count; the other layouts a share each, to keep debug runs quick.
         let shipped = student.bits() == QuantBits::Int8 && index == 1;
         let calls = if shipped { PREDICTS } else { PREDICTS / 20 };
-        let before = allocations();
+        let before = allocations_on_this_thread();
         for i in 0..calls {
             let text = if i % 97 == 0 { long_text.as_str() } else { TEXTS[i % TEXTS.len()] };
             checksum += student.predict(text, &mut scratch)[i % 3];
         }
-        let allocations = allocations() - before;
+        let allocations = allocations_on_this_thread() - before;
         assert_eq!(allocations, 0, "{student:?} allocated {allocations} times");
     }
     // The featurizer alone, all 100,000 calls.
     let mut buf = qp_sentiment::features::FeatureBuf::new();
-    let before = allocations();
+    let before = allocations_on_this_thread();
     for i in 0..PREDICTS {
         featurizer.extract(TEXTS[i % TEXTS.len()], &mut buf);
         checksum += buf.len() as f32;
     }
-    assert_eq!(allocations() - before, 0, "the featurizer allocated");
+    assert_eq!(allocations_on_this_thread() - before, 0, "the featurizer allocated");
     assert!(checksum.is_finite());
 }

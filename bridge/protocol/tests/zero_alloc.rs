@@ -8,7 +8,7 @@
 //! counting global allocator counts every thread of the process: any test running beside it
 //! would be counted too. For the same reason it is one test.
 
-use qp_alloc_counter::{CountingAllocator, allocations};
+use qp_alloc_counter::{CountingAllocator, allocations_on_this_thread};
 use qp_bridge_proto::{
     CloudConnection, ConnectionConfig, ConnectionSettings, InboundStream, LocalConnection, OutboundStream,
 };
@@ -85,7 +85,7 @@ fn the_bridge_protocol_allocates_nothing_after_warm_up() {
     let mut hostile = vec![0u8; 4096];
     hostile.iter_mut().for_each(|byte| *byte = rng.next_u64() as u8);
 
-    let before = allocations();
+    let before = allocations_on_this_thread();
     for i in 100..5_100u64 {
         round(&mut cloud, &mut local, &mut wire, &mut next_push, &mut next_pop, i);
         if i % 500 == 0 {
@@ -100,15 +100,15 @@ fn the_bridge_protocol_allocates_nothing_after_warm_up() {
         let _ = local_victim.feed(1, part);
         let _ = cloud_victim.feed(1, part);
     }
-    let during = allocations() - before;
+    let during = allocations_on_this_thread() - before;
 
     assert_eq!(next_pop, 5_100 * BATCH, "every frame arrived");
     assert!(local_victim.close_reason().is_some() && cloud_victim.close_reason().is_some());
     assert_eq!(during, 0, "allocations on the steady-state path after warm-up");
 
     // Guard against passing because counting is broken.
-    let before = allocations();
+    let before = allocations_on_this_thread();
     let boxed = std::hint::black_box(Box::new(7u64));
     drop(boxed);
-    assert!(allocations() > before, "the counting allocator counts");
+    assert!(allocations_on_this_thread() > before, "the counting allocator counts");
 }
