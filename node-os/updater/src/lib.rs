@@ -15,13 +15,12 @@
 #![forbid(unsafe_code)]
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use qp_update_core::{BootEntry, Slot, StateError, UpdateState};
 use qp_update_repo::{UpdateError, UpdateOffer};
-use sha2::{Digest as _, Sha256};
 
 /// The root file system target.
 pub const ROOT_TARGET: &str = "root.erofs";
@@ -29,8 +28,8 @@ pub const ROOT_TARGET: &str = "root.erofs";
 pub const VERITY_TARGET: &str = "root.verity";
 /// The golden values (the image id comes from them).
 pub const GOLDEN_TARGET: &str = "golden.json";
-/// Write and read-back block.
-const BLOCK: usize = 1 << 20;
+/// Write block.
+const BLOCK: usize = qp_disk_check::BLOCK_BYTES;
 
 /// The unified kernel image target built for `slot`.
 pub fn uki_target(slot: Slot) -> String {
@@ -209,26 +208,16 @@ fn write_partition(
     Ok(offered.length)
 }
 
-/// Reads `len` bytes of `path` back (the page cache dropped first, as far as the kernel allows)
-/// and compares their SHA-256 with `expected`.
+/// Reads `len` bytes of `path` back past the page cache (`qp_disk_check::read_back`) and
+/// compares their SHA-256 with the signed one.
 fn read_back(path: &Path, target: &str, len: u64, expected: &[u8; 32]) -> Result<(), ApplyError> {
-    let mut file = File::open(path).map_err(io("reading back", path))?;
-    // A hint: the kernel may keep some pages; the comparison is still against the signed hash.
-    let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; BLOCK];
-    let mut left = len;
-    while left > 0 {
-        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        file.read_exact(&mut buf[..want]).map_err(io("reading back", path))?;
-        hasher.update(&buf[..want]);
-        left -= want as u64;
+    match qp_disk_check::read_back(path, len, expected) {
+        Ok(_) => Ok(()),
+        Err(qp_disk_check::ReadBackError::Read { source, .. }) => Err(io("reading back", path)(source)),
+        Err(qp_disk_check::ReadBackError::Mismatch { .. }) => {
+            Err(ApplyError::ReadBack { target: target.to_owned(), partition: path.to_owned() })
+        }
     }
-    let found: [u8; 32] = hasher.finalize().into();
-    if &found != expected {
-        return Err(ApplyError::ReadBack { target: target.to_owned(), partition: path.to_owned() });
-    }
-    Ok(())
 }
 
 /// Writes the slot's unified kernel image to `esp_linux/name` through a temporary file, synced,
@@ -257,26 +246,4 @@ fn write_entry(offer: &UpdateOffer, uki: &str, esp_linux: &Path, name: &str) -> 
 
 fn sync_dir(dir: &Path) -> Result<(), ApplyError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io("syncing", dir))
-}
-
-/// Sequential write speed of `bytes` in 1 MiB blocks to a scratch file in `dir`, synced (MiB/s):
-/// the raw speed an update's speed is compared with.
-pub fn raw_write_mib_per_s(dir: &Path, bytes: u64) -> Result<f64, ApplyError> {
-    let path = dir.join(".qp-raw-write-probe");
-    let started = Instant::now();
-    let result = (|| {
-        let mut file = File::create(&path)?;
-        let block = vec![0x5au8; BLOCK];
-        let mut left = bytes;
-        while left > 0 {
-            let n = block.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            file.write_all(&block[..n])?;
-            left -= n as u64;
-        }
-        file.sync_all()
-    })();
-    let seconds = started.elapsed().as_secs_f64();
-    let _ = std::fs::remove_file(&path);
-    result.map_err(io("writing the speed probe", &path))?;
-    Ok(bytes as f64 / (1 << 20) as f64 / seconds.max(1e-9))
 }

@@ -177,11 +177,3 @@ fn a_target_altered_in_the_repository_is_refused_and_no_entry_is_written() {
     assert!(err.to_string().contains("uki-b.efi"), "{err}");
     assert_eq!(entries(&layout.esp_linux), vec![format!("qp-a-{OLD_ID}.efi")]);
 }
-
-#[test]
-fn the_raw_write_speed_probe_gives_a_speed_and_leaves_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let speed = qp_updater::raw_write_mib_per_s(dir.path(), 4 * MIB as u64).unwrap();
-    assert!(speed > 0.0);
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-}

@@ -14,9 +14,6 @@ use crate::gpt::{IMAGE_SECTOR_BYTES, human_bytes};
 use crate::host::DeviceNumber;
 use crate::plan::{FlashPlan, TargetIdentity, TargetKind};
 
-/// Bytes per write and per read-back read: large enough that system calls cost nothing next to
-/// the device, small enough that progress moves smoothly.
-pub const BLOCK_BYTES: usize = 1 << 20;
 const MIB: f64 = (1u64 << 20) as f64;
 
 /// What a finished flash did.
@@ -57,13 +54,7 @@ impl fmt::Display for FlashReport {
     }
 }
 
-/// The result of a read-back that matched.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ReadBack {
-    pub seconds: f64,
-    /// See [`FlashReport::read_back_uncached`].
-    pub uncached: bool,
-}
+pub use qp_disk_check::{BLOCK_BYTES, ReadBack};
 
 impl FlashPlan {
     /// Writes the image to the target in [`BLOCK_BYTES`] blocks, hashing what it writes, flushes
@@ -183,70 +174,25 @@ fn erase_stale_backup_gpt(disk: &mut File, disk_bytes: u64) -> io::Result<bool> 
     Ok(true)
 }
 
-/// Reads back exactly `bytes` bytes of `target` through a fresh open and compares their SHA-256
-/// with `expected_sha256`.
-///
-/// A read-back that the page cache answers proves only that the kernel holds the right bytes,
-/// not that the device stored them. So before reading, the target's clean cached pages are
-/// dropped with `posix_fadvise(POSIX_FADV_DONTNEED)` (through `rustix`, no `unsafe`); the
-/// writes were flushed by `fsync` first, so every page is clean and can be dropped. The kernel
-/// treats that advice as best effort (a page someone else has mapped stays), which
-/// [`ReadBack::uncached`] reports only as "accepted". The disk's own cache is beyond reach
-/// without `O_DIRECT` and a flush the drive honours: the write path's `fsync` asks for that flush.
+/// Reads back exactly `bytes` bytes of `target` past the page cache and compares their SHA-256
+/// with `expected_sha256` (`qp_disk_check::read_back`, which says how far "uncached" goes).
 pub fn verify(target: &Path, bytes: u64, expected_sha256: &[u8; 32]) -> Result<ReadBack, FlashError> {
-    let started = Instant::now();
-    let read_error =
-        |read, source| FlashError::ReadBackFailed { target: target.to_owned(), read, total: bytes, source };
-    let mut file = File::open(target).map_err(|source| read_error(0, source))?;
-    let uncached = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).is_ok();
-    let mut hasher = Sha256::new();
-    let mut block = vec![0u8; BLOCK_BYTES];
-    let mut read = 0u64;
-    while read < bytes {
-        let length = (bytes - read).min(BLOCK_BYTES as u64) as usize;
-        let chunk = &mut block[..length];
-        file.read_exact(chunk).map_err(|source| read_error(read, source))?;
-        hasher.update(&*chunk);
-        read += length as u64;
-    }
-    let found: [u8; 32] = hasher.finalize().into();
-    if &found != expected_sha256 {
-        return Err(FlashError::VerifyMismatch {
-            target: target.to_owned(),
-            expected: hex(expected_sha256),
-            found: hex(&found),
-        });
-    }
-    Ok(ReadBack { seconds: started.elapsed().as_secs_f64(), uncached })
+    qp_disk_check::read_back(target, bytes, expected_sha256).map_err(|err| match err {
+        qp_disk_check::ReadBackError::Read { read, source } => {
+            FlashError::ReadBackFailed { target: target.to_owned(), read, total: bytes, source }
+        }
+        qp_disk_check::ReadBackError::Mismatch { found } => {
+            FlashError::VerifyMismatch { target: target.to_owned(), expected: hex(expected_sha256), found: hex(&found) }
+        }
+    })
 }
 
-/// MiB/s of a plain sequential write of `bytes` bytes (at least one block) in [`BLOCK_BYTES`]
-/// blocks plus `fsync`, to a scratch file in `target_dir` that is removed afterwards: the raw
-/// speed a flash (or an update) can be compared with.
+/// MiB/s of a plain sequential write of `bytes` bytes in [`BLOCK_BYTES`] blocks plus `fsync`, to a
+/// scratch file in `target_dir` that is removed afterwards (`qp_disk_check::measure_raw_write`):
+/// the raw speed a flash can be compared with.
 pub fn measure_raw_write(target_dir: &Path, bytes: u64) -> Result<f64, FlashError> {
-    let unique = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let path = target_dir.join(format!(".qp-flash-raw-write-{}-{unique}", std::process::id()));
-    let result = write_scratch(&path, bytes.max(BLOCK_BYTES as u64));
-    // The scratch file goes whether or not the measurement worked; a failure to remove it
-    // leaves litter, not a wrong figure, so only the measurement's own error is reported.
-    let _ = std::fs::remove_file(&path);
-    result.map_err(|source| FlashError::RawWriteFailed { path, source })
-}
-
-fn write_scratch(path: &Path, bytes: u64) -> io::Result<f64> {
-    // Not zeros: a file system that compresses or detects zero blocks would measure nothing.
-    let block: Vec<u8> = (0..BLOCK_BYTES).map(|i| (i as u8).wrapping_mul(31).wrapping_add(7)).collect();
-    let started = Instant::now();
-    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    let mut written = 0u64;
-    while written < bytes {
-        let length = (bytes - written).min(BLOCK_BYTES as u64) as usize;
-        file.write_all(&block[..length])?;
-        written += length as u64;
-    }
-    file.sync_all()?;
-    let seconds = started.elapsed().as_secs_f64();
-    Ok(bytes as f64 / MIB / seconds.max(f64::MIN_POSITIVE))
+    qp_disk_check::measure_raw_write(target_dir, bytes)
+        .map_err(|err| FlashError::RawWriteFailed { path: err.path, source: err.source })
 }
 
 /// Lower-case hexadecimal.

@@ -118,7 +118,7 @@ pub fn run(args: UpdateBenchArgs) -> anyhow::Result<()> {
             bytes = report.bytes;
             if read_back { &mut checked } else { &mut unchecked }.push(report.mib_per_s);
         }
-        raw.push(qp_updater::raw_write_mib_per_s(&node, bytes)?);
+        raw.push(qp_disk_check::measure_raw_write(&node, bytes)?);
     }
     let p50 = |samples: &[f64]| {
         let mut sorted = samples.to_vec();
