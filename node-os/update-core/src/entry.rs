@@ -41,11 +41,10 @@ pub struct BootEntry {
     pub state: EntryState,
 }
 
-/// An image id: 1–128 of `[A-Za-z0-9._-]` (what `qp_attest_core::golden::image_id` makes).
+/// An image id: 1–128 of `[A-Za-z0-9._-]`, the rule the attestation protocol and the golden
+/// values use.
 pub(crate) fn image_id_ok(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+    qp_attest_core::attest_proto::image_id_ok(id.as_bytes())
 }
 
 impl BootEntry {
