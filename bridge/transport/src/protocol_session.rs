@@ -31,7 +31,7 @@ pub struct LinkCounters {
     pub frames: AtomicU64,
     /// Cloud side: frames the local node has acknowledged (the stream's first unacknowledged).
     pub acknowledged: AtomicU64,
-    /// Local side: connections open now.
+    /// Connections open now (a cloud session: 0 or 1).
     pub open: AtomicU64,
 }
 
@@ -110,6 +110,7 @@ impl Session for CloudSession {
         let stream = self.stream.take().ok_or_else(|| protocol("a second connection on one session"))?;
         self.connection = Some(CloudConnection::new(&self.settings, stream, now_ns));
         self.counters.connections.fetch_add(1, Ordering::Relaxed);
+        self.counters.open.store(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -158,6 +159,7 @@ impl Session for CloudSession {
     }
 
     fn disconnected(&mut self, _reason: &CloseReason) {
+        self.counters.open.store(0, Ordering::Relaxed);
         if let Some(connection) = self.connection.take() {
             self.stream = Some(connection.into_stream());
         }

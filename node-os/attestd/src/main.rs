@@ -32,6 +32,10 @@ struct Args {
     /// Where an accepted bridge certificate is written (PEM).
     #[arg(long)]
     install_cert: PathBuf,
+    /// Written when an installed certificate attests the running image (the update service's
+    /// health check: `/run/qp/health/attested` on a node).
+    #[arg(long)]
+    attested_marker: Option<PathBuf>,
     /// The image id; default: from /proc/cmdline and /etc/qp/build-info.json.
     #[arg(long)]
     image_id: Option<String>,
@@ -94,7 +98,14 @@ fn main() -> anyhow::Result<()> {
     };
     let service = Arc::new(qp_attestd::Service::new(
         backend,
-        qp_attestd::ServiceConfig { image_id, log: args.log, ca: args.ca, install_cert: args.install_cert, vault },
+        qp_attestd::ServiceConfig {
+            image_id,
+            log: args.log,
+            ca: args.ca,
+            install_cert: args.install_cert,
+            attested_marker: args.attested_marker,
+            vault,
+        },
     ));
     if let Some(path) = &args.vault_socket {
         let listener = bind_unix(path)?;

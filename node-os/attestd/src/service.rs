@@ -53,6 +53,9 @@ pub struct ServiceConfig {
     pub ca: PathBuf,
     /// Where an accepted bridge certificate is written (PEM).
     pub install_cert: PathBuf,
+    /// Written when an installed certificate attests this very image (the verifier passed this
+    /// boot's quote against its golden values): the update service's attestation health check.
+    pub attested_marker: Option<PathBuf>,
     /// The vault's folders, on a local node only (none: vault requests are refused).
     pub vault: Option<VaultConfig>,
 }
@@ -169,6 +172,18 @@ impl Service {
         );
         write_atomically(&self.config.install_cert, pem.as_bytes())?;
         tracing::info!(node = %id, path = %self.config.install_cert.display(), "bridge certificate installed");
+        let attests_this_image = qp_bridge_identity::certificate_attested(cert_der)
+            .ok()
+            .flatten()
+            .is_some_and(|attested| attested.image_id == self.config.image_id);
+        if let (Some(marker), true) = (&self.config.attested_marker, attests_this_image) {
+            let written =
+                marker.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(marker, b"1\n"));
+            if let Err(source) = written {
+                return Err(AttestdError::Io { path: marker.clone(), source });
+            }
+            tracing::info!(image = %self.config.image_id, "attestation passed for the running image");
+        }
         Ok(())
     }
 }

@@ -98,6 +98,7 @@ fn node(dir: &Path) -> Node {
             log: log.clone(),
             ca: dir.join("ca/ca.pem"),
             install_cert: install.clone(),
+            attested_marker: Some(dir.join("health/attested")),
             vault: Some(VaultConfig {
                 sealed_dir: dir.join("vault/sealed"),
                 approvals_dir: dir.join("vault/approvals"),
@@ -199,8 +200,15 @@ fn a_node_is_enrolled_attested_against_its_golden_values_and_given_an_attested_b
     // signer socket with the TPM's key that the certificate names.
     let key = node.backend.signer().public_key();
     let validity = Validity::starting_now(Duration::from_secs(1800));
+    // A certificate attesting another image is installed, but is no health pass for this one.
+    let marker = dir.path().join("health/attested");
+    let other_image = node.fleet.issue_attested(Role::Local, "vault-1", &key, validity, "local-0.0.9-1111111111111111");
+    let other_image = other_image.unwrap();
+    assert_eq!(exchange(node.addr, &Request::InstallCertificate { cert_der: other_image.der }), Response::Installed);
+    assert!(!marker.exists());
     let cert = node.fleet.issue_attested(Role::Local, "vault-1", &key, validity, &node.golden.image_id).unwrap();
     assert_eq!(exchange(node.addr, &Request::InstallCertificate { cert_der: cert.der.clone() }), Response::Installed);
+    assert!(marker.exists(), "the update service's attestation marker");
     let socket = dir.path().join("signer.sock");
     let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
     let signer = node.backend.signer();

@@ -27,7 +27,7 @@ pub use console::{ConsoleError, attach_console};
 pub use dhcp::{DhcpClient, DhcpError, DhcpRunError, Lease};
 pub use modules::{ModuleReport, load_modules};
 pub use mounts::{
-    MountError, UnmountReport, mount_data, mount_pseudo_filesystems, mount_readonly, switch_root,
+    MountError, UnmountReport, mount_data, mount_esp, mount_pseudo_filesystems, mount_readonly, switch_root,
     unmount_all_for_shutdown,
 };
 pub use net::{NetError, NetworkConfig, NetworkState, configure};

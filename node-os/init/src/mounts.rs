@@ -139,6 +139,20 @@ pub fn mount_data(dev: &Path, target: &Path) -> Result<(), MountError> {
     do_mount(dev, target, "ext4", MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC, None)
 }
 
+/// Mounts the EFI system partition `dev` (FAT32) on `target` read-write, `nosuid`, `nodev`,
+/// `noexec`, for the A/B updater to write and rename boot entries. Short names in code page 437,
+/// long names as ASCII (every name the node writes is ASCII); `flush` writes each file's data when
+/// it is closed, so a cut loses less.
+pub fn mount_esp(dev: &Path, target: &Path) -> Result<(), MountError> {
+    do_mount(
+        dev,
+        target,
+        "vfat",
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        Some(c"codepage=437,iocharset=ascii,shortname=mixed,flush,umask=0077"),
+    )
+}
+
 /// The classic `switch_root`: moves [`CARRIED_MOUNTS`] that are mounted under `new_root` (whose directories for
 /// them must exist: a read-only root cannot grow them), moves `new_root` onto `/`, `chroot(".")`, `chdir("/")`.
 /// The initramfs's files are not deleted. Process state (this binary, open files) is unaffected.

@@ -76,6 +76,34 @@ pub enum Command {
         /// Seconds between status lines.
         #[arg(long, default_value_t = 5)]
         status_every: u64,
+        /// A file that exists while a bridge peer is connected (the update service's health
+        /// check: `/run/qp/health/bridge-peer` on a node).
+        #[arg(long, value_name = "FILE")]
+        peer_marker: Option<PathBuf>,
+    },
+    /// The A/B update service: commits or rolls back a pending update after each boot, and
+    /// writes newer signed releases from the configuration's `[update]` repository into the
+    /// inactive slot, then asks PID 1 to reboot. The defaults are the sealed image's paths.
+    Update {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value = "/etc/qp/update-root.json")]
+        trusted_root: PathBuf,
+        #[arg(long, default_value = "/etc/qp/build-info.json")]
+        build_info: PathBuf,
+        #[arg(long, default_value = "/proc/cmdline")]
+        cmdline: PathBuf,
+        #[arg(long, default_value = "/data/update")]
+        state_dir: PathBuf,
+        #[arg(long, default_value = "/run/esp")]
+        esp: PathBuf,
+        #[arg(long, default_value = "/run/qp/health")]
+        health_dir: PathBuf,
+        #[arg(long, default_value = "/run/qp/reboot-request")]
+        reboot_request: PathBuf,
+        /// Partitions as files named by GPT label in DIR (tests); default: by label.
+        #[arg(long, value_name = "DIR")]
+        partitions: Option<PathBuf>,
     },
 }
 
@@ -132,7 +160,32 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("stopped: {} event(s), {held} service(s) held", events.len());
             Ok(())
         }
-        Command::Run { role, config, max_frames, frames_out, status_every } => {
+        Command::Update {
+            config,
+            trusted_root,
+            build_info,
+            cmdline,
+            state_dir,
+            esp,
+            health_dir,
+            reboot_request,
+            partitions,
+        } => {
+            let paths = crate::update_service::UpdatePaths {
+                config,
+                trusted_root,
+                build_info,
+                cmdline,
+                state_dir,
+                esp,
+                health_dir,
+                reboot_request,
+                partitions,
+            };
+            let signals = crate::signals::NodeSignals::register()?;
+            crate::update_service::run(&paths, &signals.stop)
+        }
+        Command::Run { role, config, max_frames, frames_out, status_every, peer_marker } => {
             let file = crate::node_config::NodeConfig::load(&config)?;
             anyhow::ensure!(
                 file.node.role == role,
@@ -144,6 +197,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 max_frames,
                 frames_out,
                 status_every: std::time::Duration::from_secs(status_every.max(1)),
+                peer_marker,
             };
             println!("{}", crate::run::run_node(&config, &options)?);
             Ok(())

@@ -17,5 +17,6 @@ mod run_cloud;
 #[cfg(feature = "vault")]
 mod run_local;
 pub mod signals;
+pub mod update_service;
 #[cfg(feature = "vault")]
 pub mod vault;

@@ -19,6 +19,41 @@ pub struct NodeConfig {
     /// A local node's vault secrets, unsealed by the TPM service. Local nodes only.
     #[serde(default)]
     pub vault: Option<VaultSection>,
+    /// Where the update service (`qp-node update`) looks for signed releases. Without it the
+    /// service still commits or rolls back a pending update, and fetches nothing.
+    #[serde(default)]
+    pub update: Option<UpdateSection>,
+}
+
+/// The fleet's update repository (`qpctl update publish` keeps it) and how often to ask it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSection {
+    /// `file:///DIR` or `http://IP:PORT/PATH` (no names: the node has no resolver).
+    pub repository: String,
+    /// Seconds between checks of the repository. Default 300.
+    #[serde(default = "default_poll_s")]
+    pub poll_s: u64,
+    /// Seconds a new slot has to prove healthy (services up, bridge peer connected, attestation
+    /// passed) before the service reboots to spend one of its boot tries. Default 600.
+    #[serde(default = "default_health_timeout_s")]
+    pub health_timeout_s: u64,
+    /// Read each written partition back past the page cache before its boot entry is written.
+    /// Default true.
+    #[serde(default = "default_true")]
+    pub read_back: bool,
+}
+
+fn default_poll_s() -> u64 {
+    300
+}
+
+fn default_health_timeout_s() -> u64 {
+    600
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// The secrets a local node needs from its TPM service's vault (`qpctl vault seal` put them
@@ -160,6 +195,14 @@ impl NodeConfig {
                 vault.secrets.iter().find(|name| !qp_attest_core::attest_proto::secret_name_ok(name.as_bytes()))
             {
                 return invalid("vault.secrets", &format!("{bad:?} is not 1-64 of [a-z0-9._-]"));
+            }
+        }
+        if let Some(update) = &config.update {
+            if !(update.repository.starts_with("file:///") || update.repository.starts_with("http://")) {
+                return invalid("update.repository", "must be file:///DIR or http://IP:PORT/PATH");
+            }
+            if update.poll_s == 0 || update.health_timeout_s == 0 {
+                return invalid("update", "poll_s and health_timeout_s must be positive");
             }
         }
         if config.bridge.dead_after_ms <= config.bridge.heartbeat_ms {

@@ -31,6 +31,13 @@ const SYSROOT: &str = "/sysroot";
 const MANIFEST: &str = "/etc/qp/manifest.toml";
 const BUILD_INFO: &str = "/etc/qp/build-info.json";
 const DATA: &str = "/data";
+/// The EFI system partition, read-write for the update service's boot entries (on /run: the
+/// verified root has no mount point for it, and /run is per boot).
+const ESP: &str = "/run/esp";
+/// The update service's health markers (a tmpfs folder: each boot starts with none).
+const HEALTH_DIR: &str = "/run/qp/health";
+/// The update service asks for a clean reboot by creating this file.
+const REBOOT_REQUEST: &str = "/run/qp/reboot-request";
 const VERITY_NAME: &str = "qp-root";
 const PARTITION_TIMEOUT: Duration = Duration::from_secs(20);
 const TICK: Duration = Duration::from_millis(50);
@@ -144,7 +151,7 @@ pub fn main() -> ! {
 /// Syncs, unmounts and reboots or powers off. PID 1 must never exit (the kernel would panic),
 /// so a failed reboot call is reported and retried.
 fn finish(action: PowerAction) -> ! {
-    let report = qp_init::unmount_all_for_shutdown(&[DATA]);
+    let report = qp_init::unmount_all_for_shutdown(&[DATA, ESP]);
     tracing::info!(?report, "file systems released");
     loop {
         let err = match action {
@@ -211,6 +218,16 @@ fn boot_and_supervise(ring: &Arc<LogRing>) -> anyhow::Result<PowerAction> {
         Ok(()) => tracing::info!("data partition on {DATA}"),
         Err(err) => tracing::error!("data partition: {err:#}"),
     }
+    // The ESP, for the update service's boot entries. A node without one boots and runs; it
+    // cannot take updates.
+    match qp_init::find_partition("qp-esp", PARTITION_TIMEOUT)
+        .map_err(anyhow::Error::from)
+        .and_then(|esp| Ok(qp_init::mount_esp(&esp.dev_path, Path::new(ESP))?))
+    {
+        Ok(()) => tracing::info!("EFI system partition on {ESP}"),
+        Err(err) => tracing::error!("EFI system partition: {err:#}"),
+    }
+    watch_reboot_request(&signals);
 
     let manifest = qp_supervisor::Manifest::load(Path::new(MANIFEST))?;
     let build = std::fs::read_to_string(BUILD_INFO).ok();
@@ -281,11 +298,15 @@ fn boot_and_supervise(ring: &Arc<LogRing>) -> anyhow::Result<PowerAction> {
         image_build,
         kernel: qp_management::proc_stats::kernel_release().unwrap_or_default(),
     };
+    let mut services_up =
+        crate::update_service::HealthMarker::new(Path::new(HEALTH_DIR).join(qp_update_core::SERVICES_UP_MARKER));
     let mut publish = |supervisor: &qp_supervisor::Supervisor| {
         if last_publish.is_some_and(|at| at.elapsed() < PUBLISH_EVERY) {
             return;
         }
         last_publish = Some(Instant::now());
+        services_up
+            .set(supervisor.views().all(|view| matches!(view.state, qp_supervisor::ServiceState::Running { .. })));
         board.publish(StatusReport {
             node_id: node_id.clone(),
             variant: manifest.variant.clone(),
@@ -308,6 +329,28 @@ fn boot_and_supervise(ring: &Arc<LogRing>) -> anyhow::Result<PowerAction> {
     println!("qp-node: stopping services");
     supervisor.shutdown(Duration::from_secs(5));
     Ok(signals.action())
+}
+
+/// Watches for the update service's reboot request: a clean reboot, as ctrl-alt-del gives.
+fn watch_reboot_request(signals: &MachineSignals) {
+    let (stop, reboot) = (Arc::clone(&signals.stop), Arc::clone(&signals.reboot));
+    let spawned = std::thread::Builder::new().name("qp-reboot-watch".to_owned()).spawn(move || {
+        let path = Path::new(REBOOT_REQUEST);
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok(why) = std::fs::read_to_string(path) {
+                let _ = std::fs::remove_file(path);
+                tracing::info!(reason = %why.trim(), "reboot requested by the update service");
+                println!("qp-node: reboot requested: {}", why.trim());
+                reboot.store(true, Ordering::Relaxed);
+                stop.store(true, Ordering::Relaxed);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    if let Err(err) = spawned {
+        tracing::error!("no reboot-request watcher: {err}");
+    }
 }
 
 /// Measures the boot into the TPM's product PCR (the verity root hash, the manifest, the model

@@ -30,6 +30,39 @@ pub struct RunOptions {
     /// A local node appends the frames it receives here.
     pub frames_out: Option<PathBuf>,
     pub status_every: Duration,
+    /// A file that exists while a bridge peer is connected (the update service's health check).
+    pub peer_marker: Option<PathBuf>,
+}
+
+/// Keeps the peer marker file in step with the open connections (checked every 250 ms).
+pub(crate) struct PeerMarker {
+    marker: Option<crate::update_service::HealthMarker>,
+    next: std::time::Instant,
+}
+
+impl PeerMarker {
+    pub(crate) fn new(path: Option<&Path>) -> Self {
+        Self {
+            marker: path.map(|p| crate::update_service::HealthMarker::new(p.to_owned())),
+            next: std::time::Instant::now(),
+        }
+    }
+
+    pub(crate) fn update(&mut self, open: impl FnOnce() -> bool) {
+        let Some(marker) = &mut self.marker else { return };
+        let now = std::time::Instant::now();
+        if now >= self.next {
+            self.next = now + Duration::from_millis(250);
+            marker.set(open());
+        }
+    }
+
+    /// The node stops: no peer any more.
+    pub(crate) fn clear(&mut self) {
+        if let Some(marker) = &mut self.marker {
+            marker.set(false);
+        }
+    }
 }
 
 pub(crate) fn settings(config: &NodeConfig) -> anyhow::Result<ConnectionSettings> {

@@ -53,7 +53,9 @@ pub(crate) fn run_cloud(
     let start = Instant::now();
     let mut next_status = start + options.status_every;
     let interval = (cloud.headlines_per_s > 0).then(|| Duration::from_secs_f64(1.0 / cloud.headlines_per_s as f64));
+    let mut peer_marker = crate::run::PeerMarker::new(options.peer_marker.as_deref());
     while !signals.stop.load(Ordering::Relaxed) && options.max_frames.is_none_or(|max| sent < max) {
+        peer_marker.update(|| links.iter().any(|(_, _, counters)| counters.open.load(Ordering::Relaxed) > 0));
         if pending.is_empty() {
             if let Some(interval) = interval
                 && start + interval.mul_f64(scored as f64) > Instant::now()
@@ -91,6 +93,7 @@ pub(crate) fn run_cloud(
             println!("{}: {sent} frames from {scored} headlines", credentials.id);
         }
     }
+    peer_marker.clear();
     // Let what was sent be acknowledged (a bounded wait), then stop.
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut summaries = Vec::new();

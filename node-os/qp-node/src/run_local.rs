@@ -48,7 +48,9 @@ pub(crate) fn run_local(
     let mut per_peer: BTreeMap<String, u64> = BTreeMap::new();
     let mut total = 0u64;
     let mut next_status = Instant::now() + options.status_every;
+    let mut peer_marker = crate::run::PeerMarker::new(options.peer_marker.as_deref());
     while !signals.stop.load(Ordering::Relaxed) && options.max_frames.is_none_or(|max| total < max) {
+        peer_marker.update(|| counters.open.load(Ordering::Relaxed) > 0);
         match inbox.recv_timeout(Duration::from_millis(50)) {
             Ok(delivered) => {
                 total += 1;
@@ -79,6 +81,7 @@ pub(crate) fn run_local(
         std::thread::sleep(Duration::from_millis(5));
     }
     server.stop();
+    peer_marker.clear();
     let peers: Vec<String> = per_peer.iter().map(|(peer, n)| format!("{peer} {n}")).collect();
     Ok(format!(
         "{}: received {total} frames over {} connection(s) ({})",

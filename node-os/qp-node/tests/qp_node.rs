@@ -185,3 +185,5 @@ fn a_bad_node_configuration_is_one_line_naming_the_file_and_key() {
         NodeConfig::from_toml(&good.replace("window_frames", "window_franes"), "local.toml").unwrap_err().to_string();
     assert!(err.starts_with("config local.toml: line ") && err.contains("window_franes"), "{err}");
 }
+
+mod update_service;

@@ -17,7 +17,10 @@ mod entry;
 mod state;
 
 pub use entry::{BootEntry, EntryError, EntryState, TRIES};
-pub use state::{AfterBoot, Health, Installed, OfferDecision, Pending, StateError, UpdateState};
+pub use state::{
+    ATTESTED_MARKER, AfterBoot, BRIDGE_PEER_MARKER, Health, Installed, OfferDecision, Pending, SERVICES_UP_MARKER,
+    StateError, UpdateState,
+};
 
 /// One of the two system slots (root partition, its dm-verity tree, its unified kernel image).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]

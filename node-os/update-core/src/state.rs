@@ -82,6 +82,14 @@ pub struct Health {
     pub attestation_passed: bool,
 }
 
+/// The files (in `/run/qp/health/`, a tmpfs: each boot starts with none) whose presence says one
+/// health check passed in this boot. Each is written by the part that knows: PID 1 (every service
+/// running), the bridge service (a peer connected), the TPM service (a certificate attesting this
+/// very image installed after this boot's quote).
+pub const SERVICES_UP_MARKER: &str = "services-up";
+pub const BRIDGE_PEER_MARKER: &str = "bridge-peer";
+pub const ATTESTED_MARKER: &str = "attested";
+
 impl Health {
     pub fn healthy(self) -> bool {
         self.services_up && self.bridge_peer_connected && self.attestation_passed

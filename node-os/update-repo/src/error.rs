@@ -72,7 +72,7 @@ pub enum UpdateError {
     #[error("datastore {path}: {reason}")]
     Datastore { path: PathBuf, reason: String },
 
-    /// The repository URL is not `file://` or `http://` on a loopback address.
+    /// The repository URL is not `file://` or `http://` to an IP address.
     #[error("repository URL {url:?}: {reason}")]
     RepositoryUrl { url: String, reason: String },
 

@@ -32,7 +32,7 @@ pub struct FetchConfig {
     /// `tough`'s datastore: the last metadata this node trusted (its memory against metadata
     /// rollback and for root rotation). Persistent, on the data partition; created if missing.
     pub datastore: PathBuf,
-    /// The repository: `file:///DIR` or `http://127.0.0.1:PORT/PATH` (its `metadata/` and
+    /// The repository: `file:///DIR` or `http://IP:PORT/PATH` (its `metadata/` and
     /// `targets/` sub-folders are read).
     pub repository: String,
     /// The running image's version; only a greater one is accepted.
@@ -119,7 +119,13 @@ pub fn check_for_update(config: &FetchConfig) -> Result<UpdateOffer, UpdateError
     let (version, targets) = release_of(&repository)?;
     if version <= config.installed_version {
         let error = UpdateError::Rollback { installed: config.installed_version, offered: version };
-        tracing::warn!(%error, "update refused");
+        // The same release as the running one is the common "nothing new"; only an older one
+        // is worth a warning.
+        if version < config.installed_version {
+            tracing::warn!(%error, "update refused");
+        } else {
+            tracing::debug!(version, "no release newer than the installed one");
+        }
         return Err(error);
     }
     tracing::info!(version, targets = targets.len(), repository = %config.repository, "update offered");
@@ -263,8 +269,8 @@ fn repository_base(repository: &str) -> Result<Url, UpdateError> {
     let url = Url::parse(&with_slash).map_err(|e| refuse(e.to_string()))?;
     match url.scheme() {
         "file" => Ok(url),
-        "http" => crate::transport::loopback_address(&url).map(|_| url).map_err(|e| refuse(e.to_string())),
-        other => Err(refuse(format!("scheme {other:?}: only file:// and http:// on a loopback address"))),
+        "http" => crate::transport::http_address(&url).map(|_| url).map_err(|e| refuse(e.to_string())),
+        other => Err(refuse(format!("scheme {other:?}: only file:// and http:// to an IP address"))),
     }
 }
 
@@ -500,7 +506,7 @@ fn tough_cause(error: &tough::TransportError) -> Option<&tough::error::Error> {
     std::iter::successors(error.source(), |e| (*e).source()).find_map(|e| e.downcast_ref::<tough::error::Error>())
 }
 
-/// The loopback HTTP client's error in a transport error's chain of causes.
+/// The HTTP client's error in a transport error's chain of causes.
 fn http_cause(error: &tough::TransportError) -> Option<&HttpError> {
     std::iter::successors(error.source(), |e| (*e).source()).find_map(|e| e.downcast_ref::<HttpError>())
 }

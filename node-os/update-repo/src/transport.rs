@@ -1,5 +1,6 @@
 //! How the node reads the repository: `file://` through `tough`'s own transport, and `http://`
-//! on a loopback address through a minimal HTTP/1.1 GET client of this crate (bounded headers,
+//! to an IP address (no name resolution: a sealed node has no resolver) through a minimal
+//! HTTP/1.1 GET client of this crate (bounded headers,
 //! Content-Length required to be honoured, connect and idle timeouts). `tough`'s `http` feature
 //! is not used: it brings reqwest with the platform's certificate store, while the fleet's
 //! repository will sit behind its own CA (a later transport behind the same `Transport` trait).
@@ -29,12 +30,12 @@ const FILE_CHUNK_BYTES: usize = 1 << 20;
 /// Metadata kept per file for diagnosis; `tough`'s own limits are lower (1 to 10 MiB).
 const MAX_RECORDED_BYTES: usize = 16 * 1024 * 1024;
 
-/// Why a loopback HTTP fetch failed; kept as the cause inside `tough`'s `TransportError`, so the
+/// Why an HTTP fetch failed; kept as the cause inside `tough`'s `TransportError`, so the
 /// fetch side can tell a cut-off body from other failures.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum HttpError {
-    #[error("only http:// on a loopback IP address is supported, not {0:?}")]
-    NotLoopback(String),
+    #[error("only http:// to an IP address is supported (no name resolution), not {0:?}")]
+    NotIpAddress(String),
     #[error("connecting: {0}")]
     Connect(std::io::Error),
     #[error("timed out {0}")]
@@ -52,7 +53,7 @@ pub(crate) enum HttpError {
 /// Metadata files served, in order: (URL, bytes).
 type ServedFiles = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
-/// The node's transport: `file://` or loopback `http://`, recording metadata files served.
+/// The node's transport: `file://` or `http://` to an IP address, recording metadata files served.
 #[derive(Debug, Clone)]
 pub(crate) struct RepositoryTransport {
     metadata_base: String,
@@ -147,22 +148,25 @@ fn file_stream(url: &Url) -> Result<TransportStream, TransportError> {
     Ok(Box::pin(chunks))
 }
 
-/// The loopback socket address of an `http://` URL, or why it is refused.
-pub(crate) fn loopback_address(url: &Url) -> Result<SocketAddr, HttpError> {
+/// The socket address of an `http://` URL naming an IP address, or why it is refused. Plain HTTP
+/// adds no trust and takes none away: every metadata file is signed and every target's hash and
+/// length are in signed metadata, so a server or network in the middle can only withhold (which
+/// the timestamp's expiry bounds).
+pub(crate) fn http_address(url: &Url) -> Result<SocketAddr, HttpError> {
     let ip = match url.host() {
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
-        _ => return Err(HttpError::NotLoopback(url.host_str().unwrap_or_default().to_owned())),
+        _ => return Err(HttpError::NotIpAddress(url.host_str().unwrap_or_default().to_owned())),
     };
-    if url.scheme() != "http" || !ip.is_loopback() {
-        return Err(HttpError::NotLoopback(url.as_str().to_owned()));
+    if url.scheme() != "http" || ip.is_unspecified() || ip.is_multicast() {
+        return Err(HttpError::NotIpAddress(url.as_str().to_owned()));
     }
     Ok(SocketAddr::new(ip, url.port_or_known_default().unwrap_or(80)))
 }
 
 /// One GET on its own connection (`Connection: close`); the body streams as it arrives.
 async fn http_get(url: &Url) -> Result<TransportStream, HttpError> {
-    let address = loopback_address(url)?;
+    let address = http_address(url)?;
     let mut socket = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
         .await
         .map_err(|_| HttpError::Timeout("connecting"))?
@@ -313,11 +317,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_loopback_http_is_accepted() {
-        let ok = |s: &str| loopback_address(&Url::parse(s).unwrap()).is_ok();
+    fn only_http_to_an_ip_address_is_accepted() {
+        let ok = |s: &str| http_address(&Url::parse(s).unwrap()).is_ok();
         assert!(ok("http://127.0.0.1:8080/repo/"));
         assert!(ok("http://[::1]:8080/repo/"));
-        assert!(!ok("http://10.0.0.1/repo/"));
+        assert!(ok("http://10.0.2.2:8080/repo/"));
+        assert!(!ok("http://0.0.0.0/repo/"));
+        assert!(!ok("http://224.0.0.1/repo/"));
         assert!(!ok("http://localhost/repo/"));
         assert!(!ok("https://127.0.0.1/repo/"));
     }

@@ -40,7 +40,7 @@ pub enum UpdateCommand {
         #[command(flatten)]
         policy: PolicyArgs,
     },
-    /// Publish an image build (`qpctl image build --out DIR`) as release VERSION: its artefacts
+    /// Publish an image build (`qpctl image build --out DIR`) as its release: its artefacts
     /// become the targets, signed with the targets, snapshot and timestamp keys.
     Publish {
         #[arg(long)]
@@ -50,9 +50,11 @@ pub enum UpdateCommand {
         /// The image build's output folder.
         #[arg(long)]
         image: PathBuf,
-        /// The release's image version (a build number; a node refuses one not above its own).
+        /// The release number (a node refuses one not above its own). Default: the build's own
+        /// (`release` in its build-info.json, set by `qpctl image build --release N`); given, it
+        /// must match the build's.
         #[arg(long)]
-        version: u64,
+        version: Option<u64>,
     },
     /// Re-sign the timestamp (a daily job: it expires after a day).
     Timestamp {
@@ -134,6 +136,7 @@ pub fn run(command: UpdateCommand) -> anyhow::Result<()> {
         }
         UpdateCommand::Publish { repo, keys, image, version } => {
             let keys = SigningKeys::load(&keys)?;
+            let version = build_release(&image, version)?;
             let targets = release_targets(&image)?;
             let borrowed: Vec<(&str, &Path)> = targets.iter().map(|(name, path)| (*name, path.as_path())).collect();
             let release = qp_update_repo::publish(&repo, &keys, &borrowed, version, &Lifetimes::default(), now)
@@ -182,4 +185,25 @@ pub fn run(command: UpdateCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The release number of an image build: its build-info.json's `release`, which the node reads
+/// from its own copy to refuse older releases, and the boot loader sorts entries by.
+fn build_release(image: &Path, asked: Option<u64>) -> anyhow::Result<u64> {
+    let path = image.join("build-info.json");
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let info: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    let built = info.get("release").and_then(serde_json::Value::as_u64);
+    match (built, asked) {
+        (Some(built), Some(asked)) if built != asked => anyhow::bail!(
+            "--version {asked}, but {} was built as release {built} (qpctl image build --release)",
+            path.display()
+        ),
+        (Some(built), _) => Ok(built),
+        (None, _) => anyhow::bail!(
+            "{}: no release number (an image built before `qpctl image build --release`); rebuild it",
+            path.display()
+        ),
+    }
 }

@@ -695,16 +695,15 @@ fn qp_node_supervise_restarts_holds_and_stops_on_sigterm() {
     assert!(stderr_line(&bad).contains("variant: must be \"local\" or \"cloud\""));
 }
 
-/// A fake image build output: the release files `qpctl update publish` takes.
+/// A fake image build output of release `seed`: the release files `qpctl update publish` takes.
 fn image_build(dir: &Path, seed: u8) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     for (index, name) in
-        ["uki.efi", "uki-b.efi", "root.erofs", "root.verity", "roothash.txt", "golden.json", "build-info.json"]
-            .iter()
-            .enumerate()
+        ["uki.efi", "uki-b.efi", "root.erofs", "root.verity", "roothash.txt", "golden.json"].iter().enumerate()
     {
         std::fs::write(dir.join(name), vec![seed.wrapping_add(index as u8); 1000 + index * 100]).unwrap();
     }
+    std::fs::write(dir.join("build-info.json"), format!("{{\"release\": {seed}}}\n")).unwrap();
     dir.to_owned()
 }
 
@@ -731,7 +730,12 @@ fn update_publish_then_check_as_a_node_and_a_rollback_is_refused() {
     let said = ok(&["update", "publish", "--repo", &repo, "--keys", &keys, "--image", &v1, "--version", "1"]);
     assert!(said.contains("published image version 1") && said.contains("7 targets"), "{said}");
     let v2 = image_build(&dir.path().join("build-2"), 2).display().to_string();
-    ok(&["update", "publish", "--repo", &repo, "--keys", &keys, "--image", &v2, "--version", "2"]);
+    // The release number is the build's own: another one is refused.
+    let other =
+        run("qpctl", &["update", "publish", "--repo", &repo, "--keys", &keys, "--image", &v2, "--version", "3"]);
+    assert!(!other.status.success());
+    assert!(stderr_line(&other).contains("was built as release 2"), "{}", stderr_line(&other));
+    ok(&["update", "publish", "--repo", &repo, "--keys", &keys, "--image", &v2]);
     ok(&["update", "timestamp", "--repo", &repo, "--keys", &keys]);
 
     // As a node running version 1: version 2 is offered, and downloads verified.
