@@ -1,4 +1,5 @@
-//! The disk: partitions laid out 1 MiB-aligned after the primary GPT, contents copied in, and the
+//! The disk: partitions laid out 1 MiB-aligned after the primary GPT, contents copied in (a
+//! partition without content, such as slot B's before the first update, is left zeros), and the
 //! GUID partition table written around them.
 
 use std::fs::File;
@@ -15,16 +16,30 @@ const SECTORS_PER_MIB: u64 = MIB / SECTOR;
 pub const ESP_LABEL: &str = "qp-esp";
 pub const ROOT_A_LABEL: &str = "qp-root-a";
 pub const VERITY_A_LABEL: &str = "qp-verity-a";
+pub const ROOT_B_LABEL: &str = "qp-root-b";
+pub const VERITY_B_LABEL: &str = "qp-verity-b";
 pub const DATA_LABEL: &str = "qp-data";
 
-/// One partition to lay out: its label, type, GUID, content file and size (at least the content,
-/// rounded up to whole MiB).
+/// The root partition's label for a slot (`a` or `b`), as PID 1 and the updater look for it.
+#[must_use]
+pub fn root_label(slot: char) -> String {
+    format!("qp-root-{slot}")
+}
+
+/// The hash tree partition's label for a slot.
+#[must_use]
+pub fn verity_label(slot: char) -> String {
+    format!("qp-verity-{slot}")
+}
+
+/// One partition to lay out: its label, type, GUID, content file (`None`: zeros) and size (at
+/// least the content; rounded up to whole MiB when laid out).
 #[derive(Debug, Clone)]
 pub struct PartitionPlan {
     pub name: String,
     pub type_guid: Guid,
     pub unique_guid: Guid,
-    pub content: PathBuf,
+    pub content: Option<PathBuf>,
     pub size_bytes: u64,
 }
 
@@ -54,8 +69,9 @@ pub fn write(out: &Path, gpt: &Gpt, plans: &[PartitionPlan]) -> Result<(), Image
     let mut disk = File::create(out).map_err(ImageError::io(out))?;
     disk.set_len(gpt.disk_sectors * SECTOR).map_err(ImageError::io(out))?;
     for (partition, plan) in gpt.partitions.iter().zip(plans) {
-        let mut content = File::open(&plan.content).map_err(ImageError::io(&plan.content))?;
-        let len = content.metadata().map_err(ImageError::io(&plan.content))?.len();
+        let Some(path) = &plan.content else { continue };
+        let mut content = File::open(path).map_err(ImageError::io(path))?;
+        let len = content.metadata().map_err(ImageError::io(path))?.len();
         if len > partition.size_bytes() {
             return Err(ImageError::invalid(&plan.name, format!("{len} bytes do not fit its partition")));
         }
@@ -78,7 +94,7 @@ mod tests {
             name: name.into(),
             type_guid: types::LINUX_FILESYSTEM,
             unique_guid: Guid::from_seed(&[name.len() as u8; 32]),
-            content: PathBuf::from("/dev/null"),
+            content: None,
             size_bytes: size,
         };
         let gpt = layout(Guid::default(), &[plan("a", 34 * MIB), plan("bb", 5 * MIB + 1), plan("ccc", 1)]);
@@ -88,5 +104,29 @@ mod tests {
         assert_eq!(sizes, [34, 6, 1]);
         assert_eq!(gpt.disk_sectors * SECTOR, 43 * MIB);
         assert!(gpt.partitions.iter().all(|p| p.last_lba <= gpt.last_usable_lba()));
+    }
+
+    #[test]
+    fn a_partition_without_content_is_zeros_and_content_lands_at_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = dir.path().join("content");
+        std::fs::write(&content, vec![0xa5u8; 3000]).unwrap();
+        let plan = |name: &str, content: Option<PathBuf>| PartitionPlan {
+            name: name.into(),
+            type_guid: types::LINUX_FILESYSTEM,
+            unique_guid: Guid::from_seed(&[name.len() as u8; 32]),
+            content,
+            size_bytes: MIB,
+        };
+        let plans = [plan(ROOT_A_LABEL, Some(content)), plan(ROOT_B_LABEL, None)];
+        let gpt = layout(Guid::default(), &plans);
+        let disk = dir.path().join("disk.img");
+        write(&disk, &gpt, &plans).unwrap();
+        let bytes = std::fs::read(&disk).unwrap();
+        let at = |p: &Partition| &bytes[p.offset_bytes() as usize..(p.offset_bytes() + p.size_bytes()) as usize];
+        let (a, b) = (at(&gpt.partitions[0]), at(&gpt.partitions[1]));
+        assert!(a[..3000].iter().all(|&x| x == 0xa5) && a[3000..].iter().all(|&x| x == 0));
+        assert!(b.iter().all(|&x| x == 0));
+        assert_eq!((root_label('b'), verity_label('a')), (ROOT_B_LABEL.to_owned(), VERITY_A_LABEL.to_owned()));
     }
 }

@@ -9,8 +9,9 @@ use crate::tools::{MCOPY, MKFS_VFAT, MMD, Toolbox};
 
 const MIB: u64 = 1024 * 1024;
 /// The smallest ESP: FAT32 needs at least 65,525 clusters (a FAT driver takes anything with fewer
-/// for FAT16), which with 512-byte clusters and the FATs is just over 32 MiB.
-pub const MIN_ESP_MIB: u64 = 34;
+/// for FAT16), which with 512-byte clusters and the FATs is just over 32 MiB; 33 MiB gives 66,512
+/// (`fsck.vfat` clean).
+pub const MIN_ESP_MIB: u64 = 33;
 /// `loader.conf`: boot the default entry at once; no command-line editor (the command line is
 /// measured and pins the root: it is not to be edited at the console).
 pub const LOADER_CONF: &str = "timeout 0\neditor no\n";
@@ -23,10 +24,12 @@ pub fn size_bytes(uki_bytes: u64, boot_manager_bytes: u64) -> u64 {
     needed.div_ceil(MIB).max(MIN_ESP_MIB) * MIB
 }
 
-/// The UKI's path on the ESP.
+/// The UKI's path on the ESP: slot A's committed boot entry, `qp-a-<image id>.efi`, named as the
+/// update service names entries (`qp-<slot>-<image id>[+LEFT[-DONE]].efi`, `qp-update-core`'s
+/// `BootEntry`), so the first update that writes slot A again removes it like any slot A entry.
 #[must_use]
-pub fn uki_path(version: &str) -> String {
-    format!("/EFI/Linux/qp-{version}.efi")
+pub fn uki_path(image_id: &str) -> String {
+    format!("/EFI/Linux/qp-a-{image_id}.efi")
 }
 
 /// What goes on the ESP.
@@ -34,7 +37,8 @@ pub fn uki_path(version: &str) -> String {
 pub struct EspContent<'a> {
     pub boot_manager: &'a Path,
     pub uki: &'a Path,
-    pub version: &'a str,
+    /// The image id (`qp_attest_core::golden::image_id`), which names the boot entry.
+    pub image_id: &'a str,
 }
 
 /// Make the ESP file at `out` (`work` is scratch space for the files' fixed-time copies).
@@ -63,7 +67,7 @@ pub fn build(
     // mcopy -m keeps each file's time stamp: copies with the fixed time go in.
     let files: [(PathBuf, String); 3] = [
         (content.boot_manager.to_owned(), "/EFI/BOOT/BOOTX64.EFI".to_owned()),
-        (content.uki.to_owned(), uki_path(content.version)),
+        (content.uki.to_owned(), uki_path(content.image_id)),
         (work.join("loader.conf"), "/loader/loader.conf".to_owned()),
     ];
     staging::make_dir(work)?;
@@ -86,6 +90,6 @@ mod tests {
     fn sized_for_two_ukis_and_never_below_fat32s_minimum() {
         assert_eq!(size_bytes(1000, 100), MIN_ESP_MIB * MIB);
         assert_eq!(size_bytes(20 * MIB, 128 * 1024), 42 * MIB);
-        assert_eq!(uki_path("1.2.0"), "/EFI/Linux/qp-1.2.0.efi");
+        assert_eq!(uki_path("local-1.2.0-0123456789abcdef"), "/EFI/Linux/qp-a-local-1.2.0-0123456789abcdef.efi");
     }
 }

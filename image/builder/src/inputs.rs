@@ -22,6 +22,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// SHA-256 of a file, hex, read in chunks (a disk with large slots is not held in memory).
+pub fn sha256_file(path: &std::path::Path) -> Result<String, crate::ImageError> {
+    let mut file = std::fs::File::open(path).map_err(crate::ImageError::io(path))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(crate::ImageError::io(path))?;
+    Ok(hex(&hasher.finalize()))
+}
+
 /// The named inputs of one build. Keys are fixed names, values text (hashes are hex).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct InputRecord(pub BTreeMap<String, String>);
@@ -74,5 +82,14 @@ mod tests {
         assert_ne!(a.digest(), b.digest());
         assert_ne!(derive(&a.digest(), "salt"), derive(&a.digest(), "uuid"));
         assert_eq!(hex(&[0, 0xab]), "00ab");
+    }
+
+    #[test]
+    fn file_digest_is_the_bytes_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(sha256_file(&path).unwrap(), sha256_hex(&bytes));
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cpio::{self, EntryKind};
-use crate::disk::{DATA_LABEL, ESP_LABEL, ROOT_A_LABEL, VERITY_A_LABEL};
+use crate::disk::{self, DATA_LABEL, ESP_LABEL, ROOT_A_LABEL};
 use crate::error::ImageError;
 use crate::gpt::{Gpt, Partition};
 use crate::pe::PeImage;
@@ -68,6 +68,9 @@ pub struct ImageListing {
     pub partitions: Vec<Partition>,
     /// The first UKI's `.cmdline`.
     pub cmdline: Option<String>,
+    /// The slot partitions (`qp-root-*`, `qp-verity-*`) that hold only zeros: slot B until the
+    /// first update writes it.
+    pub blank: Vec<String>,
     pub entries: Vec<ListedEntry>,
 }
 
@@ -84,6 +87,12 @@ impl ImageListing {
         self.entries.iter().any(|e| e.area == area && e.path == path)
     }
 
+    /// Whether a partition holds only zeros (checked for the slots' partitions).
+    #[must_use]
+    pub fn is_blank(&self, label: &str) -> bool {
+        self.blank.iter().any(|b| b == label)
+    }
+
     /// Text for the terminal: partitions, command line, then `area kind size path` per entry.
     #[must_use]
     pub fn render(&self) -> String {
@@ -91,12 +100,13 @@ impl ImageListing {
         for p in &self.partitions {
             let _ = writeln!(
                 text,
-                "  partition {:<12} offset {:>9} size {:>9}  type {}  guid {}",
+                "  partition {:<12} offset {:>9} size {:>9}  type {}  guid {}{}",
                 p.name,
                 p.offset_bytes(),
                 p.size_bytes(),
                 p.type_guid,
-                p.unique_guid
+                p.unique_guid,
+                if self.is_blank(&p.name) { "  (zeros)" } else { "" }
             );
         }
         if let Some(cmdline) = &self.cmdline {
@@ -136,8 +146,20 @@ pub fn extract(image: &Path, into: &Path) -> Result<ImageListing, ImageError> {
     let gpt = Gpt::read_from(&mut file)?;
     let parts = into.join("partitions");
     staging::make_dir(&parts)?;
-    let mut listing =
-        ImageListing { disk: disk.clone(), partitions: gpt.partitions.clone(), cmdline: None, entries: vec![] };
+    let mut listing = ImageListing {
+        disk: disk.clone(),
+        partitions: gpt.partitions.clone(),
+        cmdline: None,
+        blank: vec![],
+        entries: vec![],
+    };
+    for partition in &gpt.partitions {
+        if (partition.name.starts_with("qp-root-") || partition.name.starts_with("qp-verity-"))
+            && all_zeros(&mut file, partition).map_err(ImageError::io(&disk))?
+        {
+            listing.blank.push(partition.name.clone());
+        }
+    }
 
     if let Some(esp) = gpt.partition(ESP_LABEL) {
         let part = copy_partition(&mut file, esp, &parts.join("esp.vfat"))?;
@@ -176,6 +198,22 @@ pub fn extract(image: &Path, into: &Path) -> Result<ImageListing, ImageError> {
     }
     listing.entries.sort_by(|a, b| (a.area, &a.path).cmp(&(b.area, &b.path)));
     Ok(listing)
+}
+
+/// Whether a partition's bytes are all zero.
+fn all_zeros(disk: &mut File, partition: &Partition) -> std::io::Result<bool> {
+    disk.seek(SeekFrom::Start(partition.offset_bytes()))?;
+    let mut reader = disk.take(partition.size_bytes());
+    let mut buffer = vec![0u8; 1024 * 1024];
+    loop {
+        let n = reader.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if buffer[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+    }
 }
 
 fn copy_partition(disk: &mut File, partition: &Partition, to: &Path) -> Result<PathBuf, ImageError> {
@@ -241,7 +279,8 @@ pub fn read_uki(uki: &Path, into: &Path) -> Result<(String, Vec<ListedEntry>), I
 }
 
 /// Check the root against its hash tree with the parameters of the UKI's command line (what
-/// PID 1 will give dm-verity): `veritysetup verify`. Returns the root hash.
+/// PID 1 will give dm-verity): `veritysetup verify` over the partitions of the slot it names
+/// (`qp.slot=`). Returns the root hash.
 pub fn verify_root(image: &Path) -> Result<String, ImageError> {
     let toolbox = Toolbox::new(None);
     toolbox.require(&[VERITYSETUP])?;
@@ -256,6 +295,11 @@ pub fn verify_root(image: &Path) -> Result<String, ImageError> {
             .ok_or_else(|| ImageError::invalid("UKI command line", format!("no {key}=")))
     };
     let (root_hash, salt, blocks) = (word("qp.verity.root")?, word("qp.verity.salt")?, word("qp.verity.data_blocks")?);
+    let slot = match word("qp.slot")?.as_str() {
+        "a" => 'a',
+        "b" => 'b',
+        other => return Err(ImageError::invalid("UKI command line", format!("qp.slot={other} (not a or b)"))),
+    };
     let disk = disk_of(image);
     let mut file = File::open(&disk).map_err(ImageError::io(&disk))?;
     let gpt = Gpt::read_from(&mut file)?;
@@ -263,8 +307,8 @@ pub fn verify_root(image: &Path) -> Result<String, ImageError> {
         gpt.partition(label)
             .ok_or_else(|| ImageError::invalid(disk.display().to_string(), format!("no {label} partition")))
     };
-    let root = copy_partition(&mut file, part(ROOT_A_LABEL)?, &scratch.path().join("root.part"))?;
-    let hash = copy_partition(&mut file, part(VERITY_A_LABEL)?, &scratch.path().join("verity.part"))?;
+    let root = copy_partition(&mut file, part(&disk::root_label(slot))?, &scratch.path().join("root.part"))?;
+    let hash = copy_partition(&mut file, part(&disk::verity_label(slot))?, &scratch.path().join("verity.part"))?;
     toolbox
         .command(VERITYSETUP)?
         .args(["verify", "--no-superblock", "--data-block-size", "4096", "--hash-block-size", "4096"])

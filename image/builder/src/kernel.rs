@@ -22,8 +22,22 @@ pub const CACHE_DIR: &str = ".cache/kernel";
 /// kernel's names. `crc32c_generic` is ext4's soft dependency (`softdep ext4 pre: crc32c`, which
 /// `modules.dep` does not list): the data partition has metadata checksums. The x86 accelerated
 /// `crc32c-intel` is left out: it refuses to load on a CPU without SSE4.2 (QEMU's default model).
-pub const WANTED_MODULES: &[&str] =
-    &["crc32c_generic", "virtio_pci", "virtio_blk", "virtio_net", "dm_mod", "dm_verity", "erofs", "ext4", "i6300esb"];
+/// `vfat` (and `fat`, through `modules.dep`) with `nls_cp437` and `nls_ascii`, Debian's default FAT
+/// code page and I/O character set: the node mounts the ESP read-write to write boot entries.
+pub const WANTED_MODULES: &[&str] = &[
+    "crc32c_generic",
+    "virtio_pci",
+    "virtio_blk",
+    "virtio_net",
+    "dm_mod",
+    "dm_verity",
+    "erofs",
+    "ext4",
+    "i6300esb",
+    "vfat",
+    "nls_cp437",
+    "nls_ascii",
+];
 
 /// `package.txt`: which package the folder was extracted from.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]

@@ -3,8 +3,9 @@
 //! From Debian's kernel package and the workspace's static `qp-node`, [`build`] makes a GPT disk
 //! image: an EFI system partition with systemd-boot and a unified kernel image (kernel, initramfs,
 //! command line), the root file system as erofs under dm-verity (its root hash on the UKI's command
-//! line, so measuring the UKI pins the root), and an ext4 data partition. The cloud variant carries
-//! only the ingest side of `qp-node`: no vault agent, no execution agent, no key.
+//! line, so measuring the UKI pins the root) in slot A, slot B's root and hash tree partitions of
+//! the same sizes left zeros for the first update to write, and an ext4 data partition. The cloud
+//! variant carries only the ingest side of `qp-node`: no vault agent, no execution agent, no key.
 //!
 //! Two builds from the same inputs give byte-identical images: every time stamp is fixed, archives
 //! are sorted, and every id a tool would draw at random (GUIDs, UUIDs, the FAT volume id, the
@@ -55,9 +56,16 @@ pub const STUB_FILE: &str = "linuxx64.efi.stub";
 /// The boot manager, installed as `/EFI/BOOT/BOOTX64.EFI`.
 pub const BOOT_MANAGER_FILE: &str = "systemd-bootx64.efi";
 /// The data partition's default size.
-pub const DEFAULT_DATA_MIB: u64 = 16;
-/// The local image's size target (without model files).
+pub const DEFAULT_DATA_MIB: u64 = 4;
+/// The smallest data partition.
+pub const MIN_DATA_MIB: u64 = 4;
+/// The local image's size target (without model files), both slots included.
 pub const LOCAL_TARGET_MIB: u64 = 64;
+/// The release number of a build unless another is given.
+pub const DEFAULT_RELEASE: u64 = 1;
+/// The largest update root metadata file accepted (`--update-root`).
+pub const MAX_UPDATE_ROOT_BYTES: u64 = 1024 * 1024;
+const MIB: u64 = 1024 * 1024;
 /// The files `build` leaves in the output folder.
 pub const OUTPUT_FILES: &[&str] =
     &["disk.img", "uki.efi", "uki-b.efi", "root.erofs", "root.verity", "roothash.txt", "build-info.json"];
@@ -143,11 +151,22 @@ pub struct ImageSpec {
     /// Where to look for the tools (`PATH` syntax); `None`: `$PATH` and the sbin folders.
     pub search_path: Option<OsString>,
     pub data_size_mib: u64,
+    /// Each slot's root partition in MiB (A and B alike); `None`: the root file system rounded up to
+    /// whole MiB. Headroom here lets later, larger releases fit the slots; smaller than the root is
+    /// refused. The hash tree partitions are sized for a root that fills it.
+    pub root_mib: Option<u64>,
+    /// The fleet's TUF root metadata (the update repository's `metadata/1.root.json`), copied to
+    /// `/etc/qp/update-root.json` in the root: what the node's update service trusts first.
+    pub update_root: Option<PathBuf>,
+    /// The release number: what the update repository and the node's anti-rollback compare, and
+    /// the UKI's `IMAGE_VERSION` (systemd-boot boots the highest first). At least 1.
+    pub release: u64,
 }
 
 impl ImageSpec {
     /// Defaults: build `qp-node` in this workspace into its `target/`, the variant's manifest, no
-    /// seed or models, the workspace's version, Debian's systemd-boot, a 16 MiB data partition.
+    /// seed or models, the workspace's version, Debian's systemd-boot, a 4 MiB data partition, root
+    /// partitions as large as the root, no update root, release 1.
     #[must_use]
     pub fn new(variant: Variant, out_dir: impl Into<PathBuf>, kernel_dir: impl Into<PathBuf>) -> Self {
         let workspace = workspace_root();
@@ -164,6 +183,9 @@ impl ImageSpec {
             systemd_boot_dir: PathBuf::from(DEFAULT_SYSTEMD_BOOT_DIR),
             search_path: None,
             data_size_mib: DEFAULT_DATA_MIB,
+            root_mib: None,
+            update_root: None,
+            release: DEFAULT_RELEASE,
         }
     }
 }
@@ -192,8 +214,15 @@ pub struct ImageSizes {
     pub kernel_bytes: u64,
     pub initramfs_bytes: u64,
     pub node_binary_bytes: u64,
+    /// The root file system (erofs).
     pub root_bytes: u64,
+    /// Its hash tree.
     pub verity_bytes: u64,
+    /// Each slot's root partition (A holds the root, B zeros).
+    pub root_partition_bytes: u64,
+    /// Each slot's hash tree partition.
+    pub verity_partition_bytes: u64,
+    /// The data partition.
     pub data_bytes: u64,
 }
 
@@ -202,6 +231,9 @@ pub struct ImageSizes {
 pub struct BuiltImage {
     pub variant: Variant,
     pub image_version: String,
+    /// The release number (`--release`): the node reads it from `/etc/qp/build-info.json` in its
+    /// root, `qpctl update publish` from this file's copy.
+    pub release: u64,
     /// The SHA-256 of the inputs record (everything derived is derived from it).
     pub inputs_sha256: String,
     pub inputs: InputRecord,
@@ -214,7 +246,7 @@ pub struct BuiltImage {
     pub image_id: String,
     /// The product PCR's value after a boot of this image (hex).
     pub golden_pcr_value: String,
-    /// The UKI's path on the ESP.
+    /// The UKI's path on the ESP (slot A's committed entry, `qp-a-<image id>.efi`).
     pub uki_path: String,
     pub disk_guid: String,
     pub partitions: Vec<BuiltPartition>,
@@ -240,19 +272,30 @@ impl BuiltImage {
     pub fn summary(&self) -> String {
         let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         let s = &self.sizes;
+        let slot = s.root_partition_bytes + s.verity_partition_bytes;
+        let table = s.disk_bytes.saturating_sub(s.esp_bytes + 2 * slot + s.data_bytes);
         let mut text = format!(
-            "{} image {} ({}): {}\n  disk {:.1} MiB (ESP {:.1}, root {:.1} + verity {:.2}, data {:.1})\n  \
+            "{} image {} release {} ({}): {}\n  \
+             disk {:.1} MiB = ESP {:.1} + slot A {:.1} (root {:.1} + verity {:.1}) + slot B {:.1} (the same, zeros \
+             until the first update) + data {:.1} + GPT and alignment {:.1}\n  \
+             root file system {:.1} MiB, hash tree {:.2} MiB\n  \
              UKI {:.1} MiB (kernel {:.1}, initramfs {:.1}); qp-node {:.1} MiB\n  \
              root hash {}\n  image id {}, PCR 15 after boot {}\n  disk sha256 {}\n  built in {:.1} s",
             self.variant,
             self.image_version,
+            self.release,
             self.kernel_release,
             self.disk_path().display(),
             mib(s.disk_bytes),
             mib(s.esp_bytes),
+            mib(slot),
+            mib(s.root_partition_bytes),
+            mib(s.verity_partition_bytes),
+            mib(slot),
+            mib(s.data_bytes),
+            mib(table),
             mib(s.root_bytes),
             mib(s.verity_bytes),
-            mib(s.data_bytes),
             mib(s.uki_bytes),
             mib(s.kernel_bytes),
             mib(s.initramfs_bytes),
@@ -263,8 +306,9 @@ impl BuiltImage {
             self.disk_sha256,
             self.elapsed_ms as f64 / 1000.0,
         );
-        if self.variant == Variant::Local && s.disk_bytes > LOCAL_TARGET_MIB * 1024 * 1024 {
-            text.push_str(&format!("\n  note: above the local image's {LOCAL_TARGET_MIB} MiB target"));
+        if self.variant == Variant::Local {
+            let verdict = if s.disk_bytes > LOCAL_TARGET_MIB * MIB { "note: above" } else { "within" };
+            text.push_str(&format!("\n  {verdict} the local image's {LOCAL_TARGET_MIB} MiB target (both slots)"));
         }
         text
     }
@@ -306,7 +350,8 @@ fn check_version(version: &str) -> Result<(), ImageError> {
     } else {
         Err(ImageError::invalid(
             format!("image version {version:?}"),
-            "use letters, digits, '.', '_' and '-' (it names /EFI/Linux/qp-<version>.efi; '+' is for boot counting)",
+            "use letters, digits, '.', '_' and '-' (it is part of the image id, which names the boot entry \
+             /EFI/Linux/qp-a-<image id>.efi; '+' is for boot counting)",
         ))
     }
 }
@@ -337,6 +382,63 @@ fn require_dir(what: &str, path: &Path) -> Result<(), ImageError> {
 
 fn read(path: &Path) -> Result<Vec<u8>, ImageError> {
     std::fs::read(path).map_err(ImageError::io(path))
+}
+
+/// The update repository's root metadata (`--update-root`): a file of at most
+/// [`MAX_UPDATE_ROOT_BYTES`] that parses as JSON (`qp-update-repo` checks its signatures when the
+/// node loads it).
+fn read_update_root(path: &Path) -> Result<Vec<u8>, ImageError> {
+    let what = format!("the update root {}", path.display());
+    let meta = std::fs::metadata(path).map_err(|_| ImageError::InputMissing {
+        what: "the update repository's root metadata (--update-root)".to_owned(),
+        path: path.to_owned(),
+        hint: "give the repository's metadata/1.root.json (`qpctl update init` writes it)".to_owned(),
+    })?;
+    if !meta.is_file() {
+        return Err(ImageError::invalid(what, "not a file: give the repository's metadata/1.root.json"));
+    }
+    if meta.len() > MAX_UPDATE_ROOT_BYTES {
+        return Err(ImageError::invalid(
+            what,
+            format!(
+                "{} bytes, over the {} MiB limit: TUF root metadata is a few KiB; is this the repository's \
+                 metadata/1.root.json?",
+                meta.len(),
+                MAX_UPDATE_ROOT_BYTES / MIB
+            ),
+        ));
+    }
+    let bytes = read(path)?;
+    if let Err(err) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+        return Err(ImageError::invalid(
+            what,
+            format!("not valid JSON ({err}): give the update repository's metadata/1.root.json"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Each slot's root partition in MiB: `asked` (`--root-mib`), or the root rounded up to whole MiB;
+/// refused when smaller than the root.
+fn root_partition_mib(root_bytes: u64, asked: Option<u64>) -> Result<u64, ImageError> {
+    let needed = root_bytes.div_ceil(MIB).max(1);
+    match asked {
+        Some(mib) if mib < needed => Err(ImageError::invalid(
+            format!("--root-mib {mib}"),
+            format!(
+                "the root file system needs {needed} MiB ({root_bytes} bytes) in each slot's root partition; give at \
+                 least {needed}, or leave --root-mib out"
+            ),
+        )),
+        Some(mib) => Ok(mib),
+        None => Ok(needed),
+    }
+}
+
+/// Each slot's hash tree partition: the tree of a root that fills its root partition (so a later,
+/// larger release fits), at least the tree built, in whole MiB.
+fn verity_partition_bytes(root_partition_bytes: u64, tree_bytes: u64) -> u64 {
+    rootfs::hash_tree_bytes(root_partition_bytes / rootfs::VERITY_BLOCK).max(tree_bytes).div_ceil(MIB).max(1) * MIB
 }
 
 /// The golden values' file in the output folder (`qpctl attest --golden`).
@@ -425,9 +527,19 @@ pub fn build(spec: &ImageSpec, progress: &ProgressBar) -> Result<BuiltImage, Ima
             }
         }
     }
-    if spec.data_size_mib < 4 {
-        return Err(ImageError::invalid("data partition size", "at least 4 MiB"));
+    if spec.data_size_mib < MIN_DATA_MIB {
+        return Err(ImageError::invalid(
+            format!("data partition size {} MiB", spec.data_size_mib),
+            format!("at least {MIN_DATA_MIB} MiB"),
+        ));
     }
+    if spec.root_mib == Some(0) {
+        return Err(ImageError::invalid("--root-mib 0", "each slot's root partition needs at least 1 MiB"));
+    }
+    if spec.release == 0 {
+        return Err(ImageError::invalid("release 0", "release numbers start at 1 (--release N)"));
+    }
+    let update_root = spec.update_root.as_deref().map(read_update_root).transpose()?;
 
     let out = &spec.out_dir;
     std::fs::create_dir_all(out).map_err(ImageError::io(out))?;
@@ -474,6 +586,7 @@ pub fn build(spec: &ImageSpec, progress: &ProgressBar) -> Result<BuiltImage, Ima
     let mut record = InputRecord::default();
     record.insert("variant", spec.variant.as_str());
     record.insert("image_version", spec.version.clone());
+    record.insert("release", spec.release.to_string());
     record.insert("kernel_package", kernel.id());
     record.insert("kernel_release", kernel.release.clone());
     record.insert("kernel_vmlinuz_sha256", sha256_hex(&vmlinuz));
@@ -493,6 +606,12 @@ pub fn build(spec: &ImageSpec, progress: &ProgressBar) -> Result<BuiltImage, Ima
     record.insert("stub_sha256", sha256_hex(&read(&stub)?));
     record.insert("boot_manager_sha256", sha256_hex(&read(&boot_manager)?));
     record.insert("data_size_mib", spec.data_size_mib.to_string());
+    if let Some(root_mib) = spec.root_mib {
+        record.insert("root_mib", root_mib.to_string());
+    }
+    if let Some(update_root) = &update_root {
+        record.insert("update_root_sha256", sha256_hex(update_root));
+    }
     if let Some(seed) = &spec.data_seed {
         record.insert("data_seed_sha256", staging::tree_digest(seed)?);
     }
@@ -516,6 +635,7 @@ pub fn build(spec: &ImageSpec, progress: &ProgressBar) -> Result<BuiltImage, Ima
     let build_info_in_root = serde_json::to_string_pretty(&serde_json::json!({
         "variant": spec.variant,
         "image_version": spec.version,
+        "release": spec.release,
         "inputs_sha256": hex(&digest),
         "kernel_package": kernel.package,
         "kernel_release": kernel.release,
@@ -530,12 +650,14 @@ pub fn build(spec: &ImageSpec, progress: &ProgressBar) -> Result<BuiltImage, Ima
             node_binary: &node,
             manifest: &manifest,
             build_info: &build_info_in_root,
+            update_root: update_root.as_deref(),
             models: spec.models.as_deref(),
             extra: &tpm_files,
         },
     )?;
     let root_path = out.join("root.erofs");
     let root_bytes = rootfs::make_erofs(&toolbox, &root_stage, &root_path, &uuid("erofs-uuid"))?;
+    let root_partition_bytes = root_partition_mib(root_bytes, spec.root_mib)? * MIB;
 
     // 4. Its hash tree.
     step(3);
@@ -556,7 +678,7 @@ pub fn build(spec: &ImageSpec, progress: &ProgressBar) -> Result<BuiltImage, Ima
         linux: kernel.vmlinuz.clone(),
         initrd: initrd_path.clone(),
     };
-    std::fs::write(&parts.osrel, uki::os_release(&spec.version, spec.variant.as_str()))
+    std::fs::write(&parts.osrel, uki::os_release(&spec.version, spec.variant.as_str(), spec.release))
         .map_err(ImageError::io(&parts.osrel))?;
     std::fs::write(&parts.cmdline, &cmdline).map_err(ImageError::io(&parts.cmdline))?;
     let uki_path = out.join("uki.efi");
@@ -570,7 +692,7 @@ pub fn build(spec: &ImageSpec, progress: &ProgressBar) -> Result<BuiltImage, Ima
     // 6. The ESP.
     step(5);
     let esp_path = work.join("esp.vfat");
-    let esp_content = esp::EspContent { boot_manager: &boot_manager, uki: &uki_path, version: &spec.version };
+    let esp_content = esp::EspContent { boot_manager: &boot_manager, uki: &uki_path, image_id: &golden.image_id };
     esp::build(&toolbox, &esp_content, &volume_id, &esp_path, &work.join("esp-files"))?;
 
     // 7. The data partition.
@@ -589,32 +711,34 @@ pub fn build(spec: &ImageSpec, progress: &ProgressBar) -> Result<BuiltImage, Ima
     // 8. The disk.
     step(7);
     let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).map_err(ImageError::io(p));
+    let verity_partition_bytes = verity_partition_bytes(root_partition_bytes, len(&verity_path)?);
+    // Slot B: the same types and sizes as slot A, zeros until the first update writes it.
     let plans = [
-        (disk::ESP_LABEL, types::EFI_SYSTEM, &esp_path),
-        (disk::ROOT_A_LABEL, types::LINUX_FILESYSTEM, &root_path),
-        (disk::VERITY_A_LABEL, types::ROOT_VERITY_X86_64, &verity_path),
-        (disk::DATA_LABEL, types::LINUX_FILESYSTEM, &data_path),
+        (disk::ESP_LABEL, types::EFI_SYSTEM, Some(&esp_path), len(&esp_path)?),
+        (disk::ROOT_A_LABEL, types::LINUX_FILESYSTEM, Some(&root_path), root_partition_bytes),
+        (disk::VERITY_A_LABEL, types::ROOT_VERITY_X86_64, Some(&verity_path), verity_partition_bytes),
+        (disk::ROOT_B_LABEL, types::LINUX_FILESYSTEM, None, root_partition_bytes),
+        (disk::VERITY_B_LABEL, types::ROOT_VERITY_X86_64, None, verity_partition_bytes),
+        (disk::DATA_LABEL, types::LINUX_FILESYSTEM, Some(&data_path), len(&data_path)?),
     ]
-    .into_iter()
-    .map(|(name, type_guid, content)| {
-        Ok(disk::PartitionPlan {
-            name: name.to_owned(),
-            type_guid,
-            unique_guid: guid(&format!("partition/{name}")),
-            content: content.clone(),
-            size_bytes: len(content)?,
-        })
-    })
-    .collect::<Result<Vec<_>, ImageError>>()?;
+    .map(|(name, type_guid, content, size_bytes)| disk::PartitionPlan {
+        name: name.to_owned(),
+        type_guid,
+        unique_guid: guid(&format!("partition/{name}")),
+        content: content.cloned(),
+        size_bytes,
+    });
     let gpt = disk::layout(guid("disk"), &plans);
     let disk_path = out.join("disk.img");
     disk::write(&disk_path, &gpt, &plans)?;
-    let disk_image = read(&disk_path)?;
+    let disk_sha256 = inputs::sha256_file(&disk_path)?;
+    let disk_bytes = len(&disk_path)?;
     progress.inc(1);
 
     let built = BuiltImage {
         variant: spec.variant,
         image_version: spec.version.clone(),
+        release: spec.release,
         inputs_sha256: hex(&digest),
         inputs: record,
         kernel_release: kernel.release.clone(),
@@ -623,23 +747,25 @@ pub fn build(spec: &ImageSpec, progress: &ProgressBar) -> Result<BuiltImage, Ima
         verity,
         image_id: golden.image_id.clone(),
         golden_pcr_value: hex(&golden.pcr_value),
-        uki_path: esp::uki_path(&spec.version),
+        uki_path: esp::uki_path(&golden.image_id),
         disk_guid: gpt.disk_guid.to_string(),
         partitions: gpt
             .partitions
             .iter()
             .zip(&plans)
-            .map(|(p, plan)| BuiltPartition {
-                name: p.name.clone(),
-                type_guid: p.type_guid.to_string(),
-                guid: p.unique_guid.to_string(),
-                offset_bytes: p.offset_bytes(),
-                size_bytes: p.size_bytes(),
-                content_bytes: plan.size_bytes,
+            .map(|(p, plan)| {
+                Ok(BuiltPartition {
+                    name: p.name.clone(),
+                    type_guid: p.type_guid.to_string(),
+                    guid: p.unique_guid.to_string(),
+                    offset_bytes: p.offset_bytes(),
+                    size_bytes: p.size_bytes(),
+                    content_bytes: plan.content.as_deref().map_or(Ok(0), len)?,
+                })
             })
-            .collect(),
+            .collect::<Result<_, ImageError>>()?,
         sizes: ImageSizes {
-            disk_bytes: disk_image.len() as u64,
+            disk_bytes,
             esp_bytes: len(&esp_path)?,
             uki_bytes: uki_bytes.len() as u64,
             kernel_bytes: vmlinuz.len() as u64,
@@ -647,9 +773,11 @@ pub fn build(spec: &ImageSpec, progress: &ProgressBar) -> Result<BuiltImage, Ima
             node_binary_bytes: node.len() as u64,
             root_bytes,
             verity_bytes: len(&verity_path)?,
+            root_partition_bytes,
+            verity_partition_bytes,
             data_bytes,
         },
-        disk_sha256: sha256_hex(&disk_image),
+        disk_sha256,
         uki_sha256: sha256_hex(&uki_bytes),
         out_dir: out.clone(),
         elapsed_ms: started.elapsed().as_millis(),
@@ -686,6 +814,53 @@ mod tests {
         for bad in ["", "../x", "1.0+3", "a b", "-x"] {
             assert!(check_version(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn root_partitions_take_the_root_or_the_size_asked_never_less() {
+        assert_eq!(root_partition_mib(11 * MIB - 4096, None).unwrap(), 11);
+        assert_eq!(root_partition_mib(11 * MIB + 4096, None).unwrap(), 12);
+        assert_eq!(root_partition_mib(11 * MIB, Some(11)).unwrap(), 11);
+        assert_eq!(root_partition_mib(11 * MIB, Some(64)).unwrap(), 64);
+        let err = root_partition_mib(11 * MIB + 1, Some(11)).unwrap_err().to_string();
+        assert!(err.contains("--root-mib 11") && err.contains("needs 12 MiB") && err.contains("at least 12"), "{err}");
+    }
+
+    #[test]
+    fn verity_partitions_hold_the_tree_of_a_full_root_partition() {
+        // An 11 MiB root's tree (23 blocks) and a 64 MiB one's (129 blocks) fit 1 MiB.
+        assert_eq!(verity_partition_bytes(11 * MIB, 23 * 4096), MIB);
+        assert_eq!(verity_partition_bytes(64 * MIB, 23 * 4096), MIB);
+        // A 1 GiB root partition's tree is just over 8 MiB.
+        assert_eq!(verity_partition_bytes(1024 * MIB, 23 * 4096), 9 * MIB);
+        // 1 MiB holds the tree of a root partition up to 126 MiB.
+        assert_eq!(verity_partition_bytes(126 * MIB, 0), MIB);
+        assert_eq!(verity_partition_bytes(127 * MIB, 0), 2 * MIB);
+    }
+
+    #[test]
+    fn the_update_root_must_be_small_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("1.root.json");
+        std::fs::write(&good, br#"{"signed": {"_type": "root", "version": 1}, "signatures": []}"#).unwrap();
+        assert!(read_update_root(&good).unwrap().starts_with(b"{"));
+        let not_json = dir.path().join("root.txt");
+        std::fs::write(&not_json, b"root = 1\n").unwrap();
+        let err = read_update_root(&not_json).unwrap_err().to_string();
+        assert!(err.contains("root.txt") && err.contains("not valid JSON"), "{err}");
+        let big = dir.path().join("big.json");
+        let mut text = String::from("[");
+        while text.len() as u64 <= MAX_UPDATE_ROOT_BYTES {
+            text.push_str("1234567890,");
+        }
+        text.push_str("0]");
+        std::fs::write(&big, text).unwrap();
+        let err = read_update_root(&big).unwrap_err().to_string();
+        assert!(err.contains("big.json") && err.contains("over the 1 MiB limit"), "{err}");
+        let err = read_update_root(&dir.path().join("absent.json")).unwrap_err().to_string();
+        assert!(err.contains("absent.json") && err.contains("metadata/1.root.json"), "{err}");
+        let err = read_update_root(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not a file"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,8 @@ use crate::tools::{BUILD_EPOCH, MKFS_EROFS, Toolbox, VERITYSETUP};
 
 /// dm-verity's data and hash block size.
 pub const VERITY_BLOCK: u64 = 4096;
+/// Where the update repository's root metadata goes in the root (`--update-root`).
+pub const UPDATE_ROOT_PATH: &str = "etc/qp/update-root.json";
 /// Empty mount points in the root.
 pub const ROOT_DIRS: &[&str] = &["proc", "sys", "dev", "run", "tmp", "data"];
 
@@ -18,6 +20,8 @@ pub struct RootContent<'a> {
     pub node_binary: &'a [u8],
     pub manifest: &'a str,
     pub build_info: &'a str,
+    /// The fleet's TUF root metadata for the update service (`/etc/qp/update-root.json`).
+    pub update_root: Option<&'a [u8]>,
     pub models: Option<&'a Path>,
     /// More files at their paths (the TPM service and its shared objects).
     pub extra: &'a [crate::tpm_service::RootFile],
@@ -32,6 +36,9 @@ pub fn stage(stage: &Path, content: &RootContent<'_>) -> Result<(), ImageError> 
     staging::write_file(&stage.join("usr/bin/qp-node"), content.node_binary, 0o755)?;
     staging::write_file(&stage.join("etc/qp/manifest.toml"), content.manifest.as_bytes(), 0o644)?;
     staging::write_file(&stage.join("etc/qp/build-info.json"), content.build_info.as_bytes(), 0o644)?;
+    if let Some(update_root) = content.update_root {
+        staging::write_file(&stage.join(UPDATE_ROOT_PATH), update_root, 0o644)?;
+    }
     if let Some(models) = content.models {
         staging::copy_tree(models, &stage.join("usr/share/qp"))?;
     }
@@ -41,9 +48,17 @@ pub fn stage(stage: &Path, content: &RootContent<'_>) -> Result<(), ImageError> 
     staging::finish_tree(stage)
 }
 
-/// `mkfs.erofs`: lz4hc-compressed (deterministic: checked by building twice), every file owned by
-/// root, every time stamp the build epoch, no extended attributes (the build host's SELinux labels
-/// must not leak in), the UUID given. The file is padded to whole 4 KiB blocks.
+/// The largest physical cluster of compressed data (`mkfs.erofs -C`): lz4hc compresses 64 KiB
+/// input windows far better than single 4 KiB blocks (the local root with the real binaries: 13.8
+/// MiB with 4 KiB clusters, 11.4 MiB with 64 KiB, 11.0 MiB with 1 MiB), and the boot is as fast
+/// (READY after 2.5 s under TCG either way; 2.8 s with 1 MiB clusters, whose every cold read
+/// decompresses more). Big clusters need Linux 5.13 or later.
+pub const PCLUSTER_BYTES: u64 = 64 * 1024;
+
+/// `mkfs.erofs`: lz4hc-compressed in physical clusters of up to [`PCLUSTER_BYTES`] (deterministic:
+/// checked by building twice), every file owned by root, every time stamp the build epoch, no
+/// extended attributes (the build host's SELinux labels must not leak in), the UUID given. The
+/// file is padded to whole 4 KiB blocks.
 pub fn make_erofs(toolbox: &Toolbox, stage: &Path, out: &Path, uuid: &str) -> Result<u64, ImageError> {
     toolbox
         .command(MKFS_EROFS)?
@@ -53,6 +68,7 @@ pub fn make_erofs(toolbox: &Toolbox, stage: &Path, out: &Path, uuid: &str) -> Re
         .arg("--all-root")
         .arg(format!("-U{uuid}"))
         .arg("-zlz4hc")
+        .arg(format!("-C{PCLUSTER_BYTES}"))
         .arg(out)
         .arg(stage)
         .run()?;
@@ -76,6 +92,23 @@ pub struct Verity {
     pub data_blocks: u64,
     /// Size of the hash tree file.
     pub hash_bytes: u64,
+}
+
+/// SHA-256 digests per 4 KiB hash block.
+const HASHES_PER_BLOCK: u64 = VERITY_BLOCK / 32;
+
+/// The size of the hash tree `veritysetup format --no-superblock` writes for `data_blocks` 4 KiB
+/// blocks (sha256): each level one digest per block of the level below, up to a level of one block.
+/// What a slot's verity partition must hold for a root that fills its root partition.
+#[must_use]
+pub fn hash_tree_bytes(data_blocks: u64) -> u64 {
+    let mut blocks = 0;
+    let mut level = data_blocks;
+    while level > 1 {
+        level = level.div_ceil(HASHES_PER_BLOCK);
+        blocks += level;
+    }
+    blocks * VERITY_BLOCK
 }
 
 /// `veritysetup format` over `data` into `hash`: no superblock (the tree starts at block 0 of the
@@ -127,5 +160,17 @@ mod tests {
             "cb9e75ca2fea8155c1a16a632116db090ab8966d272499048348d70d7c059625"
         );
         assert_eq!(parse_root_hash("Root hash: xyz\n"), None);
+    }
+
+    #[test]
+    fn hash_tree_sizes() {
+        // 2,355 blocks: 19 level-0 blocks and the top one.
+        assert_eq!(hash_tree_bytes(2355), 20 * VERITY_BLOCK);
+        assert_eq!(hash_tree_bytes(128), VERITY_BLOCK);
+        assert_eq!(hash_tree_bytes(129), 3 * VERITY_BLOCK);
+        // A 64 MiB root: 128 blocks, then 1.
+        assert_eq!(hash_tree_bytes(64 * 256), 129 * VERITY_BLOCK);
+        // A 1 GiB root: 2,048 + 16 + 1 blocks, just over 8 MiB.
+        assert_eq!(hash_tree_bytes(1024 * 256), 2065 * VERITY_BLOCK);
     }
 }

@@ -24,12 +24,16 @@ pub fn cmdline(slot: char, verity: &Verity) -> String {
     )
 }
 
-/// The `.osrel` section (os-release format): what systemd-boot shows and sorts by.
+/// The `.osrel` section (os-release format): what systemd-boot shows and sorts by. systemd-boot
+/// (252) sorts type #2 entries by sort key (here `IMAGE_ID`), then by version descending, taking
+/// `IMAGE_VERSION` first: the release number, so the newest release's entry is the default (an
+/// entry whose boot counter reached 0 is sorted after every other either way). `VERSION_ID` and
+/// `PRETTY_NAME` carry the version string.
 #[must_use]
-pub fn os_release(version: &str, variant: &str) -> String {
+pub fn os_release(version: &str, variant: &str, release: u64) -> String {
     format!(
         "NAME=\"QuantPype Node\"\nID=quantpype\nPRETTY_NAME=\"QuantPype Node {version} ({variant})\"\n\
-         VERSION_ID={version}\nIMAGE_ID=qp-{variant}\nIMAGE_VERSION={version}\nVARIANT_ID={variant}\n"
+         VERSION_ID={version}\nIMAGE_ID=qp-{variant}\nIMAGE_VERSION={release}\nVARIANT_ID={variant}\n"
     )
 }
 
@@ -89,5 +93,16 @@ mod tests {
         assert!(line.contains(&format!(" qp.verity.root={} ", "ab".repeat(32))));
         assert!(line.contains(&format!(" qp.verity.salt={} ", "cd".repeat(32))));
         assert!(line.ends_with(" qp.verity.data_blocks=42"));
+    }
+
+    #[test]
+    fn osrel_sorts_by_the_release() {
+        let text = os_release("0.2.0", "local", 7);
+        let lines: Vec<&str> = text.lines().collect();
+        for line in
+            ["IMAGE_ID=qp-local", "IMAGE_VERSION=7", "VERSION_ID=0.2.0", "PRETTY_NAME=\"QuantPype Node 0.2.0 (local)\""]
+        {
+            assert!(lines.contains(&line), "{line} not in {text}");
+        }
     }
 }

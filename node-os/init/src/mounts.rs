@@ -141,14 +141,16 @@ pub fn mount_data(dev: &Path, target: &Path) -> Result<(), MountError> {
 
 /// Mounts the EFI system partition `dev` (FAT32) on `target` read-write, `nosuid`, `nodev`,
 /// `noexec`, for the A/B updater to write and rename boot entries. Short names in code page 437,
-/// long names as ASCII (every name the node writes is ASCII); `flush` writes each file's data when
-/// it is closed, so a cut loses less.
+/// long names as ASCII (every name the node writes is ASCII); `dirsync` makes every directory
+/// change (a boot entry's creation, rename, removal) reach the disk before the call returns, so a
+/// cut during a rename leaves the old or the new name (at worst both), never neither with the
+/// file's clusters lost; `flush` writes each file's data when it is closed.
 pub fn mount_esp(dev: &Path, target: &Path) -> Result<(), MountError> {
     do_mount(
         dev,
         target,
         "vfat",
-        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC | MountFlags::DIRSYNC,
         Some(c"codepage=437,iocharset=ascii,shortname=mixed,flush,umask=0077"),
     )
 }

@@ -484,7 +484,9 @@ fn operator_mistakes_are_refused() {
 #[test]
 fn repository_urls_are_checked() {
     let f = Fixture::new();
-    for url in ["https://127.0.0.1/repo", "http://repo.example/repo", "http://0.0.0.0/repo", "ftp://127.0.0.1/", "not a url"] {
+    for url in
+        ["https://127.0.0.1/repo", "http://repo.example/repo", "http://0.0.0.0/repo", "ftp://127.0.0.1/", "not a url"]
+    {
         let error = check_for_update(&f.config(url.to_owned(), 0)).unwrap_err();
         assert!(matches!(error, UpdateError::RepositoryUrl { .. }), "{url}: {error:?}");
     }

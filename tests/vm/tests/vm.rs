@@ -237,6 +237,11 @@ fn enroll_and_attest(fleet: &Fleet, port: u16, name: &str, role: &str, golden: &
 }
 
 fn attest(fleet: &Fleet, port: u16, name: &str, golden: &Path) -> serde_json::Value {
+    try_attest(fleet, port, name, golden).unwrap_or_else(|said| panic!("qpctl attest: {said}"))
+}
+
+/// `qpctl attest --json`: its verdict, or what it said instead of one.
+fn try_attest(fleet: &Fleet, port: u16, name: &str, golden: &Path) -> Result<serde_json::Value, String> {
     let d = |p: &str| fleet.root.join(p).display().to_string();
     let node = format!("127.0.0.1:{port}");
     let output = Command::new(binary("qpctl"))
@@ -246,8 +251,7 @@ fn attest(fleet: &Fleet, port: u16, name: &str, golden: &Path) -> serde_json::Va
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    serde_json::from_str(&stdout)
-        .unwrap_or_else(|_| panic!("qpctl attest: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)))
+    serde_json::from_str(&stdout).map_err(|_| format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr)))
 }
 
 fn operator_status(fleet: &Fleet, port: u16) -> serde_json::Value {
@@ -451,3 +455,5 @@ fn a_disk_image_flashed_onto_a_raw_file_boots() {
     assert!(line.contains("refused=0"), "{line}");
     vm.kill();
 }
+
+mod update;
