@@ -84,27 +84,7 @@ pub enum Command {
     /// The A/B update service: commits or rolls back a pending update after each boot, and
     /// writes newer signed releases from the configuration's `[update]` repository into the
     /// inactive slot, then asks PID 1 to reboot. The defaults are the sealed image's paths.
-    Update {
-        #[arg(long)]
-        config: PathBuf,
-        #[arg(long, default_value = "/etc/qp/update-root.json")]
-        trusted_root: PathBuf,
-        #[arg(long, default_value = "/etc/qp/build-info.json")]
-        build_info: PathBuf,
-        #[arg(long, default_value = "/proc/cmdline")]
-        cmdline: PathBuf,
-        #[arg(long, default_value = "/data/update")]
-        state_dir: PathBuf,
-        #[arg(long, default_value = "/run/esp")]
-        esp: PathBuf,
-        #[arg(long, default_value = "/run/qp/health")]
-        health_dir: PathBuf,
-        #[arg(long, default_value = "/run/qp/reboot-request")]
-        reboot_request: PathBuf,
-        /// Partitions as files named by GPT label in DIR (tests); default: by label.
-        #[arg(long, value_name = "DIR")]
-        partitions: Option<PathBuf>,
-    },
+    Update(crate::update_service::UpdatePaths),
 }
 
 #[cfg(feature = "demo")]
@@ -160,28 +140,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("stopped: {} event(s), {held} service(s) held", events.len());
             Ok(())
         }
-        Command::Update {
-            config,
-            trusted_root,
-            build_info,
-            cmdline,
-            state_dir,
-            esp,
-            health_dir,
-            reboot_request,
-            partitions,
-        } => {
-            let paths = crate::update_service::UpdatePaths {
-                config,
-                trusted_root,
-                build_info,
-                cmdline,
-                state_dir,
-                esp,
-                health_dir,
-                reboot_request,
-                partitions,
-            };
+        Command::Update(paths) => {
             let signals = crate::signals::NodeSignals::register()?;
             crate::update_service::run(&paths, &signals.stop)
         }

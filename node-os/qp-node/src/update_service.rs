@@ -23,27 +23,37 @@ use qp_update_repo::{FetchConfig, UpdateError};
 
 use crate::node_config::{NodeConfig, UpdateSection};
 
-/// Where the service finds and keeps things. The defaults are the sealed image's paths.
-#[derive(Debug, Clone)]
+/// Where the service finds and keeps things (`qp-node update`'s options). The defaults are the
+/// sealed image's paths.
+#[derive(Debug, Clone, clap::Args)]
 pub struct UpdatePaths {
     /// The node's configuration (its `[update]` section).
+    #[arg(long)]
     pub config: PathBuf,
     /// The update repository's root metadata the image ships.
+    #[arg(long, default_value = "/etc/qp/update-root.json")]
     pub trusted_root: PathBuf,
     /// The running image's build record (its release number, variant and version).
+    #[arg(long, default_value = "/etc/qp/build-info.json")]
     pub build_info: PathBuf,
     /// The kernel command line (the booted slot and its root hash).
+    #[arg(long, default_value = "/proc/cmdline")]
     pub cmdline: PathBuf,
     /// `state.json` and TUF's datastore (`tuf/`), on the data partition.
+    #[arg(long, default_value = "/data/update")]
     pub state_dir: PathBuf,
     /// Where PID 1 mounted the EFI system partition (boot entries under `EFI/Linux/`).
+    #[arg(long, default_value = "/run/esp")]
     pub esp: PathBuf,
     /// The health marker files of this boot.
+    #[arg(long, default_value = "/run/qp/health")]
     pub health_dir: PathBuf,
     /// The file whose creation asks PID 1 for a clean reboot.
+    #[arg(long, default_value = "/run/qp/reboot-request")]
     pub reboot_request: PathBuf,
-    /// Partitions as files named by their GPT label (tests); `None`: found by label under
-    /// `/sys/class/block`.
+    /// Partitions as files named by their GPT label in DIR (tests); default: found by label
+    /// under `/sys/class/block`.
+    #[arg(long, value_name = "DIR")]
     pub partitions: Option<PathBuf>,
 }
 
