@@ -428,7 +428,8 @@ fn a_flipped_byte_in_the_root_is_refused_and_unverified_code_never_runs() {
     drop(bytes);
     let mut vm = boot_without_tpm(fleet, "tampered", disk, work_dir);
     let (_, line) = vm.wait_for_line("READY", BOOT_TIMEOUT).unwrap();
-    assert!(line.contains("refused=1"), "{line}");
+    // Both services that run /usr/bin/qp-node (the bridge and the update service) are refused.
+    assert!(line.contains("refused=2"), "{line}");
     let log = vm.serial_log();
     assert!(log.contains("service refused: its program is not verified"), "{log}");
     assert!(log.contains("corrupted"), "dm-verity names the block: {log}");
