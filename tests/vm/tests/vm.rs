@@ -68,7 +68,12 @@ fn write(path: &Path, text: &str) {
 /// key, the fleet CA). Its bridge key is made in its TPM at first boot, and its bridge certificate
 /// arrives after it passes attestation (`qpctl attest`).
 fn seed(root: &Path, name: &str, role: &str, origin: u32, bridge: &str) -> PathBuf {
-    let seed = root.join(format!("seed-{name}"));
+    seed_in(&root.join(format!("seed-{name}")), root, name, role, origin, bridge)
+}
+
+/// [`seed`] into the folder `seed`, from the fleet's files under `root`.
+fn seed_in(seed: &Path, root: &Path, name: &str, role: &str, origin: u32, bridge: &str) -> PathBuf {
+    let seed = seed.to_owned();
     let identity = seed.join("identity");
     std::fs::create_dir_all(&identity).unwrap();
     let nodes = root.join("nodes");

@@ -32,7 +32,7 @@ struct UpdateFleet {
 }
 
 impl UpdateFleet {
-    fn new(fleet: &Fleet, name: &str, repository_port: u16, bridge_port: u16) -> Self {
+    fn new(fleet: &Fleet, name: &str, repository_port: u16) -> Self {
         let dir = fleet.root.join(name);
         let _ = std::fs::remove_dir_all(&dir);
         let d = |p: &str| dir.join(p).display().to_string();
@@ -47,15 +47,17 @@ impl UpdateFleet {
         let update_root = format!("{repo}/metadata/1.root.json");
         // The node's seed: no attested peer required (the host's cloud node has a plain
         // certificate), the repository on the host.
-        let seed = seed(
-            &dir,
+        let seed = seed_in(
+            &dir.join("seed"),
             &fleet.root,
+            "vault-1",
+            "local",
+            1,
             &format!(
                 "listen = \"0.0.0.0:{GUEST_BRIDGE_PORT}\"\n\
                  [update]\nrepository = \"http://10.0.2.2:{repository_port}/\"\npoll_s = 2\nhealth_timeout_s = 120\n"
             ),
         );
-        let _ = bridge_port;
         Self { dir, keys, repo, update_root, seed, built: Vec::new() }
     }
 
@@ -91,28 +93,6 @@ impl UpdateFleet {
             .find(|golden| std::fs::read_to_string(golden).unwrap().contains(&format!("\"image_id\": \"{image_id}\"")))
             .unwrap_or_else(|| panic!("no release built has image id {image_id}"))
     }
-}
-
-/// The node's data partition seed: the local node "vault-1" with its [update] section.
-fn seed(dir: &Path, fleet_root: &Path, bridge: &str) -> PathBuf {
-    let seed = dir.join("seed");
-    let identity = seed.join("identity");
-    std::fs::create_dir_all(&identity).unwrap();
-    let nodes = fleet_root.join("nodes");
-    std::fs::copy(nodes.join("vault-1.pem"), identity.join("node.pem")).unwrap();
-    std::fs::copy(nodes.join("vault-1.key"), identity.join("node.key")).unwrap();
-    std::fs::copy(fleet_root.join("ca/ca.pem"), identity.join("ca.pem")).unwrap();
-    std::fs::copy(fleet_root.join("release/release.key.pub"), identity.join("release.pub")).unwrap();
-    write(
-        &seed.join("node.toml"),
-        &format!(
-            "[node]\nname = \"vault-1\"\nrole = \"local\"\norigin_node = 1\n\
-             [identity]\ncert = \"/data/identity/bridge.pem\"\nsigner = \"socket:/run/qp/signer.sock\"\n\
-             ca = \"/data/identity/ca.pem\"\nwait_for_cert = true\n\
-             [bridge]\ntransport = \"auto\"\nwindow_frames = 1024\nheartbeat_ms = 500\ndead_after_ms = 5000\n{bridge}"
-        ),
-    );
-    seed
 }
 
 /// A child process killed when the test ends.
@@ -226,7 +206,7 @@ impl Boot {
     }
 }
 
-fn flash(fleet: &Fleet, image: &Path, dir: &Path) -> PathBuf {
+fn flash(image: &Path, dir: &Path) -> PathBuf {
     let target = dir.join("server-disk.raw");
     // A server's disk is larger than the image.
     let file = std::fs::File::create(&target).unwrap();
@@ -241,12 +221,11 @@ fn flash(fleet: &Fleet, image: &Path, dir: &Path) -> PathBuf {
         "--yes",
     ]);
     assert!(said.contains("read back and verified"), "{said}");
-    let _ = fleet;
     target
 }
 
-/// Release `n`'s boot on slot `slot`: attested, then committed. Answers the seconds from the
-/// start of the write (host clock) to the commit.
+/// A new slot's boot: attested against the golden values of `image_id`, then committed. Answers
+/// when the commit was seen (host clock).
 fn attest_and_commit(fleet: &Fleet, node: &Node, boot: &mut Boot, updates: &UpdateFleet, image_id: &str) -> Instant {
     let verdict = attest(fleet, node.attest_port, "vault-1", &updates.golden_of(image_id));
     assert_eq!(verdict["verdict"], "pass", "{verdict}");
@@ -273,13 +252,13 @@ fn update_life(cuts: usize) {
     let _one_at_a_time = vm_lock();
     let (repository_port, bridge_port) = (qp_qemu::free_port().unwrap(), qp_qemu::free_port().unwrap());
     let (attest_port, management) = (qp_qemu::free_port().unwrap(), qp_qemu::free_port().unwrap());
-    let mut updates = UpdateFleet::new(fleet, "update", repository_port, bridge_port);
+    let mut updates = UpdateFleet::new(fleet, "update", repository_port);
     let first = updates.release(1);
     updates.release(2);
     updates.release(3);
     let dir = updates.dir.clone();
     let _server = serve_repository(&updates.repo, repository_port, &dir.join("http.log"));
-    let disk = flash(fleet, &first, &dir);
+    let disk = flash(&first, &dir);
     let tpm_state = dir.join("tpm");
     qp_tpm::swtpm::prepare_state(&tpm_state, &fleet.manufacturer).unwrap();
     let mut node = Node {
